@@ -2,8 +2,8 @@
 // gpg, gpgsm, openssl, notmuch, node with OpenPGP.js, aws-ses-v2-local.
 //
 // A missing peer skips the test, and says which peer and how to install it,
-// unless the environment variable CI is set: in CI a missing peer fails the
-// test, because a skipped check proves nothing.
+// unless the environment variable CI or SEALMAIL_REQUIRE_PEERS is set: then a
+// missing peer fails the test, because a skipped check proves nothing.
 package peers
 
 import (
@@ -36,11 +36,12 @@ func Require(t testing.TB, name string) string {
 	return ""
 }
 
-// Missing skips the test because peer is not installed, or fails it in CI.
+// Missing skips the test because peer is not installed, or fails it in CI
+// and under scripts/test.
 func Missing(t testing.TB, peer string) {
 	t.Helper()
 	const hint = "run ./scripts/test, which installs the missing peers"
-	if os.Getenv("CI") != "" {
+	if os.Getenv("CI") != "" || os.Getenv("SEALMAIL_REQUIRE_PEERS") != "" {
 		t.Fatalf("peer %s is missing; %s", peer, hint)
 	}
 	t.Skipf("peer %s is missing; %s", peer, hint)
