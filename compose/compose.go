@@ -2,12 +2,40 @@
 // text, HTML and attachments, its protection with PGP/MIME, the outer header
 // and the copies the recipients get.
 //
-// STUB: the contract below is fixed; the implementation is being written.
+// The common case is [New] with a [Message] and [Options], then
+// [Composer.WriteCopy] for each of [Composer.Copies], handing each copy and its
+// envelope to a transport.
+//
+// # Standards
+//
+// The outer header follows RFC 5322 (Internet Message Format). The MIME tree
+// follows RFC 2045 and RFC 2046; display names and subjects outside ASCII are
+// RFC 2047 encoded words. Attachment file names use the Content-Disposition
+// field of RFC 2183, with RFC 2231 parameter value encoding (and
+// continuations) for names outside ASCII or longer than a line allows. The
+// protected entity is a PGP/MIME entity of RFC 3156, written by package
+// crypto/pgpmime.
+//
+// # Divergences
+//
+//   - Addresses are ASCII only: an internationalized domain goes out as
+//     punycode (IDNA 2008 lookup profile), and a local part outside ASCII is
+//     rejected, because Amazon SES does not support SMTPUTF8 (RFC 6531).
+//   - A Bcc field is never written (RFC 5322 section 3.6.3 allows either
+//     form). Bcc recipients are only in the envelope, and when encrypting,
+//     each gets a copy of its own so that no key ID in the To/Cc copy reveals
+//     them.
+//   - Every part is 7-bit: text and HTML are quoted-printable, which also
+//     encodes a line start of "From " and ".", and attachments are base64.
+//     The text always ends with a line break.
+//   - Extra header fields must be ASCII; they are written as given, because
+//     RFC 2047 encoding is wrong in structured fields.
 package compose
 
 import (
-	"io"
+	"fmt"
 	"net/mail"
+	"strings"
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
@@ -17,21 +45,6 @@ import (
 
 // Field is an extra header field a caller adds to the outer header.
 type Field struct{ Name, Value string }
-
-// Attachment is one file attached to a message. Its content is read as a
-// stream each time a copy is written.
-type Attachment struct {
-	// Filename is the name the recipient sees; it may be any Unicode text.
-	Filename string
-	// ContentType is the media type; empty means derived from Filename's
-	// extension, then "application/octet-stream".
-	ContentType string
-	// Open returns the content; it is called once per copy written.
-	Open func() (io.ReadCloser, error)
-}
-
-// AttachFile returns an Attachment that reads the file at path.
-func AttachFile(path string) (Attachment, error) { panic("unimplemented") }
 
 // Message is what the user writes, before protection.
 type Message struct {
@@ -45,7 +58,9 @@ type Message struct {
 	Date time.Time
 	// Header holds extra fields for the outer header. Fields sealmail sets
 	// itself (From, To, Cc, Bcc, Reply-To, Subject, Date, Message-ID,
-	// MIME-Version, Content-*) are rejected.
+	// MIME-Version, Content-*) are rejected, and so are the trace field
+	// Return-Path and fields that are not ASCII. Sender, In-Reply-To and
+	// References may occur once.
 	Header []Field
 	// Text is the text/plain body in UTF-8, with any line endings.
 	Text []byte
@@ -63,6 +78,22 @@ const (
 	SignOnly
 	EncryptOnly
 )
+
+func (m Mode) signs() bool    { return m == SignAndEncrypt || m == SignOnly }
+func (m Mode) encrypts() bool { return m == SignAndEncrypt || m == EncryptOnly }
+
+// String returns the mode's name as the CLI spells it.
+func (m Mode) String() string {
+	switch m {
+	case SignAndEncrypt:
+		return "sign+encrypt"
+	case SignOnly:
+		return "sign"
+	case EncryptOnly:
+		return "encrypt"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
 
 // KeySource finds the certificate to encrypt to for an address.
 // *keyring.Keyring implements it.
@@ -85,6 +116,13 @@ type Options struct {
 	Now func() time.Time
 }
 
+func (o *Options) now() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
+}
+
 // Copy is one raw message to send: the To/Cc copy, or a Bcc recipient's own.
 type Copy struct {
 	Envelope  transport.Envelope
@@ -98,20 +136,78 @@ type RecipientError struct {
 	Problems []error // one per recipient, each naming the address
 }
 
-func (e *RecipientError) Error() string { panic("unimplemented") }
+func (e *RecipientError) Error() string {
+	reasons := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		reasons[i] = p.Error()
+	}
+	noun := "recipients"
+	if len(e.Problems) == 1 {
+		noun = "recipient"
+	}
+	return fmt.Sprintf("no usable encryption key for %d %s: %s", len(e.Problems), noun, strings.Join(reasons, "; "))
+}
 
-// Composer turns a Message into protected copies.
-type Composer struct{}
+// Unwrap returns the problems, so that errors.As finds a *KeyError or the
+// key source's own error type in them.
+func (e *RecipientError) Unwrap() []error { return e.Problems }
+
+// KeyError is one problem of a RecipientError: the key of Address could not
+// be used.
+type KeyError struct {
+	Address string
+	// Sender reports whether Address is the sender's, for encryption to self.
+	Sender bool
+	Err    error
+}
+
+func (e *KeyError) Error() string {
+	reason := e.Err.Error()
+	if !strings.Contains(reason, e.Address) {
+		reason = e.Address + ": " + reason
+	}
+	if e.Sender {
+		reason = "sender " + reason + " (import the sender's certificate, or turn off encryption to self with --no-encrypt-to-self)"
+	}
+	return reason
+}
+
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// Composer turns a Message into protected copies. It is safe for concurrent
+// use once New returns.
+type Composer struct {
+	msg    *Message // validated and normalized copy of the caller's message
+	opts   Options
+	copies []plannedCopy
+}
 
 // New validates m, resolves every recipient's key and plans the copies. It
 // fails closed: if any recipient has no usable key, it returns a
 // *RecipientError naming each, and nothing can be written.
-func New(m *Message, opts Options) (*Composer, error) { panic("unimplemented") }
+func New(m *Message, opts Options) (*Composer, error) {
+	if m == nil {
+		return nil, fmt.Errorf("failed to compose: message is nil")
+	}
+	msg, err := normalize(m)
+	if err != nil {
+		return nil, err
+	}
+
+	copies, err := plan(msg, &opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Composer{msg: msg, opts: opts, copies: copies}, nil
+}
 
 // Copies returns the copies to write: one for To and Cc, and, when
 // encrypting, one for each Bcc recipient.
-func (c *Composer) Copies() []Copy { panic("unimplemented") }
-
-// WriteCopy writes the raw message of copy i (CRLF, no Bcc header) to w,
-// streaming attachments. Each call signs and encrypts anew.
-func (c *Composer) WriteCopy(w io.Writer, i int) error { panic("unimplemented") }
+func (c *Composer) Copies() []Copy {
+	out := make([]Copy, len(c.copies))
+	for i, p := range c.copies {
+		out[i] = p.Copy
+		out[i].Envelope.Recipients = append([]string(nil), p.Envelope.Recipients...)
+	}
+	return out
+}

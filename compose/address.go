@@ -1,0 +1,105 @@
+package compose
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+)
+
+// ParseAddressList parses s as an RFC 5322 address list, such as the value
+// of a --to flag, and applies the rules of New to each address: the domain
+// goes to punycode, and a local part outside ASCII is an error. A quoted
+// display name may contain a comma.
+func ParseAddressList(s string) ([]*mail.Address, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, fmt.Errorf("failed to parse address list %q: it is empty", s)
+	}
+	if err := checkLine("address list", s); err != nil {
+		return nil, err
+	}
+
+	list, err := mail.ParseAddressList(s)
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse address list %q: %w", s, err)
+	}
+	out := make([]*mail.Address, len(list))
+	for i, a := range list {
+		out[i], err = normalizeAddress("address", a)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// normalizeAddress checks a and returns a copy whose domain is punycode.
+// field names the header field a belongs to, for the error.
+func normalizeAddress(field string, a *mail.Address) (*mail.Address, error) {
+	if a == nil {
+		return nil, fmt.Errorf("invalid %s: the address is nil", field)
+	}
+	if err := checkLine(field+" display name", a.Name); err != nil {
+		return nil, err
+	}
+	if err := checkLine(field+" address", a.Address); err != nil {
+		return nil, err
+	}
+
+	at := strings.LastIndexByte(a.Address, '@')
+	if at <= 0 || at == len(a.Address)-1 {
+		return nil, fmt.Errorf("invalid %s address %q: it needs a local part, an @ and a domain", field, a.Address)
+	}
+	local, domain := a.Address[:at], a.Address[at+1:]
+	if !isASCII(local) {
+		return nil, fmt.Errorf("invalid %s address %q: the local part is not ASCII, and Amazon SES cannot send to it because it does not support SMTPUTF8", field, a.Address)
+	}
+
+	// The lookup profile maps (lowercases) and validates the domain as a
+	// name to resolve, which is what an MTA does with it.
+	asciiDomain, err := idna.Lookup.ToASCII(domain)
+	if err != nil {
+		return nil, fmt.Errorf("invalid %s address %q: invalid domain: %w", field, a.Address, err)
+	}
+	addr := local + "@" + asciiDomain
+
+	// Round trip through net/mail to reject what no RFC 5322 reader accepts,
+	// such as an empty label or a local part that ends in a dot.
+	parsed, err := mail.ParseAddress(formatAddrSpec(addr))
+	if err != nil || parsed.Address != addr {
+		return nil, fmt.Errorf("invalid %s address %q: not an RFC 5322 address", field, a.Address)
+	}
+	return &mail.Address{Name: a.Name, Address: addr}, nil
+}
+
+// checkLine rejects a value that would break out of its header line or is
+// not valid UTF-8: CR, LF, NUL and the other control characters except tab.
+func checkLine(field, value string) error {
+	if !utf8.ValidString(value) {
+		return fmt.Errorf("invalid %s %q: not valid UTF-8", field, value)
+	}
+	for _, r := range value {
+		switch {
+		case r == '\r':
+			return fmt.Errorf("invalid %s %q: contains a carriage return (CR)", field, value)
+		case r == '\n':
+			return fmt.Errorf("invalid %s %q: contains a line feed (LF)", field, value)
+		case r == 0:
+			return fmt.Errorf("invalid %s %q: contains a NUL character", field, value)
+		case r < ' ' && r != '\t', r == 0x7f:
+			return fmt.Errorf("invalid %s %q: contains the control character %U", field, value, r)
+		}
+	}
+	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}

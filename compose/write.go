@@ -1,0 +1,82 @@
+package compose
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sealmail/sealmail/crypto/pgpmime"
+)
+
+// WriteCopy writes the raw message of copy i (CRLF, no Bcc header) to w,
+// streaming attachments. Each call signs and encrypts anew.
+func (c *Composer) WriteCopy(w io.Writer, i int) error {
+	if i < 0 || i >= len(c.copies) {
+		return fmt.Errorf("failed to write copy %d: there are %d copies", i, len(c.copies))
+	}
+	cp := &c.copies[i]
+
+	bw := bufio.NewWriterSize(w, 32*1024)
+	if err := c.writeHeader(bw, cp); err != nil {
+		return fmt.Errorf("failed to write the header of copy %d: %w", i, err)
+	}
+
+	body := func(w io.Writer) error { return writeBody(w, c.msg) }
+	popts := &pgpmime.Options{Now: c.opts.Now}
+	var err error
+	switch c.opts.Mode {
+	case SignOnly:
+		err = pgpmime.Sign(bw, c.opts.Signer, body, popts)
+	case EncryptOnly:
+		err = pgpmime.Encrypt(bw, cp.keys, nil, body, popts)
+	default:
+		err = pgpmime.Encrypt(bw, cp.keys, c.opts.Signer, body, popts)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to protect copy %d: %w", i, err)
+	}
+
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("failed to write copy %d: %w", i, err)
+	}
+	return nil
+}
+
+// writeHeader writes the outer header fields of a copy, up to the
+// Content-Type field that pgpmime writes. It never writes Bcc: Bcc
+// recipients are only in the envelope.
+func (c *Composer) writeHeader(w io.Writer, cp *plannedCopy) error {
+	m := c.msg
+	date := m.Date
+	if date.IsZero() {
+		date = c.opts.now()
+	}
+
+	fields := []Field{{"From", formatAddress(m.From)}}
+	if len(m.To) > 0 {
+		fields = append(fields, Field{"To", formatAddressList(m.To)})
+	}
+	if len(m.Cc) > 0 {
+		fields = append(fields, Field{"Cc", formatAddressList(m.Cc)})
+	}
+	if len(m.ReplyTo) > 0 {
+		fields = append(fields, Field{"Reply-To", formatAddressList(m.ReplyTo)})
+	}
+	if m.Subject != "" {
+		fields = append(fields, Field{"Subject", encodeText(m.Subject)})
+	}
+	fields = append(fields,
+		Field{"Date", date.Format(time.RFC1123Z)},
+		Field{"Message-ID", "<" + cp.MessageID + ">"},
+		Field{"MIME-Version", "1.0"},
+	)
+	fields = append(fields, m.Header...)
+
+	for _, f := range fields {
+		if err := writeField(w, f.Name, f.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
