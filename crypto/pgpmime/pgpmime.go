@@ -1,14 +1,43 @@
 // Package pgpmime protects MIME entities with OpenPGP as RFC 3156 (PGP/MIME)
 // describes, and reads such entities back.
 //
-// STUB: the contract below is fixed; the implementation is being written.
+// Sign writes multipart/signed with a detached, armored signature; Encrypt
+// writes multipart/encrypted, optionally signed inside the OpenPGP message;
+// Open decrypts and verifies either. The OpenPGP messages follow RFC 9580
+// with v4 keys as RFC 4880 defines them, on ProtonMail/go-crypto's openpgp/v2.
+//
+// Every call writes CRLF line endings only and streams: the entity is never
+// held in memory whole, so a write error can leave a partial message in the
+// writer. Checks that need the whole output (the hash announced in micalg,
+// the packet that carries the encrypted data) fail after the body was
+// written; callers write to a buffer or a file they can discard.
+//
+// Divergences from RFC 3156:
+//   - For sign+encrypt, Encrypt writes only the combined form of section 6.2
+//     (one OpenPGP message, signed and encrypted), never the nested form of
+//     section 6.1. Open reads both.
+//   - The entity a caller writes must already be 7-bit with CRLF line
+//     endings and lines of at most 998 octets; Sign and Encrypt reject it
+//     otherwise instead of re-encoding it, because the bytes hashed are the
+//     bytes sent. Sign also rejects trailing white space and lines that
+//     start with "From ", which relays rewrite.
+//   - The detached signature has the text type (0x01); its data is CRLF
+//     already, so this equals the binary form and also verifies with readers
+//     that hand it over with LF line endings.
+//   - The cipher is AES-256 when every recipient lists it among its
+//     preferred ciphers, as keys from GnuPG and sealmail do; otherwise it is
+//     the strongest cipher that every recipient lists (AES-128 at worst),
+//     because a recipient may not read a cipher it does not list.
 package pgpmime
 
 import (
+	"crypto"
+	"errors"
+	"fmt"
 	"io"
 	"time"
 
-	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // Options tune one call. The zero value (or nil) is safe: AES-256, SHA-256 or
@@ -25,50 +54,63 @@ type Options struct {
 // endings.
 type BodyFunc func(w io.Writer) error
 
-// Sign writes a multipart/signed entity (RFC 3156 section 5) to w: the header
-// field Content-Type with protocol and micalg, an empty line and the body. The
-// micalg parameter names the hash of the signature actually produced. The
-// bytes body writes are signed and written to w unchanged.
-func Sign(w io.Writer, signer *openpgp.Entity, body BodyFunc, opts *Options) error {
-	panic("unimplemented")
+// ErrNotPGPMIME is returned by Open for an entity that is neither
+// multipart/signed with protocol application/pgp-signature nor
+// multipart/encrypted with protocol application/pgp-encrypted.
+var ErrNotPGPMIME = errors.New("pgpmime: not a PGP/MIME entity")
+
+// config returns the go-crypto configuration of one call: AES-256 and
+// SHA-256 at least, no compression (it leaks plaintext length patterns).
+func (o *Options) config() *packet.Config {
+	config := &packet.Config{
+		DefaultHash:            crypto.SHA256,
+		DefaultCipher:          packet.CipherAES256,
+		DefaultCompressionAlgo: packet.CompressionNone,
+	}
+	if o != nil {
+		config.Time = o.Now
+		config.Rand = o.Rand
+	}
+	return config
 }
 
-// Encrypt writes a multipart/encrypted entity (RFC 3156 section 4) to w: the
-// header field Content-Type, an empty line and the body with its two parts.
-// The OpenPGP message is encrypted to the newest valid encryption subkey of
-// each recipient with AES-256 in SEIPDv1, or SEIPDv2 when every recipient key
-// advertises it. When signer is not nil the OpenPGP message is also signed
-// (the combined form of RFC 3156 section 6.2). Encrypt fails if the produced
-// message does not list exactly one key per recipient.
-func Encrypt(w io.Writer, recipients []*openpgp.Entity, signer *openpgp.Entity, body BodyFunc, opts *Options) error {
-	panic("unimplemented")
+// micalgNames maps the hashes a PGP/MIME signature may use to their micalg
+// names without the "pgp-" prefix (RFC 3156 section 5, with the text names
+// of the hash algorithm registry of RFC 9580).
+var micalgNames = map[crypto.Hash]string{
+	crypto.SHA224:   "sha224",
+	crypto.SHA256:   "sha256",
+	crypto.SHA384:   "sha384",
+	crypto.SHA512:   "sha512",
+	crypto.SHA3_256: "sha3-256",
+	crypto.SHA3_512: "sha3-512",
 }
 
-// Opened is a PGP/MIME message read back by Open.
-type Opened struct {
-	// Entity is the protected MIME entity: decrypted for an encrypted
-	// message, the first part for a signed one.
-	Entity []byte
-	// Encrypted reports whether the message was multipart/encrypted.
-	Encrypted bool
-	// RecipientKeyIDs lists the key IDs the message was encrypted to.
-	RecipientKeyIDs []uint64
-	// Signed reports whether a signature was found.
-	Signed bool
-	// Signer is the fingerprint (lowercase hex) of the key that made a good
-	// signature; empty when no signature verified.
-	Signer string
-	// SignatureErr says why the signature did not verify; nil when it did or
-	// when there was none.
-	SignatureErr error
-	// Hash is the hash algorithm of the signature, as micalg names it
-	// without the "pgp-" prefix ("sha256").
-	Hash string
+// weakHashNames names the hashes Open reports but Sign never writes.
+var weakHashNames = map[crypto.Hash]string{
+	crypto.MD5:       "md5",
+	crypto.SHA1:      "sha1",
+	crypto.RIPEMD160: "ripemd160",
 }
 
-// Open reads a complete message (header and body) or MIME entity, decrypts
-// it with the secret keys in keys and verifies its signature with the public
-// keys in keys.
-func Open(r io.Reader, keys openpgp.KeyRing, opts *Options) (*Opened, error) {
-	panic("unimplemented")
+// hashName returns the micalg name of h without the "pgp-" prefix, or the
+// name crypto.Hash gives it when micalg has none.
+func hashName(h crypto.Hash) string {
+	if name, ok := micalgNames[h]; ok {
+		return name
+	}
+	if name, ok := weakHashNames[h]; ok {
+		return name
+	}
+	return h.String()
+}
+
+// micalgFor returns the micalg parameter for a signature made with h, and
+// an error for hashes too weak to sign with (SHA-1 and older).
+func micalgFor(h crypto.Hash) (string, error) {
+	name, ok := micalgNames[h]
+	if !ok {
+		return "", fmt.Errorf("pgpmime: signature hash %s is not allowed, need SHA-224 or stronger", h)
+	}
+	return "pgp-" + name, nil
 }
