@@ -1,0 +1,101 @@
+package keyring
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+)
+
+// normalizeAddress returns address in the form user IDs are matched in:
+// without spaces or angle brackets around it, lowercase.
+// NOTE: the whole address is lowercased, local part included, as GnuPG
+// matches it, although RFC 5321 lets a server tell local parts apart by case.
+func normalizeAddress(address string) string {
+	address = strings.TrimSpace(address)
+	address = strings.TrimPrefix(address, "<")
+	address = strings.TrimSuffix(address, ">")
+	return strings.ToLower(address)
+}
+
+// identityAddress returns the lowercase email address of a user ID of the
+// form "Name <address>" or "address", or "" when it has none.
+func identityAddress(identity *openpgp.Identity) string {
+	if identity.UserId != nil && identity.UserId.Email != "" {
+		return strings.ToLower(identity.UserId.Email)
+	}
+	name := strings.TrimSpace(identity.Name)
+	if strings.Contains(name, "@") && !strings.ContainsAny(name, " <>()") {
+		return strings.ToLower(name)
+	}
+	return ""
+}
+
+// boundIdentities returns the user IDs of e that carry a valid
+// self-signature and are not revoked, at any time: an expired key keeps its
+// addresses, so a lookup can say it expired rather than that it is missing.
+func boundIdentities(e *openpgp.Entity) []*openpgp.Identity {
+	var identities []*openpgp.Identity
+	for _, identity := range e.Identities {
+		if _, err := identity.Verify(time.Time{}, nil); err == nil {
+			identities = append(identities, identity)
+		}
+	}
+	return identities
+}
+
+// identityFor returns the bound user ID of e for the normalized address, or nil.
+func identityFor(e *openpgp.Entity, address string) *openpgp.Identity {
+	var found *openpgp.Identity
+	for _, identity := range boundIdentities(e) {
+		if identityAddress(identity) != address {
+			continue
+		}
+		// Several user IDs may share an address; pick one by name so the
+		// result does not depend on map order.
+		if found == nil || identity.Name < found.Name {
+			found = identity
+		}
+	}
+	return found
+}
+
+// addresses returns the sorted addresses of the bound user IDs of e.
+func addresses(e *openpgp.Entity) []string {
+	seen := make(map[string]bool)
+	list := []string{}
+	for _, identity := range boundIdentities(e) {
+		address := identityAddress(identity)
+		if address != "" && !seen[address] {
+			seen[address] = true
+			list = append(list, address)
+		}
+	}
+	sort.Strings(list)
+	return list
+}
+
+// userIDs returns every user ID of e, sorted.
+func userIDs(e *openpgp.Entity) []string {
+	names := make([]string, 0, len(e.Identities))
+	for name := range e.Identities {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// primaryAddress returns the address of the primary user ID of e, or its
+// first address, or "".
+func primaryAddress(e *openpgp.Entity) string {
+	if _, identity := e.PrimaryIdentity(time.Time{}, nil); identity != nil {
+		if address := identityAddress(identity); address != "" {
+			return address
+		}
+	}
+	if list := addresses(e); len(list) > 0 {
+		return list[0]
+	}
+	return ""
+}

@@ -1,0 +1,204 @@
+package keyring
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+)
+
+// Imported describes one key that Import stored.
+type Imported struct {
+	Fingerprint string   // lowercase hex
+	UserIDs     []string // as in the key
+	Secret      bool     // a secret key was stored too
+	Updated     bool     // the key was already stored and was merged
+}
+
+// Import reads OpenPGP keys from r, armored (any number of blocks) or
+// binary (any number of keys), and stores them. Public certificates go to the
+// certificate directory; secret keys go to the secret folder and their public
+// part to the certificate directory. A key already stored is merged with the
+// new packets, never replaced by fewer.
+//
+// A key revocation signature without its key, as in a revocation
+// certificate, is added to the stored key it revokes.
+//
+// The whole input is read and checked before anything is stored, so input
+// that cannot be read completely changes nothing. An input without keys
+// returns an error wrapping ErrNoKey.
+func (k *Keyring) Import(r io.Reader) ([]Imported, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxInputSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read keys: %w", err)
+	}
+	if len(data) > maxInputSize {
+		return nil, fmt.Errorf("failed to read keys: the input is larger than %d MiB", maxInputSize>>20)
+	}
+	in, err := parseInput(data)
+	if err != nil {
+		return nil, err
+	}
+
+	unlock, err := k.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	// Revocations are checked against their keys before anything is
+	// written, so an unknown or forged one changes nothing.
+	targets := make([]string, len(in.revocations))
+	for i, sig := range in.revocations {
+		if targets[i], err = k.revocationTarget(sig, in.entities); err != nil {
+			return nil, err
+		}
+	}
+
+	var imported []Imported
+	for _, e := range in.entities {
+		result, err := k.importEntity(e)
+		if err != nil {
+			return imported, err
+		}
+		imported = addImported(imported, result)
+	}
+	for i, sig := range in.revocations {
+		result, err := k.importRevocation(targets[i], sig)
+		if err != nil {
+			return imported, err
+		}
+		imported = addImported(imported, result)
+	}
+	return imported, nil
+}
+
+// addImported appends result to list, or folds it into the entry for the
+// same key when the input held that key twice, as a public and a secret key.
+func addImported(list []Imported, result Imported) []Imported {
+	for i := range list {
+		if list[i].Fingerprint == result.Fingerprint {
+			list[i].UserIDs = result.UserIDs
+			list[i].Secret = list[i].Secret || result.Secret
+			return list
+		}
+	}
+	return append(list, result)
+}
+
+// importEntity merges e into the store, with the lock held.
+func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
+	fpr := hexFingerprint(e.PrimaryKey.Fingerprint)
+	cert, err := k.readCert(fpr)
+	if err != nil {
+		return Imported{}, err
+	}
+	updated := cert != nil
+	if cert == nil {
+		cert = e
+	} else {
+		mergeEntity(cert, e, true)
+	}
+	if err := k.storeEntity(fpr, cert, false); err != nil {
+		return Imported{}, err
+	}
+
+	result := Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: updated}
+	if e.PrivateKey == nil {
+		return result, nil
+	}
+
+	secret, err := k.readSecret(fpr)
+	if err != nil {
+		return Imported{}, err
+	}
+	if secret == nil {
+		secret = e
+	} else {
+		mergeEntity(secret, e, true)
+	}
+	if err := k.storeEntity(fpr, secret, true); err != nil {
+		return Imported{}, err
+	}
+	result.Secret = true
+	return result, nil
+}
+
+// storeEntity serializes e, checks that the result reads back as the same
+// key, and writes it as the certificate or the secret key fpr.
+func (k *Keyring) storeEntity(fpr string, e *openpgp.Entity, secret bool) error {
+	data, err := encodeEntity(e, secret)
+	if err != nil {
+		return fmt.Errorf("failed to serialize key %s: %w", fpr, err)
+	}
+	if _, err := parseStored(data, fpr); err != nil {
+		return fmt.Errorf("failed to store key %s: it does not read back: %w", fpr, err)
+	}
+
+	if secret {
+		return k.writeSecret(fpr, data)
+	}
+	return k.writeCert(fpr, data)
+}
+
+// revocationTarget returns the fingerprint of the key that sig revokes,
+// among the stored keys and the keys of the same input, after checking the
+// signature.
+func (k *Keyring) revocationTarget(sig *packet.Signature, inputKeys []*openpgp.Entity) (string, error) {
+	candidates := append([]*openpgp.Entity(nil), inputKeys...)
+	stored, err := k.readCerts()
+	if err != nil {
+		return "", err
+	}
+	candidates = append(candidates, stored...)
+
+	for _, e := range candidates {
+		if !issuedBy(sig, e) {
+			continue
+		}
+		if err := e.PrimaryKey.VerifyRevocationSignature(sig); err != nil {
+			return "", fmt.Errorf("failed to import revocation of key %s: its signature is invalid: %w", displayFingerprint(e), err)
+		}
+		return hexFingerprint(e.PrimaryKey.Fingerprint), nil
+	}
+	return "", fmt.Errorf("failed to import revocation: the key %s it revokes is not in the keyring; import the key first", issuerName(sig))
+}
+
+// issuedBy reports whether sig names the primary key of e as its issuer.
+func issuedBy(sig *packet.Signature, e *openpgp.Entity) bool {
+	if sig.IssuerFingerprint != nil {
+		return bytes.Equal(sig.IssuerFingerprint, e.PrimaryKey.Fingerprint)
+	}
+	return sig.IssuerKeyId != nil && *sig.IssuerKeyId == e.PrimaryKey.KeyId
+}
+
+// issuerName returns the issuer fingerprint or key ID of sig, for messages.
+func issuerName(sig *packet.Signature) string {
+	switch {
+	case sig.IssuerFingerprint != nil:
+		return fmt.Sprintf("0x%X", sig.IssuerFingerprint)
+	case sig.IssuerKeyId != nil:
+		return fmt.Sprintf("0x%016X", *sig.IssuerKeyId)
+	default:
+		return "(no issuer)"
+	}
+}
+
+// importRevocation adds the key revocation sig to the stored key fpr, with
+// the lock held.
+func (k *Keyring) importRevocation(fpr string, sig *packet.Signature) (Imported, error) {
+	cert, err := k.readCert(fpr)
+	if err != nil {
+		return Imported{}, err
+	}
+	if cert == nil {
+		return Imported{}, fmt.Errorf("failed to import revocation: key %s is not in the keyring", fpr)
+	}
+	cert.Revocations = appendMissing(cert.Revocations, []*packet.VerifiableSignature{packet.NewVerifiableSig(sig)})
+	if err := k.storeEntity(fpr, cert, false); err != nil {
+		return Imported{}, err
+	}
+	return Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: true}, nil
+}

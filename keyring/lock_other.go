@@ -1,0 +1,11 @@
+//go:build !unix
+
+package keyring
+
+import "errors"
+
+// lock fails where flock is missing.
+// TODO: lock the writelock file with LockFileEx on Windows.
+func (k *Keyring) lock() (unlock func(), err error) {
+	return nil, errors.New("failed to lock keyring: file locking is not implemented on this system")
+}

@@ -1,0 +1,36 @@
+//go:build unix
+
+package keyring
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// lock takes the exclusive flock on the writelock file of the certificate
+// directory, which every writer of the directory holds, and returns the
+// function that releases it. The same lock guards the secret folder.
+func (k *Keyring) lock() (unlock func(), err error) {
+	path := filepath.Join(k.certDir, writeLockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open lock file %q: %w", path, err)
+	}
+
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("failed to lock %q: %w", path, err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}

@@ -1,0 +1,198 @@
+package keyring
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Names inside the folder given to Open.
+const (
+	certDirName   = "pgp.cert.d"
+	secretDirName = "secret"
+	writeLockName = "writelock"
+)
+
+// Fingerprints are 20 bytes for v4 keys and 32 bytes for v6 keys, written as
+// lowercase hex.
+const (
+	fingerprintLenV4 = 40
+	fingerprintLenV6 = 64
+)
+
+// certPath returns the path of the certificate with fingerprint fpr in the
+// certificate directory: the first two hex digits name a subfolder and the
+// rest name the file, as draft-nwjw-openpgp-cert-d section 3 lays out.
+func (k *Keyring) certPath(fpr string) string {
+	return filepath.Join(k.certDir, fpr[:2], fpr[2:])
+}
+
+// secretPath returns the path of the secret key with fingerprint fpr.
+func (k *Keyring) secretPath(fpr string) string {
+	return filepath.Join(k.secretDir, fpr)
+}
+
+// isFingerprint reports whether s is a lowercase hex v4 or v6 fingerprint.
+func isFingerprint(s string) bool {
+	if len(s) != fingerprintLenV4 && len(s) != fingerprintLenV6 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// readOptional returns the content of path, or nil when it does not exist.
+func readOptional(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %q: %w", path, err)
+	}
+	return data, nil
+}
+
+// certFingerprints returns the fingerprints of every certificate file in the
+// certificate directory. Other names, such as the writelock, "trust-root",
+// implementation files starting with "_" and temporary files, are skipped, as
+// the draft asks of readers.
+func (k *Keyring) certFingerprints() ([]string, error) {
+	prefixes, err := os.ReadDir(k.certDir)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read certificate directory %q: %w", k.certDir, err)
+	}
+
+	var fprs []string
+	for _, prefix := range prefixes {
+		if !prefix.IsDir() || len(prefix.Name()) != 2 {
+			continue
+		}
+		dir := filepath.Join(k.certDir, prefix.Name())
+		files, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read certificate directory %q: %w", dir, err)
+		}
+		for _, file := range files {
+			fpr := prefix.Name() + file.Name()
+			if file.Type().IsRegular() && isFingerprint(fpr) {
+				fprs = append(fprs, fpr)
+			}
+		}
+	}
+	return fprs, nil
+}
+
+// secretFingerprints returns the fingerprints of every secret key file.
+func (k *Keyring) secretFingerprints() ([]string, error) {
+	files, err := os.ReadDir(k.secretDir)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read secret key folder %q: %w", k.secretDir, err)
+	}
+
+	var fprs []string
+	for _, file := range files {
+		if file.Type().IsRegular() && isFingerprint(file.Name()) {
+			fprs = append(fprs, file.Name())
+		}
+	}
+	return fprs, nil
+}
+
+// writeFileAtomic replaces path with data: it writes a temporary file of
+// mode 0600 in the same folder, syncs it, renames it over path and syncs the
+// folder, so a crash leaves either the old or the new content.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("failed to create temporary file in %q: %w", dir, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
+	if err := tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("failed to set mode of %q: %w", tmp.Name(), err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("failed to write %q: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("failed to sync %q: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("failed to close %q: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("failed to rename %q to %q: %w", tmp.Name(), path, err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir flushes the entries of folder dir to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("failed to open folder %q: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("failed to sync folder %q: %w", dir, err)
+	}
+	return nil
+}
+
+// makeDir creates dir with mode 0700 if it is missing, syncing its parent,
+// and tightens the mode of an existing dir to 0700.
+func makeDir(dir string) error {
+	err := os.Mkdir(dir, 0o700)
+	if err == nil {
+		return syncDir(filepath.Dir(dir))
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("failed to create folder %q: %w", dir, err)
+	}
+
+	info, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("failed to read folder %q: %w", dir, err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("failed to open keyring: %q is not a folder", dir)
+	}
+	if info.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("failed to set mode of folder %q: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// writeCert stores the binary certificate data under fpr.
+func (k *Keyring) writeCert(fpr string, data []byte) error {
+	if err := makeDir(filepath.Join(k.certDir, fpr[:2])); err != nil {
+		return err
+	}
+	return writeFileAtomic(k.certPath(fpr), data)
+}
+
+// writeSecret stores the binary transferable secret key data under fpr.
+func (k *Keyring) writeSecret(fpr string, data []byte) error {
+	return writeFileAtomic(k.secretPath(fpr), data)
+}
+
+// hexFingerprint returns fpr as lowercase hex.
+func hexFingerprint(fpr []byte) string {
+	return strings.ToLower(fmt.Sprintf("%x", fpr))
+}
