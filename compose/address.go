@@ -25,6 +25,9 @@ func ParseAddressList(s string) ([]*mail.Address, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to parse address list %q: %w", s, err)
 	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("failed to parse address list %q: it contains no address", s)
+	}
 	out := make([]*mail.Address, len(list))
 	for i, a := range list {
 		out[i], err = normalizeAddress("address", a)
@@ -63,13 +66,12 @@ func normalizeAddress(field string, a *mail.Address) (*mail.Address, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid %s address %q: invalid domain: %w", field, a.Address, err)
 	}
+	if err := checkDomainLength(asciiDomain); err != nil {
+		return nil, fmt.Errorf("invalid %s address %q: invalid domain: %w", field, a.Address, err)
+	}
 	addr := local + "@" + asciiDomain
-
-	// Round trip through net/mail to reject what no RFC 5322 reader accepts,
-	// such as an empty label or a local part that ends in a dot.
-	parsed, err := mail.ParseAddress(formatAddrSpec(addr))
-	if err != nil || parsed.Address != addr {
-		return nil, fmt.Errorf("invalid %s address %q: not an RFC 5322 address", field, a.Address)
+	if !isDotAtom(local) {
+		return nil, fmt.Errorf("invalid %s address %q: the local part is not a dot-atom; quoted local parts are not supported", field, a.Address)
 	}
 	return &mail.Address{Name: a.Name, Address: addr}, nil
 }
@@ -93,6 +95,40 @@ func checkLine(field, value string) error {
 		}
 	}
 	return nil
+}
+
+// checkDomainLength applies the DNS limits of RFC 1035 section 2.3.4, which
+// the lookup profile leaves out: no empty label, labels of at most 63 octets
+// and at most 253 octets in all.
+func checkDomainLength(domain string) error {
+	if len(domain) > 253 {
+		return fmt.Errorf("longer than 253 octets")
+	}
+	for _, label := range strings.Split(domain, ".") {
+		if label == "" {
+			return fmt.Errorf("empty label")
+		}
+		if len(label) > 63 {
+			return fmt.Errorf("label %q longer than 63 octets", label)
+		}
+	}
+	return nil
+}
+
+// isDotAtom reports whether s is a dot-atom of RFC 5322 section 3.2.3: atoms
+// of atext joined by single dots.
+func isDotAtom(s string) bool {
+	for _, atom := range strings.Split(s, ".") {
+		if atom == "" {
+			return false
+		}
+		for i := 0; i < len(atom); i++ {
+			if !isAtext(atom[i]) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func isASCII(s string) bool {

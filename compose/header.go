@@ -26,19 +26,13 @@ func formatAddressList(list []*mail.Address) string {
 }
 
 // formatAddress returns a as a mailbox: the bare addr-spec, or a display
-// name and the addr-spec in angle brackets.
+// name and the addr-spec in angle brackets. The address is a dot-atom and an
+// ASCII domain, as normalizeAddress ensures, so it needs no quoting.
 func formatAddress(a *mail.Address) string {
-	spec := formatAddrSpec(a.Address)
 	if a.Name == "" {
-		return strings.Trim(spec, "<>")
+		return a.Address
 	}
-	return formatPhrase(a.Name) + " " + spec
-}
-
-// formatAddrSpec returns "<local@domain>", quoting the local part when it is
-// not a dot-atom.
-func formatAddrSpec(address string) string {
-	return (&mail.Address{Address: address}).String()
+	return formatPhrase(a.Name) + " <" + a.Address + ">"
 }
 
 // formatPhrase returns a display name as an RFC 5322 phrase. ASCII names of
