@@ -1,13 +1,47 @@
-// Package ses sends raw messages through the Amazon SES v2 SendEmail API.
+// Package ses sends raw messages through the Amazon SES v2 SendEmail API
+// (POST /v2/email/outbound-emails) with Content.Raw, using the official AWS
+// SDK for Go v2.
 //
-// STUB: the contract below is fixed; the implementation is being written.
+// The common case is:
+//
+//	t, err := ses.New(ctx, ses.Options{Region: "eu-central-1"})
+//	...
+//	id, err := t.Send(ctx, transport.Envelope{From: from, Recipients: rcpts}, raw)
+//
+// # Where it diverges from a plain SDK call
+//
+//   - FromEmailAddress is never set, because SES may then replace the From
+//     header field of the raw message and drop its display name. SES takes
+//     the sender from the From header field instead.
+//   - Destination.ToAddresses lists every envelope recipient, Bcc recipients
+//     included, since the raw message carries no Bcc header field.
+//   - Only throttling is retried. The SDK's standard retryer also retries
+//     HTTP 5xx, timeouts and connection resets, but SendEmail has no
+//     idempotency key, so such a retry could deliver the message twice.
+//     LimitExceededException and "Daily message quota exceeded" mean the
+//     daily quota is spent, so they are not retried either.
+//   - Every raw message passes [Preflight] before the call: CRLF line endings,
+//     lines of at most 998 octets (RFC 5322 section 2.1.1), no Bcc header
+//     field, no empty or duplicate singleton header fields.
+//   - A plain http:// endpoint is accepted only on a loopback address, for
+//     emulators and tests; [Transport.Insecure] reports when one is in use.
 package ses
 
 import (
 	"context"
-	"io"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
 
-	"github.com/sealmail/sealmail/transport"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 )
 
 // MaxRawSize is the largest raw message SES accepts, in bytes.
@@ -16,26 +50,243 @@ const MaxRawSize = 40 * 1000 * 1000
 // MaxRecipients is the most envelope recipients SES accepts in one message.
 const MaxRecipients = 50
 
-// Tag is a message tag (SendEmailInput.EmailTags).
+// MaxTagLength is the maximum length of a tag name or value, in characters.
+const MaxTagLength = 256
+
+// DefaultMaxAttempts is the number of attempts Send makes when SES keeps
+// throttling, the first one included.
+const DefaultMaxAttempts = 5
+
+// DefaultMaxBackoff is the longest delay between two attempts.
+const DefaultMaxBackoff = 20 * time.Second
+
+// Tag is a message tag (SendEmailInput.EmailTags). Name and Value may contain
+// only ASCII letters, digits, underscores and dashes, at most 256 of them.
 type Tag struct{ Name, Value string }
 
 // Options configure a Transport. The zero value uses the SDK's default
-// credential chain, region and endpoint.
+// credential chain, region and endpoint, and sends without a configuration
+// set or tags.
 type Options struct {
-	Region           string
-	Profile          string
-	EndpointURL      string // also AWS_ENDPOINT_URL_SESV2; http:// only on loopback
+	// Region is the AWS region, such as "eu-central-1". Empty means the
+	// region of the environment (AWS_REGION) or of the shared profile.
+	Region string
+
+	// Profile is the shared configuration profile. Empty means the default
+	// profile, or AWS_PROFILE.
+	Profile string
+
+	// EndpointURL overrides the SES endpoint. Empty means the SDK's choice,
+	// which honours AWS_ENDPOINT_URL_SESV2 and AWS_ENDPOINT_URL. Whatever the
+	// source, an http:// endpoint is accepted only on a loopback address.
+	EndpointURL string
+
+	// ConfigurationSet is the SES configuration set of every message. Empty
+	// means none, or the identity's default configuration set.
 	ConfigurationSet string
-	Tags             []Tag
+
+	// Tags are added to every message as EmailTags.
+	Tags []Tag
+
+	// Credentials replaces the default credential chain when set.
+	Credentials aws.CredentialsProvider
+
+	// MaxAttempts is the number of attempts when SES throttles, the first
+	// one included. Zero means DefaultMaxAttempts.
+	MaxAttempts int
+
+	// MaxBackoff caps the delay between attempts. Zero means
+	// DefaultMaxBackoff.
+	MaxBackoff time.Duration
 }
 
-// Transport sends through SES.
-type Transport struct{}
+// Transport sends through SES. It is safe for concurrent use.
+type Transport struct {
+	client           *sesv2.Client
+	endpoint         string
+	insecure         bool
+	configurationSet string
+	tags             []Tag
+}
 
-// New loads the AWS configuration and makes a Transport.
-func New(ctx context.Context, opts Options) (*Transport, error) { panic("unimplemented") }
+// New loads the AWS configuration (region, profile, credential chain) and
+// makes a Transport. It checks the options and the endpoint but does not
+// call SES.
+func New(ctx context.Context, opts Options) (*Transport, error) {
+	if err := checkOptions(opts); err != nil {
+		return nil, err
+	}
 
-// Send implements transport.Transport; the id is the SES message ID.
-func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Reader) (string, error) {
-	panic("unimplemented")
+	loadOptions := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(newHTTPClient()),
+	}
+	if opts.Region != "" {
+		loadOptions = append(loadOptions, config.WithRegion(opts.Region))
+	}
+	if opts.Profile != "" {
+		loadOptions = append(loadOptions, config.WithSharedConfigProfile(opts.Profile))
+	}
+	if opts.Credentials != nil {
+		loadOptions = append(loadOptions, config.WithCredentialsProvider(opts.Credentials))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOptions...)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load the AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("missing AWS region: set the region option, AWS_REGION or a profile's region")
+	}
+
+	retryer := newRetryer(opts.MaxAttempts, opts.MaxBackoff)
+	client := sesv2.NewFromConfig(cfg, func(o *sesv2.Options) {
+		if opts.EndpointURL != "" {
+			o.BaseEndpoint = aws.String(opts.EndpointURL)
+		}
+		o.Retryer = retryer
+		// A non-zero value here, from AWS_MAX_ATTEMPTS or a profile, would
+		// wrap the retryer and change the number of attempts.
+		o.RetryMaxAttempts = 0
+	})
+
+	endpoint := aws.ToString(client.Options().BaseEndpoint)
+	insecure, err := checkEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+
+	t := &Transport{
+		client:           client,
+		endpoint:         endpoint,
+		insecure:         insecure,
+		configurationSet: opts.ConfigurationSet,
+		tags:             append([]Tag(nil), opts.Tags...),
+	}
+	return t, nil
+}
+
+// Endpoint returns the endpoint that overrides the SDK's regional SES
+// endpoint, from the options or the environment, or "" when there is none.
+func (t *Transport) Endpoint() string { return t.endpoint }
+
+// Insecure reports whether the endpoint is plain http:// on a loopback
+// address, as used with an emulator, so that callers can say so.
+func (t *Transport) Insecure() bool { return t.insecure }
+
+// newHTTPClient returns the SDK's HTTP client with TLS 1.2 as the floor and
+// certificate verification on.
+func newHTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		if tr.TLSClientConfig == nil {
+			tr.TLSClientConfig = &tls.Config{}
+		}
+		tr.TLSClientConfig.MinVersion = tls.VersionTLS12
+		tr.TLSClientConfig.InsecureSkipVerify = false
+	})
+}
+
+// checkEndpoint accepts an empty endpoint, any https:// endpoint, and an
+// http:// endpoint on a loopback address. It reports whether the endpoint
+// is plain HTTP.
+func checkEndpoint(endpoint string) (insecure bool, err error) {
+	if endpoint == "" {
+		return false, nil
+	}
+
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false, fmt.Errorf("invalid SES endpoint %q: %w", endpoint, err)
+	}
+	if u.Host == "" {
+		return false, fmt.Errorf("invalid SES endpoint %q: missing host", endpoint)
+	}
+
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return false, nil
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return false, fmt.Errorf("invalid SES endpoint %q: plain http:// is allowed only on a loopback address, use https://", endpoint)
+		}
+		return true, nil
+	default:
+		return false, fmt.Errorf("invalid SES endpoint %q: the scheme must be https", endpoint)
+	}
+}
+
+// isLoopback reports whether host is "localhost" or a loopback IP address
+// (127.0.0.0/8 or ::1). Other names are not resolved.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkOptions rejects a configuration set or tag that SES would reject, or
+// that could inject a header field.
+func checkOptions(opts Options) error {
+	if err := checkConfigurationSet(opts.ConfigurationSet); err != nil {
+		return err
+	}
+
+	for i, tag := range opts.Tags {
+		if err := checkTagPart(tag.Name); err != nil {
+			return fmt.Errorf("invalid name of tag %d %q: %w", i+1, tag.Name, err)
+		}
+		if err := checkTagPart(tag.Value); err != nil {
+			return fmt.Errorf("invalid value of tag %q: %w", tag.Name, err)
+		}
+	}
+
+	if opts.MaxAttempts < 0 {
+		return fmt.Errorf("invalid max attempts %d: must not be negative", opts.MaxAttempts)
+	}
+	if opts.MaxBackoff < 0 {
+		return fmt.Errorf("invalid max backoff %v: must not be negative", opts.MaxBackoff)
+	}
+	return nil
+}
+
+// checkConfigurationSet accepts the characters SES allows in a configuration
+// set name: ASCII letters, digits, underscores and dashes, at most 64.
+func checkConfigurationSet(name string) error {
+	if name == "" {
+		return nil
+	}
+	if len(name) > 64 {
+		return fmt.Errorf("invalid configuration set %q: longer than 64 characters", name)
+	}
+	if r, ok := firstNotTagRune(name); ok {
+		return fmt.Errorf("invalid configuration set %q: character %q is not an ASCII letter, digit, underscore or dash", name, r)
+	}
+	return nil
+}
+
+// checkTagPart accepts a tag name or value: 1 to 256 ASCII letters, digits,
+// underscores and dashes.
+func checkTagPart(s string) error {
+	if s == "" {
+		return errors.New("empty")
+	}
+	if len(s) > MaxTagLength {
+		return fmt.Errorf("longer than %d characters", MaxTagLength)
+	}
+	if r, ok := firstNotTagRune(s); ok {
+		return fmt.Errorf("character %q is not an ASCII letter, digit, underscore or dash", r)
+	}
+	return nil
+}
+
+// firstNotTagRune returns the first character of s that SES does not allow
+// in a tag or configuration set name.
+func firstNotTagRune(s string) (rune, bool) {
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+			continue
+		}
+		return r, true
+	}
+	return 0, false
 }

@@ -1,0 +1,168 @@
+package ses
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/sealmail/sealmail/transport"
+)
+
+// Send implements transport.Transport; the id is the SES message ID.
+//
+// It reads raw fully, checks the size, the recipients and [Preflight]
+// before it calls SES, and hands the bytes to the SDK unchanged (the SDK
+// base64-encodes them). An error from SES is a *SendError.
+func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Reader) (string, error) {
+	if err := checkRecipients(env.Recipients); err != nil {
+		return "", err
+	}
+
+	data, err := io.ReadAll(io.LimitReader(raw, MaxRawSize+1))
+	if err != nil {
+		return "", fmt.Errorf("failed to read the raw message: %w", err)
+	}
+	if len(data) > MaxRawSize {
+		return "", fmt.Errorf("raw message larger than the SES maximum of %d bytes", MaxRawSize)
+	}
+	if err := Preflight(data); err != nil {
+		return "", err
+	}
+
+	input := &sesv2.SendEmailInput{
+		Content: &types.EmailContent{
+			Raw: &types.RawMessage{Data: data},
+		},
+		// SES delivers to the Destination addresses only; a Bcc recipient
+		// appears nowhere else.
+		Destination: &types.Destination{
+			ToAddresses: append([]string(nil), env.Recipients...),
+		},
+	}
+	if t.configurationSet != "" {
+		input.ConfigurationSetName = aws.String(t.configurationSet)
+	}
+	for _, tag := range t.tags {
+		input.EmailTags = append(input.EmailTags, types.MessageTag{
+			Name:  aws.String(tag.Name),
+			Value: aws.String(tag.Value),
+		})
+	}
+
+	out, err := t.client.SendEmail(ctx, input)
+	if err != nil {
+		return "", newSendError(err)
+	}
+	id := aws.ToString(out.MessageId)
+	if id == "" {
+		return "", errors.New("failed to send through SES: the response has no message ID")
+	}
+	return id, nil
+}
+
+// checkRecipients rejects an envelope SES cannot take: no recipients, more
+// than MaxRecipients, or an address that is empty, has white space or
+// control characters, or is not ASCII (SES has no SMTPUTF8).
+func checkRecipients(recipients []string) error {
+	if len(recipients) == 0 {
+		return errors.New("missing envelope recipients: SES needs at least one")
+	}
+	if len(recipients) > MaxRecipients {
+		return fmt.Errorf("too many envelope recipients: %d, SES accepts at most %d per message", len(recipients), MaxRecipients)
+	}
+
+	for _, addr := range recipients {
+		if addr == "" {
+			return errors.New("invalid envelope recipient: empty address")
+		}
+		for i := 0; i < len(addr); i++ {
+			if c := addr[i]; c <= ' ' || c >= 0x7f {
+				return fmt.Errorf("invalid envelope recipient %q: it must be ASCII without white space or control characters", addr)
+			}
+		}
+	}
+	return nil
+}
+
+// SendError is an error SendEmail returned, classified so that callers can
+// tell whether trying again may help.
+type SendError struct {
+	// Code is the SES error code, such as "MessageRejected", or "" when
+	// there was no response.
+	Code string
+	// StatusCode is the HTTP status of the response, or 0 when there was
+	// no response.
+	StatusCode int
+	// Throttled means SES refused the request because of the sending rate,
+	// and kept doing so until the attempts ran out. The message was not
+	// accepted.
+	Throttled bool
+	// QuotaExceeded means the daily sending quota is spent. The message was
+	// not accepted.
+	QuotaExceeded bool
+	// Unsent means the connection failed before the request was sent.
+	Unsent bool
+	// Uncertain means the request may have reached SES and the message may
+	// have been accepted: an HTTP 5xx, a timeout or a connection lost after
+	// sending. Sending again could deliver the message twice.
+	Uncertain bool
+	// Err is the error of the SDK.
+	Err error
+}
+
+func newSendError(err error) *SendError {
+	e := &SendError{
+		Err:           err,
+		Throttled:     isThrottling(err),
+		QuotaExceeded: isQuotaExceeded(err),
+	}
+
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		e.Code = apiErr.ErrorCode()
+	}
+
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) {
+		e.StatusCode = status.HTTPStatusCode()
+	}
+
+	var opErr *net.OpError
+	switch {
+	case e.StatusCode >= 500:
+		e.Uncertain = true
+	case e.StatusCode != 0:
+		// SES returned a 4xx status, so it did not accept the message.
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		e.Unsent = true
+	default:
+		e.Uncertain = true
+	}
+	return e
+}
+
+// Error returns the SES error code, when there is one, and the SDK's error.
+func (e *SendError) Error() string {
+	if e.Code != "" {
+		return fmt.Sprintf("failed to send through SES: %s: %v", e.Code, e.Err)
+	}
+	return fmt.Sprintf("failed to send through SES: %v", e.Err)
+}
+
+// Unwrap returns the SDK's error.
+func (e *SendError) Unwrap() error { return e.Err }
+
+// Temporary reports whether the message was certainly not accepted and a
+// later attempt may succeed: throttling, a spent daily quota or a failed
+// connection. It is false when a retry could deliver twice (Uncertain) or
+// when SES rejected the message itself.
+func (e *SendError) Temporary() bool {
+	return e.Throttled || e.QuotaExceeded || e.Unsent
+}
