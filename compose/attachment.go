@@ -111,8 +111,9 @@ func (l *lineWriter) end() error {
 }
 
 // paramSegment is the longest value segment of a parameter on one line, so
-// that a header line with it stays within 78 characters.
-const paramSegment = 60
+// that its line (tab, attribute, "*NN*=utf-8''", segment, ";") stays within
+// 78 characters.
+const paramSegment = 50
 
 // formatParameter returns "\r\n\tattribute=value" for a header field: a quoted
 // string when the value is short printable ASCII, else RFC 2231 extended
@@ -120,8 +121,8 @@ const paramSegment = 60
 // paramSegment characters. go-message's encoded words inside quotes are
 // avoided because RFC 2047 section 5 forbids them in parameters.
 func formatParameter(attribute, value string) string {
-	if isASCII(value) && len(value) <= paramSegment && !strings.ContainsAny(value, "\t") {
-		return "\r\n\t" + attribute + "=" + quoteString(value)
+	if quoted := quoteString(value); isASCII(value) && len(quoted) <= paramSegment+2 && !strings.ContainsAny(value, "\t") {
+		return "\r\n\t" + attribute + "=" + quoted
 	}
 
 	encoded := percentEncode(value)
