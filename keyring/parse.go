@@ -207,7 +207,7 @@ func scanPackets(data []byte) (keyStart, keyCount int, revocations []*packet.Sig
 			case errors.As(err, &unknown):
 				continue
 			case errors.As(err, &unsupported) && isKeyPacket(p):
-				return 0, 0, nil, fmt.Errorf("failed to read key: %s is not supported: %w", keyPacketName(p), err)
+				return 0, 0, nil, fmt.Errorf("failed to read key: %s has an unsupported algorithm or version: %w", keyPacketName(p), err)
 			case errors.As(err, &unsupported):
 				// An unsupported signature is skipped, like ReadEntity does.
 				continue
@@ -270,9 +270,9 @@ func keyPacketName(p packet.Packet) string {
 		if p.IsSubkey {
 			return "a secret subkey"
 		}
-		return "a secret key"
+		return "the secret primary key"
 	}
-	return "a key"
+	return "the primary key"
 }
 
 // checkEntity rejects a key that no one could use: without a valid
