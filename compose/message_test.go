@@ -1,7 +1,6 @@
 package compose
 
 import (
-	"io"
 	"net/mail"
 	"strings"
 	"testing"
@@ -172,4 +171,3 @@ func addressesOf(list []*mail.Address) string {
 	return strings.Join(s, ",")
 }
 
-var _ io.Reader // keeps io for stringAttachment users in this file's table
