@@ -1,0 +1,172 @@
+package keyring
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/sealmail/sealmail/internal/peers"
+)
+
+// gpgRunner runs gpg with a throwaway home.
+type gpgRunner struct {
+	path string
+	home string
+}
+
+func newGPG(t *testing.T) *gpgRunner {
+	t.Helper()
+	path := peers.Require(t, "gpg")
+	// t.TempDir paths are too long for the gpg-agent socket.
+	home, err := os.MkdirTemp("", "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		kill := exec.Command("gpgconf", "--kill", "gpg-agent")
+		kill.Env = append(os.Environ(), "GNUPGHOME="+home)
+		kill.Run()
+		os.RemoveAll(home)
+	})
+	return &gpgRunner{path: path, home: home}
+}
+
+// run runs gpg in batch mode with stdin and returns its standard output.
+func (g *gpgRunner) run(t *testing.T, stdin []byte, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(g.path, append([]string{"--batch", "--homedir", g.home, "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gpg %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return out
+}
+
+// fingerprintOf returns the fingerprint of the only key gpg holds for uid.
+func (g *gpgRunner) fingerprintOf(t *testing.T, uid string) string {
+	t.Helper()
+	out := g.run(t, nil, "--with-colons", "--list-keys", uid)
+	for _, line := range strings.Split(string(out), "\n") {
+		if fields := strings.Split(line, ":"); fields[0] == "fpr" {
+			return strings.ToLower(fields[9])
+		}
+	}
+	t.Fatalf("gpg lists no fingerprint for %q:\n%s", uid, out)
+	return ""
+}
+
+func TestImportGPGKeys(t *testing.T) {
+	gpg := newGPG(t)
+	tests := []struct {
+		address, algorithm, encryptionAlgorithm string
+	}{
+		{"ed@example.org", "ed25519", "cv25519"},
+		{"rsa@example.org", "rsa3072", "rsa3072"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.algorithm, func(t *testing.T) {
+			uid := "GnuPG User <" + tt.address + ">"
+			gpg.run(t, nil, "--quick-gen-key", uid, tt.algorithm, "sign,cert", "never")
+			fpr := gpg.fingerprintOf(t, uid)
+			gpg.run(t, nil, "--quick-add-key", fpr, tt.encryptionAlgorithm, "encr", "never")
+			exported := gpg.run(t, nil, "--armor", "--export", fpr)
+
+			k := openTemp(t)
+			imported := importBytes(t, k, exported)
+			if len(imported) != 1 || imported[0].Fingerprint != fpr {
+				t.Fatalf("Import = %+v, want key %s", imported, fpr)
+			}
+
+			cert, err := k.EncryptionKey(tt.address, time.Now())
+			if err != nil {
+				t.Fatalf("EncryptionKey: %v", err)
+			}
+			key, ok := cert.EncryptionKey(time.Now(), nil)
+			if !ok {
+				t.Fatal("go-crypto finds no encryption key")
+			}
+			if got := algorithmName(key.PublicKey); got != tt.encryptionAlgorithm {
+				t.Errorf("encryption subkey is %q, want %q", got, tt.encryptionAlgorithm)
+			}
+
+			entries, err := k.List(time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if entries[0].Algorithm != tt.algorithm || entries[0].Status != StatusValid {
+				t.Errorf("List = %+v, want a valid %s key", entries[0], tt.algorithm)
+			}
+		})
+	}
+}
+
+func TestGeneratedKeyImportsIntoGPG(t *testing.T) {
+	gpg := newGPG(t)
+	e := generate(t, "Quinn", "quinn@example.org", GenerateOptions{Lifetime: 365 * 24 * time.Hour})
+	fpr := fingerprint(e)
+
+	gpg.run(t, armored(t, openpgp.PublicKeyType, publicBytes(t, e)), "--import")
+	listing := string(gpg.run(t, nil, "--with-colons", "--list-keys", "quinn@example.org"))
+	if !strings.Contains(listing, strings.ToUpper(fpr)) {
+		t.Fatalf("gpg --list-keys does not show %s:\n%s", fpr, listing)
+	}
+	// Field 12 of the pub line holds the usable capabilities of the whole key.
+	for _, line := range strings.Split(listing, "\n") {
+		fields := strings.Split(line, ":")
+		if fields[0] == "pub" && !strings.Contains(fields[11], "E") {
+			t.Errorf("gpg sees no usable encryption capability: %s", line)
+		}
+		if fields[0] == "pub" && fields[1] != "-" && fields[1] != "u" {
+			t.Errorf("gpg reports validity %q for the key: %s", fields[1], line)
+		}
+	}
+
+	// "features: 01" is SEIPDv1 alone; 03 would advertise SEIPDv2 as well.
+	packets := string(gpg.run(t, publicBytes(t, e), "--list-packets"))
+	if !strings.Contains(packets, "features: 01") {
+		t.Errorf("self-signature features are not SEIPDv1 alone:\n%s", packets)
+	}
+
+	// gpg takes the secret key too, with its encryption subkey.
+	var secret bytes.Buffer
+	if err := e.SerializePrivate(&secret, nil); err != nil {
+		t.Fatal(err)
+	}
+	gpg.run(t, armored(t, openpgp.PrivateKeyType, secret.Bytes()), "--import")
+	secretListing := string(gpg.run(t, nil, "--with-colons", "--list-secret-keys", fpr))
+	if !strings.Contains(secretListing, "ssb:") {
+		t.Errorf("gpg lists no secret subkey:\n%s", secretListing)
+	}
+}
+
+func TestImportGPGRevocationCertificate(t *testing.T) {
+	gpg := newGPG(t)
+	uid := "Rita <rita@example.org>"
+	gpg.run(t, nil, "--quick-gen-key", uid, "future-default", "default", "never")
+	fpr := gpg.fingerprintOf(t, uid)
+
+	k := openTemp(t)
+	importBytes(t, k, gpg.run(t, nil, "--export", fpr))
+
+	// gpg writes a revocation certificate for every new key, with a colon
+	// before the BEGIN line so that it is not imported by accident.
+	revocation, err := os.ReadFile(gpg.home + "/openpgp-revocs.d/" + strings.ToUpper(fpr) + ".rev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revocation = bytes.Replace(revocation, []byte(":-----BEGIN"), []byte("-----BEGIN"), 1)
+	importBytes(t, k, revocation)
+
+	_, err = k.EncryptionKey("rita@example.org", time.Now())
+	if lookup := lookupError(t, err); lookup.Status != StatusRevoked {
+		t.Errorf("status = %q, want revoked (%v)", lookup.Status, err)
+	}
+}
