@@ -316,3 +316,28 @@ func readAll(t *testing.T, r io.Reader) string {
 	}
 	return string(b)
 }
+
+func FuzzFormatParameter(f *testing.F) {
+	f.Add("report.pdf")
+	f.Add(`say "hi".txt`)
+	f.Add(strings.Repeat("Übersicht ", 20))
+	f.Fuzz(func(t *testing.T, name string) {
+		if name == "" || checkLine("file name", name) != nil {
+			return
+		}
+		value := "attachment;" + formatParameter("filename", name)
+		for _, line := range strings.Split(value, "\r\n") {
+			if len(line) > foldAt {
+				t.Fatalf("line of %d characters: %q", len(line), line)
+			}
+		}
+
+		_, params, err := mime.ParseMediaType(strings.ReplaceAll(value, "\r\n", ""))
+		if err != nil {
+			t.Fatalf("mime cannot parse %q: %v", value, err)
+		}
+		if params["filename"] != name {
+			t.Fatalf("file name reads back as %q, want %q", params["filename"], name)
+		}
+	})
+}

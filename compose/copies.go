@@ -21,9 +21,9 @@ type plannedCopy struct {
 }
 
 // plan checks opts against the mode, resolves every key and decides the
-// copies: when encrypting, one for To and Cc and one for each Bcc recipient,
-// each encrypted only to its own recipients and the sender; when only
-// signing, one copy whose envelope holds every recipient.
+// copies. When encrypting, To and Cc share one copy and each Bcc recipient
+// gets its own, encrypted only to its recipients and the sender. When only
+// signing, one copy goes to every recipient.
 func plan(m *Message, opts *Options) ([]plannedCopy, error) {
 	if opts.Mode != SignAndEncrypt && opts.Mode != SignOnly && opts.Mode != EncryptOnly {
 		return nil, fmt.Errorf("invalid mode %d", int(opts.Mode))

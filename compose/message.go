@@ -17,8 +17,8 @@ var fieldsSetByCompose = map[string]bool{
 	"return-path": true,
 }
 
-// singletonFields are the fields RFC 5322 section 3.6 allows at most once that
-// a caller may still add.
+// singletonFields are the fields that RFC 5322 section 3.6 allows at most
+// once and a caller may add; checkFields rejects a second one.
 var singletonFields = map[string]bool{
 	"sender": true, "in-reply-to": true, "references": true,
 }
@@ -77,9 +77,8 @@ func normalizeAddresses(field string, list []*mail.Address) ([]*mail.Address, er
 }
 
 // normalizeRecipients fills the To, Cc and Bcc of out from m. An address
-// that occurs twice (compared without regard to case) is kept once, in the
-// first of To, Cc and Bcc it appears in, so an address in To and Bcc is sent
-// as To and no Bcc copy is made for it.
+// that occurs twice, compared without regard to case, is kept in the first of
+// To, Cc and Bcc it appears in. So an address in To and Bcc is sent as To.
 func normalizeRecipients(out, m *Message) error {
 	seen := map[string]bool{}
 	roles := []struct {

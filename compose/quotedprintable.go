@@ -64,8 +64,8 @@ func writeQuotedPrintable(w io.Writer, text []byte) error {
 
 const upperHex = "0123456789ABCDEF"
 
-// qpToken returns the encoding of line[i]; lineStart says whether it starts
-// an encoded line.
+// qpToken returns the encoding of line[i], which starts an encoded line when
+// lineStart is true.
 func qpToken(line []byte, i int, lineStart bool) []byte {
 	c := line[i]
 	literal := false

@@ -1,0 +1,72 @@
+package compose_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log"
+	"net/mail"
+	"strings"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"github.com/sealmail/sealmail/compose"
+)
+
+// keyMap is a KeySource that holds its keys in memory; a program would
+// usually pass a *keyring.Keyring.
+type keyMap map[string]*openpgp.Entity
+
+func (k keyMap) EncryptionKey(address string, now time.Time) (*openpgp.Entity, error) {
+	if e, ok := k[address]; ok {
+		return e, nil
+	}
+	return nil, fmt.Errorf("no key for %s", address)
+}
+
+func ExampleNew() {
+	config := &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Curve: packet.Curve25519}
+	alice, err := openpgp.NewEntity("Alice", "", "alice@example.org", config)
+	if err != nil {
+		log.Fatal(err)
+	}
+	bob, err := openpgp.NewEntity("Bob", "", "bob@example.org", config)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	to, err := compose.ParseAddressList(`"Bob, from accounting" <bob@example.org>`)
+	if err != nil {
+		log.Fatal(err)
+	}
+	m := &compose.Message{
+		From:    &mail.Address{Name: "Alice", Address: "alice@example.org"},
+		To:      to,
+		Subject: "Statement",
+		Text:    []byte("Your statement is attached.\n"),
+		Attachments: []compose.Attachment{{
+			Filename: "statement.csv",
+			Open:     func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("date,amount\n")), nil },
+		}},
+	}
+
+	// The zero Mode signs and encrypts, to Bob and to Alice herself.
+	c, err := compose.New(m, compose.Options{
+		Signer: alice,
+		Keys:   keyMap{"alice@example.org": alice, "bob@example.org": bob},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i, cp := range c.Copies() {
+		var raw bytes.Buffer
+		if err := c.WriteCopy(&raw, i); err != nil {
+			log.Fatal(err)
+		}
+		// A program hands cp.Envelope and raw to a transport here.
+		fmt.Println(cp.Envelope.Recipients, bytes.Contains(raw.Bytes(), []byte("-----BEGIN PGP MESSAGE-----")))
+	}
+	// Output: [bob@example.org] true
+}
