@@ -32,7 +32,7 @@ func FuzzImport(f *testing.F) {
 		if _, err := k.Import(bytes.NewReader(data)); err != nil {
 			return
 		}
-		// Whatever was stored must read back and answer lookups.
+		// Whatever was stored must read back and serve lookups.
 		if _, err := k.List(time.Now()); err != nil {
 			t.Fatalf("List after a successful import: %v", err)
 		}

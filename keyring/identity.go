@@ -34,7 +34,7 @@ func identityAddress(identity *openpgp.Identity) string {
 
 // boundIdentities returns the user IDs of e that carry a valid
 // self-signature and are not revoked, at any time: an expired key keeps its
-// addresses, so a lookup can say it expired rather than that it is missing.
+// addresses, so a lookup reports it as expired rather than missing.
 func boundIdentities(e *openpgp.Entity) []*openpgp.Identity {
 	var identities []*openpgp.Identity
 	for _, identity := range e.Identities {

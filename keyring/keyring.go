@@ -13,7 +13,7 @@
 //
 // Keys follow RFC 9580 (and RFC 4880 for the v4 keys GnuPG 2.2 reads);
 // the OpenPGP library is github.com/ProtonMail/go-crypto, v2 API. Every write
-// holds the flock on pgp.cert.d/writelock, as the draft asks of writers, and
+// holds the flock on pgp.cert.d/writelock, as the draft requires of writers, and
 // replaces files atomically, so other cert-d implementations may share the
 // certificate directory. A key that is already stored is merged with the new
 // one: the union of their user IDs, subkeys and signatures is kept.
@@ -252,7 +252,7 @@ func (k *Keyring) SigningKey(address string, now time.Time) (*openpgp.Entity, er
 }
 
 // pickKey returns the newest key among keys that has a user ID for address
-// and whose status at now is valid, or a *LookupError that tells why the
+// and whose status at now is valid, or a *LookupError with the reason why the
 // newest key with the address is unusable.
 func pickKey(keys []*openpgp.Entity, address string, now time.Time, secret bool,
 	statusOf func(*openpgp.Entity, time.Time) (Status, error)) (*openpgp.Entity, error) {
@@ -358,7 +358,7 @@ func (k *Keyring) readSecret(fpr string) (*openpgp.Entity, error) {
 		return nil, err
 	}
 	if e.PrivateKey == nil {
-		return nil, fmt.Errorf("failed to read stored secret key %s: the file holds no secret key", fpr)
+		return nil, fmt.Errorf("failed to read stored secret key %s: the file contains no secret key", fpr)
 	}
 	return e, nil
 }

@@ -20,7 +20,7 @@ var ErrNoKey = errors.New("no OpenPGP key found in input")
 // real keyring export, so that a wrong file fails before it fills memory.
 const maxInputSize = 64 << 20
 
-// keyInput is what Import found in its input.
+// keyInput is the content of one Import input: keys and bare revocations.
 type keyInput struct {
 	entities []*openpgp.Entity
 	// revocations are key revocation signatures that came without their
@@ -175,7 +175,7 @@ func parseBlock(data []byte, in *keyInput) error {
 	// ReadEntity skips what it cannot read; a key it skipped is an error
 	// here, never a silent loss.
 	if len(entities) != keyCount {
-		return fmt.Errorf("failed to read keys: the block holds %d keys, but only %d could be read", keyCount, len(entities))
+		return fmt.Errorf("failed to read keys: the block contains %d keys, but only %d could be read", keyCount, len(entities))
 	}
 	for _, e := range entities {
 		if err := checkEntity(e); err != nil {
@@ -298,7 +298,7 @@ func parseStored(data []byte, fpr string) (e *openpgp.Entity, err error) {
 		return nil, fmt.Errorf("failed to read stored key %s: %w", fpr, err)
 	}
 	if got := hexFingerprint(e.PrimaryKey.Fingerprint); got != fpr {
-		return nil, fmt.Errorf("failed to read stored key %s: the file holds key %s", fpr, got)
+		return nil, fmt.Errorf("failed to read stored key %s: the file contains key %s", fpr, got)
 	}
 	return e, nil
 }

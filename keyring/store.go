@@ -63,7 +63,7 @@ func readOptional(path string) ([]byte, error) {
 // certFingerprints returns the fingerprints of every certificate file in the
 // certificate directory. Other names, such as the writelock, "trust-root",
 // implementation files starting with "_" and temporary files, are skipped, as
-// the draft asks of readers.
+// the draft requires of readers.
 func (k *Keyring) certFingerprints() ([]string, error) {
 	prefixes, err := os.ReadDir(k.certDir)
 	if err != nil {

@@ -15,15 +15,15 @@ var ErrWrongPassphrase = errors.New("wrong passphrase")
 // is not encrypted is left as it is.
 func Unlock(e *openpgp.Entity, passphrase []byte) error {
 	if e.PrivateKey == nil {
-		return fmt.Errorf("failed to unlock key %s: it holds no secret key material", displayFingerprint(e))
+		return fmt.Errorf("failed to unlock key %s: it contains no secret key material", displayFingerprint(e))
 	}
 	if !Locked(e) {
 		return nil
 	}
 
 	// A wrong passphrase shows as a failed checksum or AEAD tag, which the
-	// OpenPGP library reports like corrupt key material; neither tells the
-	// two apart, so both read as a wrong passphrase.
+	// OpenPGP library reports like corrupt key material. The two cannot be
+	// told apart, so both are reported as a wrong passphrase.
 	if err := e.DecryptPrivateKeys(passphrase); err != nil {
 		return fmt.Errorf("failed to unlock key %s: %w", displayFingerprint(e), ErrWrongPassphrase)
 	}
