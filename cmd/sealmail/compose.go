@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+func (a *app) compose(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("compose", "compose [message flags] [--out DIR]")
+	var f messageFlags
+	f.register(fs)
+	out := fs.String("out", "", "write every copy as a file into `DIR`, needed when Bcc recipients get copies of their own")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("compose: unexpected argument %q", fs.Arg(0))
+	}
+
+	m, err := f.message(a.stdin)
+	if err != nil {
+		return err
+	}
+	h, err := a.openHome()
+	if err != nil {
+		return err
+	}
+	c, err := a.composer(h, m, &f)
+	if err != nil {
+		return err
+	}
+
+	copies := c.Copies()
+	if *out == "" {
+		if len(copies) > 1 {
+			return usagef("the message is written as %d copies, one per Bcc recipient and one for To and Cc: give --out DIR to write them all", len(copies))
+		}
+		if len(m.Bcc) > 0 {
+			a.progress("note: the Bcc recipients are only in the envelope, which standard output cannot carry: %s", strings.Join(copies[0].Envelope.Recipients, ", "))
+		}
+		return c.WriteCopy(a.stdout, 0)
+	}
+
+	if err := os.MkdirAll(*out, 0o700); err != nil {
+		return fmt.Errorf("failed to create --out folder: %w", err)
+	}
+	for i, cp := range copies {
+		name := fmt.Sprintf("%02d-to-cc.eml", i+1)
+		if cp.Bcc != "" {
+			name = fmt.Sprintf("%02d-bcc-%s.eml", i+1, cp.Bcc)
+		}
+		path := filepath.Join(*out, name)
+		if err := writeFileAtomic(path, func(w *os.File) error { return c.WriteCopy(w, i) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "%s\t%s\n", path, strings.Join(cp.Envelope.Recipients, ", "))
+	}
+	return nil
+}
+
+// writeFileAtomic writes a file of mode 0600 through a temporary file in the
+// same folder, so the file is either whole or absent.
+func writeFileAtomic(path string, write func(*os.File) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("failed to create %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("failed to write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("failed to write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("failed to write %s: %w", path, err)
+	}
+	return nil
+}

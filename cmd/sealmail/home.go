@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/sealmail/sealmail/keyring"
+	"github.com/sealmail/sealmail/transport/maildir"
+)
+
+// home is the folder that holds everything sealmail keeps:
+//
+//	keyring/   OpenPGP certificates and the user's secret keys
+//	outbox/    Maildir of messages written with no transport chosen
+//	sent/      Maildir of every copy a transport accepted, with its message ID
+//	tmp/       copies being written, before they are sent
+type home struct {
+	dir string
+}
+
+// openHome returns the home named by --home, SEALMAIL_HOME or the XDG data
+// folder, creating it with mode 0700.
+func (a *app) openHome() (*home, error) {
+	dir := a.home
+	if dir == "" {
+		dir = a.getenv("SEALMAIL_HOME")
+	}
+	if dir == "" {
+		data := a.getenv("XDG_DATA_HOME")
+		if data == "" {
+			userHome, err := os.UserHomeDir()
+			if err != nil {
+				return nil, fmt.Errorf("failed to find the home folder: %w; set --home or SEALMAIL_HOME", err)
+			}
+			data = filepath.Join(userHome, ".local", "share")
+		}
+		dir = filepath.Join(data, "sealmail")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create the sealmail home: %w", err)
+	}
+	return &home{dir: dir}, nil
+}
+
+func (h *home) keyring() (*keyring.Keyring, error) {
+	return keyring.Open(filepath.Join(h.dir, "keyring"))
+}
+
+func (h *home) outbox() (*maildir.Maildir, error) {
+	return maildir.Open(filepath.Join(h.dir, "outbox"))
+}
+
+func (h *home) sent() (*maildir.Maildir, error) {
+	return maildir.Open(filepath.Join(h.dir, "sent"))
+}
+
+// tempFile creates a file of mode 0600 for a copy being written.
+func (h *home) tempFile() (*os.File, error) {
+	dir := filepath.Join(h.dir, "tmp")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create %s: %w", dir, err)
+	}
+	return os.CreateTemp(dir, "copy-*.eml")
+}

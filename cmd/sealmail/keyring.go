@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+const keyringUsage = `Usage:
+  sealmail keyring import FILE...   import OpenPGP keys ("-" reads standard input)
+  sealmail keyring list [--json]    list the keys in the keyring
+`
+
+func (a *app) keyring(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(a.stderr, keyringUsage)
+		return usagef("keyring: missing subcommand")
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "import":
+		return a.keyringImport(rest)
+	case "list":
+		return a.keyringList(rest)
+	case "help", "-h", "--help":
+		fmt.Fprint(a.stdout, keyringUsage)
+		return nil
+	default:
+		return usagef("unknown keyring subcommand %q", cmd)
+	}
+}
+
+func (a *app) keyringImport(args []string) error {
+	fs := a.newFlagSet("keyring import", "keyring import FILE...")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("keyring import: missing FILE (or - for standard input)")
+	}
+	h, err := a.openHome()
+	if err != nil {
+		return err
+	}
+	kr, err := h.keyring()
+	if err != nil {
+		return err
+	}
+
+	for _, name := range fs.Args() {
+		var r io.Reader = a.stdin
+		if name != "-" {
+			f, err := os.Open(name)
+			if err != nil {
+				return fmt.Errorf("failed to import: %w", err)
+			}
+			defer f.Close()
+			r = f
+		}
+		imported, err := kr.Import(r)
+		if err != nil {
+			return fmt.Errorf("failed to import %s: %w", name, err)
+		}
+		for _, k := range imported {
+			verb := "imported"
+			if k.Updated {
+				verb = "updated"
+			}
+			kind := "public key"
+			if k.Secret {
+				kind = "secret key"
+			}
+			fmt.Fprintf(a.stdout, "%s %s %s %s\n", verb, kind, strings.ToUpper(k.Fingerprint), strings.Join(k.UserIDs, ", "))
+		}
+	}
+	return nil
+}
+
+func (a *app) keyringList(args []string) error {
+	fs := a.newFlagSet("keyring list", "keyring list [--json]")
+	asJSON := fs.Bool("json", false, "print a JSON document instead of a table")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("keyring list: unexpected argument %q", fs.Arg(0))
+	}
+	h, err := a.openHome()
+	if err != nil {
+		return err
+	}
+	kr, err := h.keyring()
+	if err != nil {
+		return err
+	}
+	entries, err := kr.List(time.Now())
+	if err != nil {
+		return err
+	}
+
+	if *asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"keys": entries})
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	for _, e := range entries {
+		expires := "never"
+		if e.Expires != nil {
+			expires = e.Expires.UTC().Format(time.DateOnly)
+		}
+		secret := ""
+		if e.Secret {
+			secret = " (secret key)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\texpires %s\t%s%s\n", strings.ToUpper(e.Fingerprint), e.Status, e.Algorithm, expires, strings.Join(e.UserIDs, ", "), secret)
+	}
+	return tw.Flush()
+}

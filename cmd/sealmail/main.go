@@ -1,0 +1,145 @@
+// Command sealmail composes email, protects it end to end with OpenPGP
+// (PGP/MIME) and sends it through Amazon SES, or writes it to a local
+// outbox.
+//
+// Run "sealmail help" for the commands. Exit status: 0 on success, 1 on
+// failure, 2 on a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usageText = `sealmail composes email, protects it with OpenPGP and sends it through Amazon SES.
+
+Usage:
+  sealmail [--home DIR] COMMAND [flags] [arguments]
+
+Commands:
+  demo                      run the whole job in a new home, no AWS account needed
+  keyring import FILE...    import OpenPGP keys ("-" reads standard input)
+  keyring list [--json]     list the keys in the keyring
+  compose [message flags]   write the protected message to standard output
+  send [message flags]      send the protected message (to the outbox unless --via)
+
+Run "sealmail COMMAND --help" for the flags of a command.
+The home (--home, or SEALMAIL_HOME) holds the keyring, the outbox and the
+sent copies; by default it is $XDG_DATA_HOME/sealmail.
+`
+
+// usageError is a mistake in the command line; it exits with status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// app is one run of the command: its streams and its global settings.
+type app struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	home   string
+	getenv func(string) string
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes the command line args and returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	err := a.dispatch(ctx, args)
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "sealmail: %v\n", err)
+	var usage *usageError
+	if errors.As(err, &usage) {
+		fmt.Fprintln(stderr, `sealmail: run "sealmail help" for usage`)
+		return 2
+	}
+	return 1
+}
+
+func (a *app) dispatch(ctx context.Context, args []string) error {
+	global := flag.NewFlagSet("sealmail", flag.ContinueOnError)
+	global.SetOutput(io.Discard)
+	global.StringVar(&a.home, "home", "", "the folder of the keyring, outbox and sent copies")
+	if err := global.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(a.stdout, usageText)
+			return err
+		}
+		return usagef("%v", err)
+	}
+	args = global.Args()
+	if len(args) == 0 {
+		return usagef("missing command")
+	}
+
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "help":
+		fmt.Fprint(a.stdout, usageText)
+		return nil
+	case "demo":
+		return a.demo(ctx, rest)
+	case "keyring":
+		return a.keyring(ctx, rest)
+	case "compose":
+		return a.compose(ctx, rest)
+	case "send":
+		return a.send(ctx, rest)
+	default:
+		return usagef("unknown command %q", cmd)
+	}
+}
+
+// newFlagSet returns a flag set for a command whose errors are returned, not
+// printed, and whose -h prints the flags to standard output.
+func (a *app) newFlagSet(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(a.stdout, "Usage: sealmail %s\n\nFlags:\n", synopsis)
+		fs.SetOutput(a.stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parseFlags parses args and turns a flag error into a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	default:
+		return usagef("%s: %v", fs.Name(), err)
+	}
+}
+
+// progress prints a line of progress to standard error.
+func (a *app) progress(format string, args ...any) {
+	fmt.Fprintf(a.stderr, "sealmail: "+format+"\n", args...)
+}

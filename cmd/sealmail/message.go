@@ -1,0 +1,173 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sealmail/sealmail/compose"
+)
+
+// listFlag is a flag that may be given more than once.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ", ") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// messageFlags are the flags of compose and send that describe the message
+// and its protection.
+type messageFlags struct {
+	from, replyTo   string
+	to, cc, bcc     listFlag
+	subject         string
+	textFile        string
+	htmlFile        string
+	attach          listFlag
+	header          listFlag
+	pgp, smime      bool
+	sign, encrypt   bool
+	passphraseFile  string
+	noEncryptToSelf bool
+}
+
+func (f *messageFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.from, "from", "", "the sender's `address`, such as 'Alice <alice@example.org>' (required)")
+	fs.Var(&f.to, "to", "recipients, as an RFC 5322 address `list` (repeatable)")
+	fs.Var(&f.cc, "cc", "carbon-copy recipients, as an address `list` (repeatable)")
+	fs.Var(&f.bcc, "bcc", "blind-copy recipients, as an address `list` (repeatable); each gets a copy of its own when encrypting")
+	fs.StringVar(&f.replyTo, "reply-to", "", "the reply `address` list")
+	fs.StringVar(&f.subject, "subject", "", "the subject `text`")
+	fs.StringVar(&f.textFile, "text", "", "the text body from `FILE`, or - for standard input")
+	fs.StringVar(&f.htmlFile, "html", "", "the HTML body from `FILE`")
+	fs.Var(&f.attach, "attach", "attach `FILE` (repeatable)")
+	fs.Var(&f.header, "header", "an extra header field, as `'Name: value'` (repeatable); it travels in the clear")
+	fs.BoolVar(&f.pgp, "pgp", false, "protect with OpenPGP as PGP/MIME (the default)")
+	fs.BoolVar(&f.smime, "smime", false, "protect with S/MIME")
+	fs.BoolVar(&f.sign, "sign", false, "sign; with neither --sign nor --encrypt, both")
+	fs.BoolVar(&f.encrypt, "encrypt", false, "encrypt; with neither --sign nor --encrypt, both")
+	fs.StringVar(&f.passphraseFile, "passphrase-file", "", "read the passphrase of the sender's key from `FILE` (or set SEALMAIL_PASSPHRASE)")
+	fs.BoolVar(&f.noEncryptToSelf, "no-encrypt-to-self", false, "do not encrypt to the sender's own key (the sent copy becomes unreadable)")
+}
+
+// mode returns the protection the flags ask for.
+func (f *messageFlags) mode() (compose.Mode, error) {
+	if f.pgp && f.smime {
+		return 0, usagef("--pgp and --smime cannot be used together")
+	}
+	if f.smime {
+		// TODO: S/MIME output; until it exists the request is refused, never downgraded.
+		return 0, usagef("--smime is not supported yet; use --pgp")
+	}
+	switch {
+	case f.sign && !f.encrypt:
+		return compose.SignOnly, nil
+	case f.encrypt && !f.sign:
+		return compose.EncryptOnly, nil
+	default:
+		return compose.SignAndEncrypt, nil
+	}
+}
+
+// message builds the message the flags describe, reading the body files.
+func (f *messageFlags) message(stdin io.Reader) (*compose.Message, error) {
+	if f.from == "" {
+		return nil, usagef("missing --from: give the sender's address")
+	}
+	if len(f.to)+len(f.cc)+len(f.bcc) == 0 {
+		return nil, usagef("missing recipients: give --to, --cc or --bcc")
+	}
+	if f.textFile == "" && f.htmlFile == "" && len(f.attach) == 0 {
+		return nil, usagef("missing body: give --text FILE, --html FILE or --attach FILE")
+	}
+
+	m := &compose.Message{Subject: f.subject, Date: time.Now()}
+	from, err := parseAddresses("--from", []string{f.from})
+	if err != nil {
+		return nil, err
+	}
+	if len(from) != 1 {
+		return nil, usagef("--from %q must be exactly one address", f.from)
+	}
+	m.From = from[0]
+	if m.To, err = parseAddresses("--to", f.to); err != nil {
+		return nil, err
+	}
+	if m.Cc, err = parseAddresses("--cc", f.cc); err != nil {
+		return nil, err
+	}
+	if m.Bcc, err = parseAddresses("--bcc", f.bcc); err != nil {
+		return nil, err
+	}
+	if f.replyTo != "" {
+		if m.ReplyTo, err = parseAddresses("--reply-to", []string{f.replyTo}); err != nil {
+			return nil, err
+		}
+	}
+
+	for _, h := range f.header {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			return nil, usagef("--header %q is not of the form 'Name: value'", h)
+		}
+		m.Header = append(m.Header, compose.Field{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
+	}
+
+	if f.textFile != "" {
+		if m.Text, err = readBody(f.textFile, stdin); err != nil {
+			return nil, err
+		}
+	}
+	if f.htmlFile != "" {
+		if f.htmlFile == "-" && f.textFile == "-" {
+			return nil, usagef("--text and --html cannot both read standard input")
+		}
+		if m.HTML, err = readBody(f.htmlFile, stdin); err != nil {
+			return nil, err
+		}
+	}
+	for _, path := range f.attach {
+		a, err := compose.AttachFile(path)
+		if err != nil {
+			return nil, err
+		}
+		m.Attachments = append(m.Attachments, a)
+	}
+	return m, nil
+}
+
+// parseAddresses parses each value of an address flag as an RFC 5322
+// address list.
+func parseAddresses(flagName string, values []string) ([]*mail.Address, error) {
+	var all []*mail.Address
+	for _, v := range values {
+		list, err := compose.ParseAddressList(v)
+		if err != nil {
+			return nil, usagef("invalid %s %q: %v", flagName, v, err)
+		}
+		all = append(all, list...)
+	}
+	return all, nil
+}
+
+func readBody(path string, stdin io.Reader) ([]byte, error) {
+	if path == "-" {
+		b, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read the body from standard input: %w", err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the body: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sealmail/sealmail/compose"
+	"github.com/sealmail/sealmail/transport"
+	"github.com/sealmail/sealmail/transport/maildir"
+	"github.com/sealmail/sealmail/transport/ses"
+)
+
+// sendFlags are the flags of send beyond the message flags.
+type sendFlags struct {
+	via              string
+	noSentCopy       bool
+	region, profile  string
+	endpointURL      string
+	configurationSet string
+	tags             listFlag
+}
+
+func (f *sendFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.via, "via", "outbox", "the way out: `outbox` (a Maildir in the home) or ses")
+	fs.BoolVar(&f.noSentCopy, "no-sent-copy", false, "do not keep the sent copies in the home's sent Maildir")
+	fs.StringVar(&f.region, "region", "", "the AWS `region` of SES (default: from the AWS configuration)")
+	fs.StringVar(&f.profile, "profile", "", "the AWS shared configuration `profile`")
+	fs.StringVar(&f.endpointURL, "endpoint-url", "", "the SES endpoint `URL` (also AWS_ENDPOINT_URL_SESV2); http:// only on loopback")
+	fs.StringVar(&f.configurationSet, "configuration-set", "", "the SES configuration set `name`")
+	fs.Var(&f.tags, "tag", "an SES message tag as `NAME=VALUE` (repeatable)")
+}
+
+// sendResult is the outcome of handing one copy to a transport.
+type sendResult struct {
+	copy compose.Copy
+	id   string
+	err  error
+}
+
+func (a *app) send(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("send", "send [message flags] [--via outbox|ses] [SES flags]")
+	var mf messageFlags
+	mf.register(fs)
+	var sf sendFlags
+	sf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("send: unexpected argument %q", fs.Arg(0))
+	}
+	if _, err := mf.mode(); err != nil {
+		return err
+	}
+	if err := sf.check(); err != nil {
+		return err
+	}
+	m, err := mf.message(a.stdin)
+	if err != nil {
+		return err
+	}
+	h, err := a.openHome()
+	if err != nil {
+		return err
+	}
+	return a.sendMessage(ctx, h, m, &mf, &sf)
+}
+
+// sendMessage protects m, writes every copy, and only then hands the copies
+// to the transport one after another, so that a copy that cannot be built
+// stops the send before anything leaves.
+func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *messageFlags, sf *sendFlags) error {
+	c, err := a.composer(h, m, mf)
+	if err != nil {
+		return err
+	}
+	t, via, err := a.transport(ctx, h, sf)
+	if err != nil {
+		return err
+	}
+
+	copies := c.Copies()
+	files := make([]*os.File, len(copies))
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+				os.Remove(f.Name())
+			}
+		}
+	}()
+	for i := range copies {
+		f, err := h.tempFile()
+		if err != nil {
+			return err
+		}
+		files[i] = f
+		if err := c.WriteCopy(f, i); err != nil {
+			return fmt.Errorf("failed to write the %s: %w", describeCopy(copies[i]), err)
+		}
+	}
+
+	results := make([]sendResult, len(copies))
+	for i, cp := range copies {
+		results[i] = sendResult{copy: cp}
+		if err := ctx.Err(); err != nil {
+			results[i].err = fmt.Errorf("not sent: %w", err)
+			continue
+		}
+		if _, err := files[i].Seek(0, 0); err != nil {
+			results[i].err = err
+			continue
+		}
+		id, err := t.Send(ctx, cp.Envelope, files[i])
+		results[i].id, results[i].err = id, err
+		if err != nil {
+			continue
+		}
+		if via == "outbox" {
+			fmt.Fprintf(a.stdout, "wrote the %s to the outbox: %s\n", describeCopy(cp), id)
+			continue
+		}
+		fmt.Fprintf(a.stdout, "sent the %s via %s: message ID %s\n", describeCopy(cp), via, id)
+		if !sf.noSentCopy {
+			if err := keepSentCopy(h, files[i], cp, via, id); err != nil {
+				results[i].err = fmt.Errorf("accepted with message ID %s, but %w", id, err)
+			}
+		}
+	}
+	return a.report(results)
+}
+
+// report prints which copies failed beside those accepted, and returns an
+// error when any failed.
+func (a *app) report(results []sendResult) error {
+	var failed int
+	for _, r := range results {
+		if r.err != nil {
+			failed++
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	fmt.Fprintf(a.stderr, "sealmail: %d of %d copies failed:\n", failed, len(results))
+	for _, r := range results {
+		if r.err != nil {
+			fmt.Fprintf(a.stderr, "  failed:   %s: %v\n", describeCopy(r.copy), r.err)
+		} else {
+			fmt.Fprintf(a.stderr, "  accepted: %s: message ID %s\n", describeCopy(r.copy), r.id)
+		}
+	}
+	return fmt.Errorf("%d of %d copies were not sent", failed, len(results))
+}
+
+// keepSentCopy stores the exact bytes the transport accepted in the sent
+// Maildir, with the message ID the transport assigned.
+func keepSentCopy(h *home, f *os.File, cp compose.Copy, via, id string) error {
+	sent, err := h.sent()
+	if err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return err
+	}
+	if _, err := sent.Deliver(f, maildir.Record{Envelope: cp.Envelope, Via: via, MessageID: id}); err != nil {
+		return fmt.Errorf("failed to keep the sent copy: %w", err)
+	}
+	return nil
+}
+
+// check rejects flag combinations that cannot work, before any key is
+// unlocked or any copy is written.
+func (sf *sendFlags) check() error {
+	switch sf.via {
+	case "outbox":
+		if sf.region != "" || sf.profile != "" || sf.endpointURL != "" || sf.configurationSet != "" || len(sf.tags) > 0 {
+			return usagef("the SES flags need --via ses")
+		}
+	case "ses":
+		for _, tag := range sf.tags {
+			if _, _, ok := strings.Cut(tag, "="); !ok {
+				return usagef("--tag %q is not of the form NAME=VALUE", tag)
+			}
+		}
+	case "smtp":
+		// TODO: the SMTP transport; refused until it exists.
+		return usagef("--via smtp is not supported yet; use --via ses or the outbox")
+	default:
+		return usagef("unknown --via %q: use outbox or ses", sf.via)
+	}
+	return nil
+}
+
+// transport returns the transport --via chooses and its name.
+func (a *app) transport(ctx context.Context, h *home, sf *sendFlags) (transport.Transport, string, error) {
+	if err := sf.check(); err != nil {
+		return nil, "", err
+	}
+	switch sf.via {
+	case "outbox":
+		box, err := h.outbox()
+		if err != nil {
+			return nil, "", err
+		}
+		return maildir.Outbox{Maildir: box}, "outbox", nil
+	case "ses":
+		opts := ses.Options{
+			Region:           sf.region,
+			Profile:          sf.profile,
+			EndpointURL:      sf.endpointURL,
+			ConfigurationSet: sf.configurationSet,
+		}
+		for _, tag := range sf.tags {
+			name, value, _ := strings.Cut(tag, "=")
+			opts.Tags = append(opts.Tags, ses.Tag{Name: name, Value: value})
+		}
+		t, err := ses.New(ctx, opts)
+		if err != nil {
+			return nil, "", err
+		}
+		if t.Insecure() {
+			a.progress("warning: sending over plain HTTP to %s, which is allowed only on loopback, for emulators and tests", t.Endpoint())
+		}
+		return t, "ses", nil
+	default:
+		return nil, "", usagef("unknown --via %q: use outbox or ses", sf.via)
+	}
+}
