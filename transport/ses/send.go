@@ -2,6 +2,7 @@ package ses
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -107,7 +108,8 @@ type SendError struct {
 	// QuotaExceeded means the daily sending quota is spent. The message was
 	// not accepted.
 	QuotaExceeded bool
-	// Unsent means the connection failed before the request was sent.
+	// Unsent means the request was never sent: the connection or the TLS
+	// certificate check failed.
 	Unsent bool
 	// Uncertain means the request may have reached SES and the message may
 	// have been accepted: an HTTP 5xx, a timeout or a connection lost after
@@ -134,18 +136,31 @@ func newSendError(err error) *SendError {
 		e.StatusCode = status.HTTPStatusCode()
 	}
 
-	var opErr *net.OpError
 	switch {
 	case e.StatusCode >= 500:
 		e.Uncertain = true
 	case e.StatusCode != 0:
 		// SES returned a 4xx status, so it did not accept the message.
-	case errors.As(err, &opErr) && opErr.Op == "dial":
+	case failedBeforeSending(err):
 		e.Unsent = true
 	default:
 		e.Uncertain = true
 	}
 	return e
+}
+
+// failedBeforeSending reports whether err shows that the request never left:
+// the connection could not be made, or the server's certificate or TLS
+// record was invalid. Other TLS alerts stay uncertain.
+func failedBeforeSending(err error) bool {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return true
+	}
+
+	var verifyErr *tls.CertificateVerificationError
+	var recordErr tls.RecordHeaderError
+	return errors.As(err, &verifyErr) || errors.As(err, &recordErr)
 }
 
 // Error returns the SES error code, when there is one, and the SDK's error.
