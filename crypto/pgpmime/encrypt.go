@@ -1,6 +1,7 @@
 package pgpmime
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -41,7 +42,7 @@ func Encrypt(w io.Writer, recipients []*openpgp.Entity, signer *openpgp.Entity, 
 	}
 
 	// go-crypto writes the session keys (PKESK packets) to KeyWriter while
-	// it sets up the message; they are checked before any output exists.
+	// it sets up the message, so they are checked before any output exists.
 	var keyPackets bytes.Buffer
 	params.KeyWriter = &keyPackets
 	var data holdWriter
@@ -87,12 +88,18 @@ func Encrypt(w io.Writer, recipients []*openpgp.Entity, signer *openpgp.Entity, 
 		return fmt.Errorf("failed to write the OpenPGP message: %w", err)
 	}
 
-	checker := newEntityChecker(plaintext, false)
+	// go-crypto's cipher stream allocates a buffer on every Write, so small
+	// writes of single lines are gathered first.
+	buffered := bufio.NewWriterSize(plaintext, 64<<10)
+	checker := newEntityChecker(buffered, false)
 	if err := body(checker); err != nil {
 		return fmt.Errorf("failed to write the entity to encrypt: %w", err)
 	}
 	if err := checker.Close(); err != nil {
 		return err
+	}
+	if err := buffered.Flush(); err != nil {
+		return fmt.Errorf("failed to encrypt the entity: %w", err)
 	}
 	if err := plaintext.Close(); err != nil {
 		return fmt.Errorf("failed to finish the OpenPGP message: %w", err)
@@ -114,7 +121,7 @@ func Encrypt(w io.Writer, recipients []*openpgp.Entity, signer *openpgp.Entity, 
 // gets one session key packet.
 func uniqueRecipients(recipients []*openpgp.Entity) ([]*openpgp.Entity, error) {
 	if len(recipients) == 0 {
-		return nil, errors.New("pgpmime: no recipients; a message is never encrypted to nobody")
+		return nil, errors.New("pgpmime: missing recipients, a message needs at least one key to encrypt to")
 	}
 
 	seen := make(map[string]bool, len(recipients))
@@ -175,7 +182,7 @@ func checkRecipientKeyIDs(keyPackets []byte, want []uint64) error {
 		}
 		encryptedKey, ok := p.(*packet.EncryptedKey)
 		if !ok {
-			return fmt.Errorf("pgpmime: session key output holds a %T, not a PKESK packet", p)
+			return fmt.Errorf("pgpmime: session key output contains a %T, not a PKESK packet", p)
 		}
 		got = append(got, encryptedKey.KeyId)
 	}

@@ -202,7 +202,7 @@ func decrypt(ciphertext []byte, keys openpgp.KeyRing, config *packet.Config) (*O
 		return nil, fmt.Errorf("failed to decrypt the message: %w", err)
 	}
 	if !details.IsEncrypted {
-		return nil, errors.New("pgpmime: encrypted part holds an OpenPGP message that is not encrypted")
+		return nil, errors.New("pgpmime: encrypted part contains an OpenPGP message that is not encrypted")
 	}
 	plaintext, err := io.ReadAll(details.UnverifiedBody)
 	if err != nil {

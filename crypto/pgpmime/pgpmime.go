@@ -1,31 +1,31 @@
 // Package pgpmime protects MIME entities with OpenPGP as RFC 3156 (PGP/MIME)
 // describes, and reads such entities back.
 //
-// Sign writes multipart/signed with a detached, armored signature; Encrypt
-// writes multipart/encrypted, optionally signed inside the OpenPGP message;
-// Open decrypts and verifies either. The OpenPGP messages follow RFC 9580
+// Sign writes multipart/signed with a detached, armored signature. Encrypt
+// writes multipart/encrypted, optionally signed inside the OpenPGP message.
+// Open decrypts and verifies either. The OpenPGP messages follow RFC 9580,
 // with v4 keys as RFC 4880 defines them, on ProtonMail/go-crypto's openpgp/v2.
 //
-// Every call writes CRLF line endings only and streams: the entity is never
-// held in memory whole, so a write error can leave a partial message in the
-// writer. Checks that need the whole output (the hash announced in micalg,
-// the packet that carries the encrypted data) fail after the body was
-// written; callers write to a buffer or a file they can discard.
+// Every call writes CRLF line endings only, and it streams: the entity is
+// never held in memory whole, so a failed call can leave a partial message
+// in the writer. Checks that need the whole output (the hash announced in
+// micalg, the packet that carries the encrypted data) fail after the body
+// was written, so callers write to a buffer or a file they can discard.
 //
 // Divergences from RFC 3156:
 //   - For sign+encrypt, Encrypt writes only the combined form of section 6.2
 //     (one OpenPGP message, signed and encrypted), never the nested form of
 //     section 6.1. Open reads both.
 //   - The entity a caller writes must already be 7-bit with CRLF line
-//     endings and lines of at most 998 octets; Sign and Encrypt reject it
+//     endings and lines of at most 998 octets. Sign and Encrypt reject it
 //     otherwise instead of re-encoding it, because the bytes hashed are the
 //     bytes sent. Sign also rejects trailing white space and lines that
 //     start with "From ", which relays rewrite.
-//   - The detached signature has the text type (0x01); its data is CRLF
-//     already, so this equals the binary form and also verifies with readers
-//     that hand it over with LF line endings.
+//   - The detached signature has the text type (0x01). Its data is CRLF
+//     already, so this equals the binary form, and it also verifies with
+//     readers that hand the part over with LF line endings.
 //   - The cipher is AES-256 when every recipient lists it among its
-//     preferred ciphers, as keys from GnuPG and sealmail do; otherwise it is
+//     preferred ciphers, as keys from GnuPG and sealmail do. Otherwise it is
 //     the strongest cipher that every recipient lists (AES-128 at worst),
 //     because a recipient may not read a cipher it does not list.
 package pgpmime

@@ -105,7 +105,7 @@ func readSignature(detached []byte) (*packet.Signature, error) {
 	}
 	signature, ok := p.(*packet.Signature)
 	if !ok {
-		return nil, fmt.Errorf("pgpmime: signature output holds a %T, not a signature", p)
+		return nil, fmt.Errorf("pgpmime: signature output contains a %T, not a signature", p)
 	}
 	return signature, nil
 }

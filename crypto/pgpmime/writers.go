@@ -125,7 +125,7 @@ func (c *entityChecker) Close() error {
 }
 
 func (c *entityChecker) fail(reason string) error {
-	return fmt.Errorf("pgpmime: invalid entity at line %d: %s; the entity must be 7-bit with CRLF line endings", c.line, reason)
+	return fmt.Errorf("pgpmime: invalid entity at line %d: %s (write it 7-bit, with CRLF line endings)", c.line, reason)
 }
 
 // holdWriter buffers what go-crypto writes while it sets up a message, so
