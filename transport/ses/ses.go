@@ -45,6 +45,9 @@ import (
 )
 
 // MaxRawSize is the largest raw message SES accepts, in bytes.
+//
+// NOTE: whether SES counts its 40 MB before or after the API's own base64
+// encoding of Content.Raw.Data has not been checked against SES.
 const MaxRawSize = 40 * 1000 * 1000
 
 // MaxRecipients is the most envelope recipients SES accepts in one message.
