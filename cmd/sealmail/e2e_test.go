@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/sealmail/sealmail/internal/gpgtest"
+	"github.com/sealmail/sealmail/internal/peers"
+	"github.com/sealmail/sealmail/internal/sesemu"
+	"github.com/sealmail/sealmail/keyring"
+	"github.com/sealmail/sealmail/transport/maildir"
+)
+
+const e2eText = "Hello Bob,\n\nthe figures are attached.\n"
+
+// person is a test identity with its key and its armored forms.
+type person struct {
+	address string
+	entity  *openpgp.Entity
+	public  []byte
+	secret  []byte
+}
+
+// encryptionKeyID returns the key ID of the subkey messages are encrypted to.
+func (p *person) encryptionKeyID(t *testing.T) string {
+	t.Helper()
+	key, ok := p.entity.EncryptionKey(time.Now(), nil)
+	if !ok {
+		t.Fatalf("key of %s has no encryption subkey", p.address)
+	}
+	return fmt.Sprintf("%016X", key.PublicKey.KeyId)
+}
+
+func newPerson(t *testing.T, address string) *person {
+	t.Helper()
+	e, err := keyring.Generate("Test "+address, address, keyring.GenerateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &person{address: address, entity: e}
+	var public, secret bytes.Buffer
+	if err := writeArmored(&public, openpgp.PublicKeyType, e.Serialize); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeArmored(&secret, openpgp.PrivateKeyType, secretSerializer(e)); err != nil {
+		t.Fatal(err)
+	}
+	p.public, p.secret = public.Bytes(), secret.Bytes()
+	return p
+}
+
+// e2eSetup makes a home holding Alice's secret key and the certificates of
+// Bob and Carol, and a folder with a text body and an attachment.
+func e2eSetup(t *testing.T) (home, files string, alice, bob, carol *person) {
+	t.Helper()
+	home, files = t.TempDir(), t.TempDir()
+	alice, bob, carol = newPerson(t, "alice@example.org"), newPerson(t, "bob@example.org"), newPerson(t, "carol@example.org")
+	for name, data := range map[string][]byte{
+		"alice.sec":   alice.secret,
+		"bob.asc":     bob.public,
+		"carol.asc":   carol.public,
+		"body.txt":    []byte(e2eText),
+		"figures.csv": []byte("q,revenue\r\nQ1,120\r\n"),
+	} {
+		if err := os.WriteFile(filepath.Join(files, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status, _, stderr := runCLI(t, home, "", "keyring", "import",
+		filepath.Join(files, "alice.sec"), filepath.Join(files, "bob.asc"), filepath.Join(files, "carol.asc"))
+	if status != 0 {
+		t.Fatalf("keyring import: exit status %d: %s", status, stderr)
+	}
+	return home, files, alice, bob, carol
+}
+
+func TestSendSESEmulator(t *testing.T) {
+	emulator := sesemu.Start(t)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+	home, files, alice, bob, _ := e2eSetup(t)
+
+	status, stdout, stderr := runCLI(t, home, "", "send", "--via", "ses", "--region", "eu-west-1",
+		"--endpoint-url", emulator.URL, "--from", "Alice <alice@example.org>", "--to", "Bob <bob@example.org>",
+		"--subject", "Figures", "--text", filepath.Join(files, "body.txt"), "--attach", filepath.Join(files, "figures.csv"))
+	if status != 0 {
+		t.Fatalf("send: exit status %d: %s", status, stderr)
+	}
+	if !strings.Contains(stderr, "plain HTTP") {
+		t.Errorf("send did not warn about the plain HTTP endpoint; stderr:\n%s", stderr)
+	}
+	id := regexp.MustCompile(`message ID (\S+)`).FindStringSubmatch(stdout)
+	if id == nil {
+		t.Fatalf("send printed no message ID:\n%s", stdout)
+	}
+
+	emails := emulator.Emails(t)
+	if len(emails) != 1 {
+		t.Fatalf("the emulator holds %d messages, want 1", len(emails))
+	}
+	if emails[0].Subject != "Figures" {
+		t.Errorf("subject in the emulator = %q, want %q", emails[0].Subject, "Figures")
+	}
+	var armored []byte
+	for _, a := range emails[0].Attachments {
+		data, err := a.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte("-----BEGIN PGP MESSAGE-----")) {
+			armored = data
+		}
+	}
+	if armored == nil {
+		t.Fatalf("no part of the stored message holds a PGP MESSAGE: %+v", emails[0].Attachments)
+	}
+
+	g := gpgtest.New(t)
+	g.Import(t, bob.secret)
+	g.Import(t, alice.public)
+	status2, plain, gpgErr, err := g.Status(t, armored, "--decrypt")
+	if err != nil {
+		t.Fatalf("gpg --decrypt failed: %v\n%s", err, gpgErr)
+	}
+	if !gpgtest.HasStatus(status2, "GOODSIG") || !gpgtest.HasStatus(status2, "DECRYPTION_OKAY") {
+		t.Errorf("gpg did not report a good signature and decryption:\n%s", strings.Join(status2, "\n"))
+	}
+	if !bytes.Contains(plain, []byte("the figures are attached.")) {
+		t.Errorf("the decrypted entity lacks the text:\n%s", plain)
+	}
+
+	// The sent copy is kept with the SES message ID.
+	sent, err := maildir.Open(filepath.Join(home, "sent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := sent.Messages()
+	if err != nil || len(paths) != 1 {
+		t.Fatalf("sent Maildir holds %d messages (%v), want 1", len(paths), err)
+	}
+	rec, err := sent.ReadRecord(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.MessageID != id[1] || rec.Via != "ses" {
+		t.Errorf("sent record = %+v, want message ID %q via ses", rec, id[1])
+	}
+}
+
+// sendRequest is the part of a SendEmail request body the tests read.
+type sendRequest struct {
+	Content struct {
+		Raw struct {
+			Data []byte // encoding/json decodes base64 into []byte
+		}
+	}
+	Destination struct {
+		ToAddresses  []string
+		CcAddresses  []string
+		BccAddresses []string
+	}
+	FromEmailAddress *string
+}
+
+// recorder is a fake SES endpoint that keeps every SendEmail request.
+type recorder struct {
+	mu       sync.Mutex
+	requests []sendRequest
+}
+
+func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost || req.URL.Path != "/v2/email/outbound-emails" {
+		http.Error(w, "unexpected request", http.StatusNotFound)
+		return
+	}
+	body, _ := io.ReadAll(req.Body)
+	var sr sendRequest
+	if err := json.Unmarshal(body, &sr); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	r.requests = append(r.requests, sr)
+	n := len(r.requests)
+	r.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"MessageId":"recorded-%d"}`, n)
+}
+
+func TestSendSESRecordedRequests(t *testing.T) {
+	rec := &recorder{}
+	server := httptest.NewServer(rec)
+	defer server.Close()
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+	home, files, alice, bob, carol := e2eSetup(t)
+
+	status, stdout, stderr := runCLI(t, home, "", "send", "--via", "ses", "--region", "eu-west-1",
+		"--endpoint-url", server.URL, "--from", "alice@example.org", "--to", "bob@example.org",
+		"--bcc", "carol@example.org", "--subject", "Figures", "--text", filepath.Join(files, "body.txt"))
+	if status != 0 {
+		t.Fatalf("send: exit status %d: %s", status, stderr)
+	}
+	if len(rec.requests) != 2 {
+		t.Fatalf("SES got %d requests, want 2 (the To copy and the Bcc copy)", len(rec.requests))
+	}
+	for _, id := range []string{"recorded-1", "recorded-2"} {
+		if !strings.Contains(stdout, "message ID "+id) {
+			t.Errorf("stdout does not report message ID %s:\n%s", id, stdout)
+		}
+	}
+
+	sentCopies := sentByMessageID(t, home)
+	g := gpgtest.New(t)
+	for i, req := range rec.requests {
+		raw := req.Content.Raw.Data
+		if req.FromEmailAddress != nil {
+			t.Errorf("request %d sets FromEmailAddress %q", i, *req.FromEmailAddress)
+		}
+		if regexp.MustCompile(`(?im)^bcc:`).Match(raw) {
+			t.Errorf("request %d: the raw message has a Bcc header field", i)
+		}
+		id := fmt.Sprintf("recorded-%d", i+1)
+		if !bytes.Equal(raw, sentCopies[id]) {
+			t.Errorf("request %d: the raw message differs from the sent copy kept for %s", i, id)
+		}
+
+		want := []string{bob.encryptionKeyID(t), alice.encryptionKeyID(t)}
+		wantDestination := []string{"bob@example.org"}
+		if slices.Contains(req.Destination.ToAddresses, "carol@example.org") {
+			want = []string{carol.encryptionKeyID(t), alice.encryptionKeyID(t)}
+			wantDestination = []string{"carol@example.org"}
+		}
+		if !slices.Equal(req.Destination.ToAddresses, wantDestination) {
+			t.Errorf("request %d: Destination.ToAddresses = %v, want %v", i, req.Destination.ToAddresses, wantDestination)
+		}
+		got := pkeskKeyIDs(t, g, raw)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("request %d to %v: encrypted to key IDs %v, want %v", i, req.Destination.ToAddresses, got, want)
+		}
+	}
+}
+
+// sentByMessageID returns the sent copies in home by their message ID.
+func sentByMessageID(t *testing.T, home string) map[string][]byte {
+	t.Helper()
+	sent, err := maildir.Open(filepath.Join(home, "sent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := sent.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := make(map[string][]byte)
+	for _, p := range paths {
+		rec, err := sent.ReadRecord(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copies[rec.MessageID] = data
+	}
+	return copies
+}
+
+// pkeskKeyIDs returns the key IDs of the public-key encrypted session key
+// packets of the PGP MESSAGE in raw, as gpg --list-packets shows them.
+func pkeskKeyIDs(t *testing.T, g *gpgtest.GPG, raw []byte) []string {
+	t.Helper()
+	start := bytes.Index(raw, []byte("-----BEGIN PGP MESSAGE-----"))
+	if start < 0 {
+		t.Fatal("no PGP MESSAGE in the raw message")
+	}
+	// gpg lists the packets even without a secret key; it exits non-zero
+	// because it cannot decrypt.
+	out, _, _ := g.Run(t, raw[start:], "--list-packets")
+	var ids []string
+	for _, m := range regexp.MustCompile(`:pubkey enc packet: .* keyid ([0-9A-F]{16})`).FindAllSubmatch(out, -1) {
+		ids = append(ids, string(m[1]))
+	}
+	return ids
+}
+
+func TestOutboxOpensInNotmuch(t *testing.T) {
+	notmuch := peers.Require(t, "notmuch")
+	home, files, alice, bob, _ := e2eSetup(t)
+	status, _, stderr := runCLI(t, home, "", "send", "--from", "alice@example.org", "--to", "bob@example.org",
+		"--subject", "Figures", "--text", filepath.Join(files, "body.txt"), "--attach", filepath.Join(files, "figures.csv"))
+	if status != 0 {
+		t.Fatalf("send: exit status %d: %s", status, stderr)
+	}
+
+	g := gpgtest.New(t)
+	g.Import(t, bob.secret)
+	g.Import(t, alice.public)
+	config := filepath.Join(t.TempDir(), "notmuch-config")
+	configText := fmt.Sprintf("[database]\npath=%s\n[user]\nname=Bob\nprimary_email=bob@example.org\n[new]\ntags=inbox\n", filepath.Join(home, "outbox"))
+	if err := os.WriteFile(config, []byte(configText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runNotmuch := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(notmuch, args...)
+		cmd.Env = append(os.Environ(), "NOTMUCH_CONFIG="+config, "GNUPGHOME="+g.Home)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("notmuch %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	runNotmuch("new", "--quiet")
+	out := runNotmuch("show", "--format=json", "--decrypt=true", "--include-html", "*")
+
+	for _, want := range []string{`"status": "good"`, `the figures are attached.`, `"filename": "figures.csv"`} {
+		if !bytes.Contains(spaceJSON(out), []byte(want)) {
+			t.Errorf("notmuch show output lacks %s:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`"encstatus":\s*\[\s*\{\s*"status":\s*"good"`).Match(out) {
+		t.Errorf("notmuch did not decrypt the message:\n%s", out)
+	}
+	if !regexp.MustCompile(`"sigstatus":\s*\[\s*\{\s*"status":\s*"good"`).Match(out) {
+		t.Errorf("notmuch did not report a good signature:\n%s", out)
+	}
+}
+
+// spaceJSON rewrites JSON so that every key is followed by ": ", whatever
+// spacing the producer used.
+func spaceJSON(b []byte) []byte {
+	return regexp.MustCompile(`":\s*`).ReplaceAll(b, []byte(`": `))
+}
+
+func TestDemo(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	var stdout, stderr bytes.Buffer
+	if status := run([]string{"demo"}, strings.NewReader(""), &stdout, &stderr); status != 0 {
+		t.Fatalf("demo: exit status %d: %s", status, stderr.String())
+	}
+	out := stdout.String()
+	if n := strings.Count(out, "good signature from alice@example.org"); n != 2 {
+		t.Errorf("demo verified %d copies, want 2:\n%s", n, out)
+	}
+	if !strings.Contains(out, "gpg --decrypt") {
+		t.Errorf("demo does not print the gpg commands:\n%s", out)
+	}
+}
