@@ -2,6 +2,7 @@ package pgpmime
 
 import (
 	"bytes"
+	"crypto"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -773,5 +774,28 @@ func TestSplitMultipart(t *testing.T) {
 				t.Errorf("parts are %q, want %q", got, test.want)
 			}
 		})
+	}
+}
+
+func TestMicalgRejectsWeakHashes(t *testing.T) {
+	for _, hash := range []crypto.Hash{crypto.MD5, crypto.SHA1, crypto.RIPEMD160} {
+		if micalg, err := micalgFor(hash); err == nil {
+			t.Errorf("micalgFor(%s) returned %q, want an error", hash, micalg)
+		}
+	}
+	if micalg, err := micalgFor(crypto.SHA3_256); err != nil || micalg != "pgp-sha3-256" {
+		t.Errorf("micalgFor(SHA3-256) returned %q, %v; want pgp-sha3-256", micalg, err)
+	}
+}
+
+func TestSignWithLockedKeyWritesNothing(t *testing.T) {
+	locked := publicOnly(t, testKey(t, kindEd25519, "alice"))
+
+	var out bytes.Buffer
+	if err := Sign(&out, locked, writeBytes(testEntity), nil); err == nil {
+		t.Fatal("Sign succeeded without a secret key")
+	}
+	if out.Len() != 0 {
+		t.Errorf("Sign wrote %d bytes before failing", out.Len())
 	}
 }
