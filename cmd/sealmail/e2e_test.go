@@ -367,3 +367,55 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo does not print the gpg commands:\n%s", out)
 	}
 }
+
+func TestSendReportsPartialFailure(t *testing.T) {
+	// The endpoint accepts the first copy and rejects the second.
+	rec := &recorder{}
+	var calls int
+	var mu sync.Mutex
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 2 {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Amzn-ErrorType", "MessageRejected")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"message":"Email address is not verified."}`)
+			return
+		}
+		rec.ServeHTTP(w, req)
+	}))
+	defer server.Close()
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+	home, files, _, _, _ := e2eSetup(t)
+
+	status, stdout, stderr := runCLI(t, home, "", "send", "--via", "ses", "--region", "eu-west-1",
+		"--endpoint-url", server.URL, "--from", "alice@example.org", "--to", "bob@example.org",
+		"--bcc", "carol@example.org", "--subject", "Figures", "--text", filepath.Join(files, "body.txt"))
+	if status != 1 {
+		t.Fatalf("send: exit status %d, want 1; stderr:\n%s", status, stderr)
+	}
+	if calls != 2 {
+		t.Errorf("SES got %d requests, want 2: a refused message is not retried", calls)
+	}
+	for _, want := range []string{
+		"1 of 2 copies failed",
+		"accepted: copy for bob@example.org: message ID recorded-1",
+		"failed:   Bcc copy for carol@example.org",
+		"MessageRejected",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if !strings.Contains(stdout, "message ID recorded-1") {
+		t.Errorf("stdout does not report the accepted copy:\n%s", stdout)
+	}
+	if copies := sentByMessageID(t, home); len(copies) != 1 || copies["recorded-1"] == nil {
+		t.Errorf("sent Maildir holds %d copies, want only the accepted one", len(copies))
+	}
+}

@@ -115,6 +115,8 @@ type SendError struct {
 	// have been accepted: an HTTP 5xx, a timeout or a connection lost after
 	// sending. Sending again could deliver the message twice.
 	Uncertain bool
+	// Message is the error message SES returned, or "".
+	Message string
 	// Err is the error of the SDK.
 	Err error
 }
@@ -129,6 +131,7 @@ func newSendError(err error) *SendError {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		e.Code = apiErr.ErrorCode()
+		e.Message = apiErr.ErrorMessage()
 	}
 
 	var status interface{ HTTPStatusCode() int }
@@ -163,12 +166,21 @@ func failedBeforeSending(err error) bool {
 	return errors.As(err, &verifyErr) || errors.As(err, &recordErr)
 }
 
-// Error returns the SES error code, when there is one, and the SDK's error.
+// Error returns what SES answered, when it answered with an error code and
+// message, or else the SDK's error, and says when the message may have been
+// accepted all the same.
 func (e *SendError) Error() string {
-	if e.Code != "" {
-		return fmt.Sprintf("failed to send through SES: %s: %v", e.Code, e.Err)
+	msg := fmt.Sprintf("failed to send through SES: %v", e.Err)
+	switch {
+	case e.Code != "" && e.Message != "" && e.StatusCode >= 500:
+		msg = fmt.Sprintf("SES failed: %s (%s, HTTP %d)", e.Message, e.Code, e.StatusCode)
+	case e.Code != "" && e.Message != "":
+		msg = fmt.Sprintf("SES refused the message: %s (%s, HTTP %d)", e.Message, e.Code, e.StatusCode)
 	}
-	return fmt.Sprintf("failed to send through SES: %v", e.Err)
+	if e.Uncertain {
+		msg += "; SES may have accepted the message anyway, so check before sending it again"
+	}
+	return msg
 }
 
 // Unwrap returns the SDK's error.
