@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"golang.org/x/term"
 )
 
 const usageText = `sealmail composes email, protects it with OpenPGP and sends it through Amazon SES.
@@ -142,4 +144,12 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // progress prints a line of progress to standard error.
 func (a *app) progress(format string, args ...any) {
 	fmt.Fprintf(a.stderr, "sealmail: "+format+"\n", args...)
+}
+
+// step prints a line of progress on long work, only when standard error is a
+// terminal, so that scripts and cron jobs see errors alone.
+func (a *app) step(format string, args ...any) {
+	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		a.progress(format, args...)
+	}
 }

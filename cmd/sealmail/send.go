@@ -98,6 +98,7 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 			return err
 		}
 		files[i] = f
+		a.step("protecting the %s (%d of %d)", describeCopy(copies[i]), i+1, len(copies))
 		if err := c.WriteCopy(f, i); err != nil {
 			return fmt.Errorf("failed to write the %s: %w", describeCopy(copies[i]), err)
 		}
@@ -114,6 +115,7 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 			results[i].err = err
 			continue
 		}
+		a.step("handing the %s to %s", describeCopy(cp), via)
 		id, err := t.Send(ctx, cp.Envelope, files[i])
 		results[i].id, results[i].err = id, err
 		if err != nil {
