@@ -36,7 +36,8 @@ The home (--home, or SEALMAIL_HOME) holds the keyring, the outbox and the
 sent copies; by default it is $XDG_DATA_HOME/sealmail.
 `
 
-// usageError is a mistake in the command line; it exits with status 2.
+// usageError is an invalid command line, which makes sealmail exit with
+// status 2.
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }

@@ -31,7 +31,7 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Rea
 		return "", fmt.Errorf("failed to read the raw message: %w", err)
 	}
 	if len(data) > MaxRawSize {
-		return "", fmt.Errorf("raw message larger than the SES maximum of %d bytes", MaxRawSize)
+		return "", fmt.Errorf("raw message larger than the SES maximum of %d bytes; attach less or share large files another way", MaxRawSize)
 	}
 	if err := Preflight(data); err != nil {
 		return "", err
@@ -76,7 +76,7 @@ func checkRecipients(recipients []string) error {
 		return errors.New("missing envelope recipients: SES needs at least one")
 	}
 	if len(recipients) > MaxRecipients {
-		return fmt.Errorf("too many envelope recipients: %d, SES accepts at most %d per message", len(recipients), MaxRecipients)
+		return fmt.Errorf("too many envelope recipients: %d, SES accepts at most %d per message; send to fewer at a time", len(recipients), MaxRecipients)
 	}
 
 	for _, addr := range recipients {
