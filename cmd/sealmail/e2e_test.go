@@ -48,20 +48,13 @@ func (p *person) encryptionKeyID(t *testing.T) string {
 
 func newPerson(t *testing.T, address string) *person {
 	t.Helper()
-	e, err := keyring.Generate("Test "+address, address, keyring.GenerateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &person{address: address, entity: e}
-	var public, secret bytes.Buffer
-	if err := writeArmored(&public, openpgp.PublicKeyType, e.Serialize); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeArmored(&secret, openpgp.PrivateKeyType, secretSerializer(e)); err != nil {
-		t.Fatal(err)
-	}
-	p.public, p.secret = public.Bytes(), secret.Bytes()
-	return p
+	return generatePerson(t, address, keyring.GenerateOptions{})
+}
+
+// fakeAWS points the AWS SDK at static test credentials and keeps it from
+// asking an instance metadata service.
+func fakeAWS(t *testing.T) {
+	fakeAWS(t)
 }
 
 // e2eSetup makes a home holding Alice's secret key and the certificates of
@@ -91,9 +84,7 @@ func e2eSetup(t *testing.T) (home, files string, alice, bob, carol *person) {
 
 func TestSendSESEmulator(t *testing.T) {
 	emulator := sesemu.Start(t)
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+	fakeAWS(t)
 	home, files, alice, bob, _ := e2eSetup(t)
 
 	status, stdout, stderr := runCLI(t, home, "", "send", "--via", "ses", "--region", "eu-west-1",
@@ -207,9 +198,7 @@ func TestSendSESRecordedRequests(t *testing.T) {
 	rec := &recorder{}
 	server := httptest.NewServer(rec)
 	defer server.Close()
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+	fakeAWS(t)
 	home, files, alice, bob, carol := e2eSetup(t)
 
 	status, stdout, stderr := runCLI(t, home, "", "send", "--via", "ses", "--region", "eu-west-1",
@@ -388,9 +377,7 @@ func TestSendReportsPartialFailure(t *testing.T) {
 		rec.ServeHTTP(w, req)
 	}))
 	defer server.Close()
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+	fakeAWS(t)
 	home, files, _, _, _ := e2eSetup(t)
 
 	status, stdout, stderr := runCLI(t, home, "", "send", "--via", "ses", "--region", "eu-west-1",

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sealmail/sealmail/keyring"
 )
 
 const keyringUsage = `Usage:
@@ -34,6 +36,15 @@ func (a *app) keyring(ctx context.Context, args []string) error {
 	}
 }
 
+// openKeyring opens the keyring of the home.
+func (a *app) openKeyring() (*keyring.Keyring, error) {
+	h, err := a.openHome()
+	if err != nil {
+		return nil, err
+	}
+	return h.keyring()
+}
+
 func (a *app) keyringImport(args []string) error {
 	fs := a.newFlagSet("keyring import", "keyring import FILE...")
 	if err := parseFlags(fs, args); err != nil {
@@ -42,11 +53,7 @@ func (a *app) keyringImport(args []string) error {
 	if fs.NArg() == 0 {
 		return usagef("keyring import: missing FILE (or - for standard input)")
 	}
-	h, err := a.openHome()
-	if err != nil {
-		return err
-	}
-	kr, err := h.keyring()
+	kr, err := a.openKeyring()
 	if err != nil {
 		return err
 	}
@@ -89,11 +96,7 @@ func (a *app) keyringList(args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("keyring list: unexpected argument %q", fs.Arg(0))
 	}
-	h, err := a.openHome()
-	if err != nil {
-		return err
-	}
-	kr, err := h.keyring()
+	kr, err := a.openKeyring()
 	if err != nil {
 		return err
 	}
