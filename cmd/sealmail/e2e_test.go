@@ -408,3 +408,41 @@ func TestSendReportsPartialFailure(t *testing.T) {
 		t.Errorf("sent Maildir holds %d copies, want only the accepted one", len(copies))
 	}
 }
+
+func TestSendSESTooManyRecipientsSendsNothing(t *testing.T) {
+	rec := &recorder{}
+	server := httptest.NewServer(rec)
+	defer server.Close()
+	fakeAWS(t)
+	home, files, _, _, _ := e2eSetup(t)
+
+	// 51 To recipients make the To copy too big for SES; the Bcc copy alone
+	// would pass, but it must not leave either.
+	var certs bytes.Buffer
+	var to []string
+	for i := range 51 {
+		p := newPerson(t, fmt.Sprintf("r%02d@example.org", i))
+		certs.Write(p.public)
+		to = append(to, p.address)
+	}
+	certFile := filepath.Join(files, "many.asc")
+	if err := os.WriteFile(certFile, certs.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, stderr := runCLI(t, home, "", "keyring", "import", certFile); status != 0 {
+		t.Fatalf("keyring import: %s", stderr)
+	}
+
+	status, _, stderr := runCLI(t, home, "", "send", "--via", "ses", "--region", "eu-west-1",
+		"--endpoint-url", server.URL, "--from", "alice@example.org", "--to", strings.Join(to, ","),
+		"--bcc", "carol@example.org", "--subject", "Figures", "--text", filepath.Join(files, "body.txt"))
+	if status != 1 {
+		t.Fatalf("send: exit status %d, want 1; stderr:\n%s", status, stderr)
+	}
+	if len(rec.requests) != 0 {
+		t.Errorf("SES got %d requests, want none", len(rec.requests))
+	}
+	if !strings.Contains(stderr, "nothing was sent") || !strings.Contains(stderr, "too many envelope recipients: 51") {
+		t.Errorf("stderr does not say that nothing was sent and why:\n%s", stderr)
+	}
+}

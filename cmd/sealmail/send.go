@@ -104,6 +104,10 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 		}
 	}
 
+	if err := checkCopies(t, copies, files); err != nil {
+		return err
+	}
+
 	results := make([]sendResult, len(copies))
 	for i, cp := range copies {
 		results[i] = sendResult{copy: cp}
@@ -133,6 +137,24 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 		}
 	}
 	return a.report(results)
+}
+
+// checkCopies runs the checks of an SES transport on every copy before the
+// first is sent, so that a copy SES would reject stops them all.
+func checkCopies(t transport.Transport, copies []compose.Copy, files []*os.File) error {
+	if _, ok := t.(*ses.Transport); !ok {
+		return nil
+	}
+	for i, cp := range copies {
+		raw, err := os.ReadFile(files[i].Name())
+		if err != nil {
+			return err
+		}
+		if err := ses.Check(cp.Envelope, raw); err != nil {
+			return fmt.Errorf("nothing was sent, because the %s cannot go through SES: %w", describeCopy(cp), err)
+		}
+	}
+	return nil
 }
 
 // report prints which copies failed beside those accepted, and returns an

@@ -22,18 +22,11 @@ import (
 // before it calls SES, and hands the bytes to the SDK unchanged (the SDK
 // base64-encodes them). An error from SES is a *SendError.
 func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Reader) (string, error) {
-	if err := checkRecipients(env.Recipients); err != nil {
-		return "", err
-	}
-
 	data, err := io.ReadAll(io.LimitReader(raw, MaxRawSize+1))
 	if err != nil {
 		return "", fmt.Errorf("failed to read the raw message: %w", err)
 	}
-	if len(data) > MaxRawSize {
-		return "", fmt.Errorf("raw message larger than the SES maximum of %d bytes; attach less or share large files another way", MaxRawSize)
-	}
-	if err := Preflight(data); err != nil {
+	if err := Check(env, data); err != nil {
 		return "", err
 	}
 
@@ -66,6 +59,19 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Rea
 		return "", errors.New("failed to send through SES: the response has no message ID")
 	}
 	return id, nil
+}
+
+// Check runs every test Send makes before it calls SES: the envelope
+// recipients, the size and [Preflight]. A caller with several copies to send
+// checks them all first, so that none leaves when one would be rejected.
+func Check(env transport.Envelope, raw []byte) error {
+	if err := checkRecipients(env.Recipients); err != nil {
+		return err
+	}
+	if len(raw) > MaxRawSize {
+		return fmt.Errorf("raw message larger than the SES maximum of %d bytes; attach less or share large files another way", MaxRawSize)
+	}
+	return Preflight(raw)
 }
 
 // checkRecipients rejects an envelope SES cannot take: no recipients, more
