@@ -55,6 +55,7 @@ func Start(t testing.TB, env ...string) *Emulator {
 	cmd.Stdout = &output
 	cmd.Stderr = &output
 	cmd.WaitDelay = 5 * time.Second
+	stopWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("failed to start aws-ses-v2-local: %v", err)

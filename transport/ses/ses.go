@@ -117,7 +117,7 @@ type Transport struct {
 // call SES.
 func New(ctx context.Context, opts Options) (*Transport, error) {
 	if err := checkOptions(opts); err != nil {
-		return nil, err
+		return nil, &OptionError{Err: err}
 	}
 
 	loadOptions := []func(*config.LoadOptions) error{
@@ -137,7 +137,7 @@ func New(ctx context.Context, opts Options) (*Transport, error) {
 		return nil, fmt.Errorf("failed to load the AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return nil, errors.New("missing AWS region: set the region option, AWS_REGION or a profile's region")
+		return nil, &OptionError{Err: errors.New("missing AWS region: set it in the options (--region), in AWS_REGION or in the AWS profile")}
 	}
 
 	retryer := newRetryer(opts.MaxAttempts, opts.MaxBackoff)
@@ -154,7 +154,7 @@ func New(ctx context.Context, opts Options) (*Transport, error) {
 	endpoint := aws.ToString(client.Options().BaseEndpoint)
 	insecure, err := checkEndpoint(endpoint)
 	if err != nil {
-		return nil, err
+		return nil, &OptionError{Err: err}
 	}
 
 	t := &Transport{
@@ -166,6 +166,14 @@ func New(ctx context.Context, opts Options) (*Transport, error) {
 	}
 	return t, nil
 }
+
+// OptionError is an invalid value in [Options] or in the endpoint the
+// environment sets; New returns it before any network call.
+type OptionError struct{ Err error }
+
+func (e *OptionError) Error() string { return e.Err.Error() }
+
+func (e *OptionError) Unwrap() error { return e.Err }
 
 // Endpoint returns the endpoint that overrides the SDK's regional SES
 // endpoint, from the options or the environment, or "" when there is none.
@@ -202,6 +210,11 @@ func checkEndpoint(endpoint string) (insecure bool, err error) {
 	if u.Host == "" {
 		return false, fmt.Errorf("invalid SES endpoint %q: missing host", endpoint)
 	}
+	if u.User != nil {
+		// The URL would be printed in messages; credentials come from the
+		// AWS credential chain instead.
+		return false, fmt.Errorf("invalid SES endpoint %q: it must not contain a user name or password", u.Redacted())
+	}
 
 	switch strings.ToLower(u.Scheme) {
 	case "https":
@@ -233,13 +246,22 @@ func checkOptions(opts Options) error {
 		return err
 	}
 
+	if err := checkRegion(opts.Region); err != nil {
+		return err
+	}
+
+	seen := make(map[string]bool)
 	for i, tag := range opts.Tags {
 		if err := checkTagPart(tag.Name); err != nil {
-			return fmt.Errorf("invalid name of tag %d %q: %w", i+1, tag.Name, err)
+			return fmt.Errorf("invalid tag name %q (tag %d): %w", tag.Name, i+1, err)
 		}
 		if err := checkTagPart(tag.Value); err != nil {
-			return fmt.Errorf("invalid value of tag %q: %w", tag.Name, err)
+			return fmt.Errorf("invalid value %q of tag %q: %w", tag.Value, tag.Name, err)
 		}
+		if seen[tag.Name] {
+			return fmt.Errorf("duplicate tag name %q: give each tag once", tag.Name)
+		}
+		seen[tag.Name] = true
 	}
 
 	if opts.MaxAttempts < 0 {
@@ -247,6 +269,25 @@ func checkOptions(opts Options) error {
 	}
 	if opts.MaxBackoff < 0 {
 		return fmt.Errorf("invalid max backoff %v: must not be negative", opts.MaxBackoff)
+	}
+	return nil
+}
+
+// checkRegion accepts an empty region or one made of lowercase ASCII
+// letters, digits and dashes, such as "eu-central-1", so that a typo gets a
+// clear error instead of one from deep inside the SDK.
+func checkRegion(region string) error {
+	if region == "" {
+		return nil
+	}
+	valid := !strings.HasPrefix(region, "-") && !strings.HasSuffix(region, "-") && strings.Contains(region, "-")
+	for _, r := range region {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			valid = false
+		}
+	}
+	if !valid {
+		return fmt.Errorf("invalid AWS region %q: give a region name such as eu-central-1", region)
 	}
 	return nil
 }

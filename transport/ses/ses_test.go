@@ -492,22 +492,34 @@ func TestNewInvalidOptions(t *testing.T) {
 		{name: "configuration set with LF", opts: ses.Options{ConfigurationSet: "set\nX-Evil: 1"}, want: "invalid configuration set"},
 		{name: "configuration set with space", opts: ses.Options{ConfigurationSet: "my set"}, want: "invalid configuration set"},
 		{name: "configuration set too long", opts: ses.Options{ConfigurationSet: strings.Repeat("a", 65)}, want: "longer than 64"},
-		{name: "tag name with CR", opts: ses.Options{Tags: []ses.Tag{{Name: "a\rb", Value: "v"}}}, want: "invalid name of tag 1"},
-		{name: "tag name with NUL", opts: ses.Options{Tags: []ses.Tag{{Name: "a\x00", Value: "v"}}}, want: "invalid name of tag 1"},
-		{name: "tag value with LF", opts: ses.Options{Tags: []ses.Tag{{Name: "kind", Value: "a\nb"}}}, want: `invalid value of tag "kind"`},
-		{name: "tag value with dot", opts: ses.Options{Tags: []ses.Tag{{Name: "kind", Value: "a.b"}}}, want: `invalid value of tag "kind"`},
+		{name: "tag name with CR", opts: ses.Options{Tags: []ses.Tag{{Name: "a\rb", Value: "v"}}}, want: "invalid tag name"},
+		{name: "tag name with NUL", opts: ses.Options{Tags: []ses.Tag{{Name: "a\x00", Value: "v"}}}, want: "invalid tag name"},
+		{name: "tag value with LF", opts: ses.Options{Tags: []ses.Tag{{Name: "kind", Value: "a\nb"}}}, want: `of tag "kind"`},
+		{name: "tag value with dot", opts: ses.Options{Tags: []ses.Tag{{Name: "kind", Value: "a.b"}}}, want: `of tag "kind"`},
 		{name: "empty tag name", opts: ses.Options{Tags: []ses.Tag{{Name: "", Value: "v"}}}, want: "empty"},
 		{name: "tag value too long", opts: ses.Options{Tags: []ses.Tag{{Name: "kind", Value: strings.Repeat("v", 257)}}}, want: "longer than 256"},
 		{name: "negative attempts", opts: ses.Options{MaxAttempts: -1}, want: "invalid max attempts"},
+		{name: "duplicate tag name", opts: ses.Options{Tags: []ses.Tag{{Name: "k", Value: "v"}, {Name: "k", Value: "w"}}}, want: `duplicate tag name "k"`},
+		{name: "region with space", opts: ses.Options{Region: "eu west 1"}, want: "invalid AWS region"},
+		{name: "endpoint with password", opts: ses.Options{EndpointURL: "http://user:secret@127.0.0.1:8005"}, want: "must not contain a user name or password"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			isolateAWSEnv(t)
-			tt.opts.Region = "eu-central-1"
+			if tt.opts.Region == "" {
+				tt.opts.Region = "eu-central-1"
+			}
 
 			_, err := ses.New(context.Background(), tt.opts)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error = %v, want one containing %q", err, tt.want)
+			}
+			var optErr *ses.OptionError
+			if !errors.As(err, &optErr) {
+				t.Errorf("error %v is not an *ses.OptionError", err)
+			}
+			if strings.Contains(fmt.Sprint(err), "secret") {
+				t.Errorf("error %v shows the password of the endpoint URL", err)
 			}
 		})
 	}
