@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +15,7 @@ func (a *app) compose(ctx context.Context, args []string) error {
 	var f messageFlags
 	f.register(fs)
 	out := fs.String("out", "", "write every copy as a file into `DIR`, needed when Bcc recipients get copies of their own")
-	if err := parseFlags(fs, args); err != nil {
+	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -39,13 +41,17 @@ func (a *app) compose(ctx context.Context, args []string) error {
 			return usagef("the message is written as %d copies, one per Bcc recipient and one for To and Cc: give --out DIR to write them all", len(copies))
 		}
 		if len(m.Bcc) > 0 {
-			a.progress("note: the Bcc recipients are only in the envelope, which standard output cannot carry: %s", strings.Join(copies[0].Envelope.Recipients, ", "))
+			bcc := make([]string, len(m.Bcc))
+			for i, addr := range m.Bcc {
+				bcc[i] = addr.Address
+			}
+			a.progress("note: the Bcc recipients %s are only in the envelope, which standard output cannot carry", strings.Join(bcc, ", "))
 		}
 		return c.WriteCopy(a.stdout, 0)
 	}
 
-	if err := os.MkdirAll(*out, 0o700); err != nil {
-		return fmt.Errorf("failed to create --out folder: %w", err)
+	if err := emptyFolder(*out); err != nil {
+		return err
 	}
 	for i, cp := range copies {
 		name := fmt.Sprintf("%02d-to-cc.eml", i+1)
@@ -57,6 +63,24 @@ func (a *app) compose(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "%s\t%s\n", path, strings.Join(cp.Envelope.Recipients, ", "))
+	}
+	return nil
+}
+
+// emptyFolder creates dir, or checks that it is empty, so that the copies
+// written there are never mixed with those of an earlier run.
+func emptyFolder(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("failed to create the --out folder: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("failed to read the --out folder: %w", err)
+	case len(entries) > 0:
+		return usagef("the --out folder %s is not empty: give a new or empty folder, so no old copy is mistaken for a new one", dir)
 	}
 	return nil
 }

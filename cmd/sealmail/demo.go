@@ -41,7 +41,7 @@ type demoPerson struct {
 // opens every copy again as its recipient would.
 func (a *app) demo(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("demo", "demo")
-	if err := parseFlags(fs, args); err != nil {
+	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -87,19 +87,19 @@ func (a *app) demo(ctx context.Context, args []string) error {
 
 	fmt.Fprintf(a.stdout, "\nsending a signed and encrypted message with an attachment to the outbox:\n")
 	mf := &messageFlags{
-		from:           "Alice Sender <alice@example.org>",
+		from:           onceFlag{value: "Alice Sender <alice@example.org>"},
 		to:             listFlag{"Bob Recipient <bob@example.org>"},
 		bcc:            listFlag{"carol@example.org"},
-		subject:        "Quarterly figures",
-		textFile:       textFile,
+		subject:        onceFlag{value: "Quarterly figures"},
+		textFile:       onceFlag{value: textFile},
 		attach:         listFlag{attachFile},
-		passphraseFile: passphraseFile,
+		passphraseFile: onceFlag{value: passphraseFile},
 	}
 	m, err := mf.message(a.stdin)
 	if err != nil {
 		return err
 	}
-	if err := a.sendMessage(ctx, h, m, mf, &sendFlags{via: "outbox"}); err != nil {
+	if err := a.sendMessage(ctx, h, m, mf, &sendFlags{}); err != nil {
 		return err
 	}
 
@@ -312,7 +312,7 @@ func (a *app) demoHints(dir, files, passphraseFile string, paths []string) {
 	for _, p := range paths {
 		fmt.Fprintf(a.stdout, "  gpg --decrypt %s\n", p)
 	}
-	fmt.Fprintf(a.stdout, "\nsend another message from this home:\n")
+	fmt.Fprintf(a.stdout, "\nsend another message from this home (install the command first with: go install ./cmd/sealmail):\n")
 	fmt.Fprintf(a.stdout, "  sealmail --home %s keyring list\n", dir)
 	fmt.Fprintf(a.stdout, "  echo 'Hi Bob' | sealmail --home %s send --from alice@example.org --to bob@example.org --subject Hi --text - --passphrase-file %s\n", dir, passphraseFile)
 }

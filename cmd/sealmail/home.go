@@ -27,8 +27,10 @@ func (a *app) openHome() (*home, error) {
 		dir = a.getenv("SEALMAIL_HOME")
 	}
 	if dir == "" {
+		// The XDG base directory specification says to ignore a relative
+		// XDG_DATA_HOME.
 		data := a.getenv("XDG_DATA_HOME")
-		if data == "" {
+		if !filepath.IsAbs(data) {
 			userHome, err := os.UserHomeDir()
 			if err != nil {
 				return nil, fmt.Errorf("failed to find the home folder: %w; set --home or SEALMAIL_HOME", err)

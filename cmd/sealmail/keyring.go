@@ -47,7 +47,7 @@ func (a *app) openKeyring() (*keyring.Keyring, error) {
 
 func (a *app) keyringImport(args []string) error {
 	fs := a.newFlagSet("keyring import", "keyring import FILE...")
-	if err := parseFlags(fs, args); err != nil {
+	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
@@ -90,7 +90,7 @@ func (a *app) keyringImport(args []string) error {
 func (a *app) keyringList(args []string) error {
 	fs := a.newFlagSet("keyring list", "keyring list [--json]")
 	asJSON := fs.Bool("json", false, "print a JSON document instead of a table")
-	if err := parseFlags(fs, args); err != nil {
+	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -105,6 +105,10 @@ func (a *app) keyringList(args []string) error {
 		return err
 	}
 
+	if len(entries) == 0 && !*asJSON {
+		a.progress(`the keyring is empty; add keys with "sealmail keyring import FILE"`)
+		return nil
+	}
 	if *asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")

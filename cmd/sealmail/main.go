@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"golang.org/x/term"
@@ -53,6 +54,8 @@ type app struct {
 	stderr io.Writer
 	home   string
 	getenv func(string) string
+	// synopses holds the usage line of each command's flag set.
+	synopses map[*flag.FlagSet]string
 }
 
 func main() {
@@ -119,26 +122,46 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 func (a *app) newFlagSet(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fmt.Fprintf(a.stdout, "Usage: sealmail %s\n\nFlags:\n", synopsis)
-		fs.SetOutput(a.stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
+	// The flag package calls Usage on every parse error too; help is printed
+	// by parseFlags instead, only when it was asked for.
+	fs.Usage = func() {}
+	if a.synopses == nil {
+		a.synopses = make(map[*flag.FlagSet]string)
 	}
+	a.synopses[fs] = synopsis
 	return fs
 }
 
-// parseFlags parses args and turns a flag error into a usage error.
-func parseFlags(fs *flag.FlagSet, args []string) error {
+// printFlags lists the flags of fs with two dashes, as the documentation
+// writes them; the flag package accepts one or two.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	first := true
+	fs.VisitAll(func(f *flag.Flag) {
+		if first {
+			fmt.Fprintf(w, "\nFlags:\n")
+			first = false
+		}
+		name, usage := flag.UnquoteUsage(f)
+		if name != "" {
+			name = " " + name
+		}
+		fmt.Fprintf(w, "  --%s%s\n      %s\n", f.Name, name, usage)
+	})
+}
+
+// parseFlags parses args, prints the help of the command when -h or --help
+// asks for it, and turns a flag error into a usage error.
+func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
 	err := fs.Parse(args)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, flag.ErrHelp):
-		fs.Usage()
+		fmt.Fprintf(a.stdout, "Usage: sealmail %s\n", a.synopses[fs])
+		printFlags(a.stdout, fs)
 		return err
 	default:
-		return usagef("%s: %v", fs.Name(), err)
+		return usagef("%s: %v", fs.Name(), strings.Replace(err.Error(), "flag -", "flag --", 1))
 	}
 }
 

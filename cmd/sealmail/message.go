@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,38 +23,59 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// onceFlag is a flag that takes one value and may be given only once, so
+// that a repeated or explicitly empty value is an error instead of a silent
+// choice.
+type onceFlag struct {
+	value string
+	set   bool
+}
+
+func (o *onceFlag) String() string { return o.value }
+
+func (o *onceFlag) Set(v string) error {
+	if o.set {
+		return errors.New("given more than once")
+	}
+	if strings.TrimSpace(v) == "" {
+		return errors.New("empty value; leave the flag out instead")
+	}
+	o.value, o.set = v, true
+	return nil
+}
+
 // messageFlags are the flags of compose and send that describe the message
 // and its protection.
 type messageFlags struct {
-	from, replyTo   string
+	from, replyTo   onceFlag
 	to, cc, bcc     listFlag
-	subject         string
-	textFile        string
-	htmlFile        string
+	subject         onceFlag
+	textFile        onceFlag
+	htmlFile        onceFlag
 	attach          listFlag
 	header          listFlag
 	pgp, smime      bool
 	sign, encrypt   bool
-	passphraseFile  string
+	passphraseFile  onceFlag
 	noEncryptToSelf bool
 }
 
 func (f *messageFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.from, "from", "", "the sender's `address`, such as 'Alice <alice@example.org>' (required)")
+	fs.Var(&f.from, "from", "the sender's `address`, such as 'Alice <alice@example.org>' (required)")
 	fs.Var(&f.to, "to", "recipients, as an RFC 5322 address `list` (repeatable)")
 	fs.Var(&f.cc, "cc", "carbon-copy recipients, as an address `list` (repeatable)")
 	fs.Var(&f.bcc, "bcc", "blind-copy recipients, as an address `list` (repeatable); each gets a copy of its own when encrypting")
-	fs.StringVar(&f.replyTo, "reply-to", "", "the reply `address` list")
-	fs.StringVar(&f.subject, "subject", "", "the subject `text`")
-	fs.StringVar(&f.textFile, "text", "", "the text body from `FILE`, or - for standard input")
-	fs.StringVar(&f.htmlFile, "html", "", "the HTML body from `FILE`")
+	fs.Var(&f.replyTo, "reply-to", "the reply `address` list")
+	fs.Var(&f.subject, "subject", "the subject `text`")
+	fs.Var(&f.textFile, "text", "the text body from `FILE`, or - for standard input")
+	fs.Var(&f.htmlFile, "html", "the HTML body from `FILE`")
 	fs.Var(&f.attach, "attach", "attach `FILE` (repeatable)")
 	fs.Var(&f.header, "header", "an extra header field, as `'Name: value'` (repeatable); it travels in the clear")
 	fs.BoolVar(&f.pgp, "pgp", false, "protect with OpenPGP as PGP/MIME (the default)")
 	fs.BoolVar(&f.smime, "smime", false, "protect with S/MIME")
 	fs.BoolVar(&f.sign, "sign", false, "sign; with neither --sign nor --encrypt, both")
 	fs.BoolVar(&f.encrypt, "encrypt", false, "encrypt; with neither --sign nor --encrypt, both")
-	fs.StringVar(&f.passphraseFile, "passphrase-file", "", "read the passphrase of the sender's key from `FILE` (or set SEALMAIL_PASSPHRASE)")
+	fs.Var(&f.passphraseFile, "passphrase-file", "read the passphrase of the sender's key from `FILE` (or set SEALMAIL_PASSPHRASE)")
 	fs.BoolVar(&f.noEncryptToSelf, "no-encrypt-to-self", false, "do not encrypt to the sender's own key (the sent copy becomes unreadable)")
 }
 
@@ -78,23 +100,23 @@ func (f *messageFlags) mode() (compose.Mode, error) {
 
 // message builds the message the flags describe, reading the body files.
 func (f *messageFlags) message(stdin io.Reader) (*compose.Message, error) {
-	if f.from == "" {
+	if f.from.value == "" {
 		return nil, usagef("missing --from: give the sender's address")
 	}
 	if len(f.to)+len(f.cc)+len(f.bcc) == 0 {
 		return nil, usagef("missing recipients: give --to, --cc or --bcc")
 	}
-	if f.textFile == "" && f.htmlFile == "" && len(f.attach) == 0 {
+	if f.textFile.value == "" && f.htmlFile.value == "" && len(f.attach) == 0 {
 		return nil, usagef("missing body: give --text FILE, --html FILE or --attach FILE")
 	}
 
-	m := &compose.Message{Subject: f.subject, Date: time.Now()}
-	from, err := parseAddresses("--from", []string{f.from})
+	m := &compose.Message{Subject: f.subject.value, Date: time.Now()}
+	from, err := parseAddresses("--from", []string{f.from.value})
 	if err != nil {
 		return nil, err
 	}
 	if len(from) != 1 {
-		return nil, usagef("--from %q must be exactly one address", f.from)
+		return nil, usagef("--from %q must be exactly one address", f.from.value)
 	}
 	m.From = from[0]
 	if m.To, err = parseAddresses("--to", f.to); err != nil {
@@ -106,8 +128,8 @@ func (f *messageFlags) message(stdin io.Reader) (*compose.Message, error) {
 	if m.Bcc, err = parseAddresses("--bcc", f.bcc); err != nil {
 		return nil, err
 	}
-	if f.replyTo != "" {
-		if m.ReplyTo, err = parseAddresses("--reply-to", []string{f.replyTo}); err != nil {
+	if f.replyTo.value != "" {
+		if m.ReplyTo, err = parseAddresses("--reply-to", []string{f.replyTo.value}); err != nil {
 			return nil, err
 		}
 	}
@@ -120,20 +142,23 @@ func (f *messageFlags) message(stdin io.Reader) (*compose.Message, error) {
 		m.Header = append(m.Header, compose.Field{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
 	}
 
-	if f.textFile != "" {
-		if m.Text, err = readBody(f.textFile, stdin); err != nil {
+	if f.textFile.value != "" {
+		if m.Text, err = readBody(f.textFile.value, stdin); err != nil {
 			return nil, err
 		}
 	}
-	if f.htmlFile != "" {
-		if f.htmlFile == "-" && f.textFile == "-" {
+	if f.htmlFile.value != "" {
+		if f.htmlFile.value == "-" && f.textFile.value == "-" {
 			return nil, usagef("--text and --html cannot both read standard input")
 		}
-		if m.HTML, err = readBody(f.htmlFile, stdin); err != nil {
+		if m.HTML, err = readBody(f.htmlFile.value, stdin); err != nil {
 			return nil, err
 		}
 	}
 	for _, path := range f.attach {
+		if path == "-" {
+			return nil, usagef("--attach cannot read standard input: save the data to a file and attach that")
+		}
 		a, err := compose.AttachFile(path)
 		if err != nil {
 			return nil, err

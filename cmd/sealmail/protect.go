@@ -29,7 +29,7 @@ func (a *app) composer(h *home, m *compose.Message, f *messageFlags) (*compose.C
 
 	opts := compose.Options{Mode: mode, Keys: kr, NoEncryptToSelf: f.noEncryptToSelf}
 	if mode != compose.EncryptOnly {
-		signer, err := a.unlockedSigner(kr, m.From.Address, f.passphraseFile)
+		signer, err := a.unlockedSigner(kr, m.From.Address, f.passphraseFile.value)
 		if err != nil {
 			return nil, err
 		}
@@ -49,33 +49,42 @@ func (a *app) unlockedSigner(kr *keyring.Keyring, address, passphraseFile string
 		return signer, nil
 	}
 
-	passphrase, err := a.passphrase(address, passphraseFile)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(passphrase)
-	if err := keyring.Unlock(signer, passphrase); err != nil {
-		if errors.Is(err, keyring.ErrWrongPassphrase) {
+	// A passphrase typed at the terminal gets three tries, as with gpg; one
+	// from a file or the environment gets one.
+	for attempt := 1; ; attempt++ {
+		passphrase, prompted, err := a.passphrase(address, passphraseFile)
+		if err != nil {
+			return nil, err
+		}
+		err = keyring.Unlock(signer, passphrase)
+		clear(passphrase)
+		switch {
+		case err == nil:
+			return signer, nil
+		case !errors.Is(err, keyring.ErrWrongPassphrase):
+			return nil, err
+		case prompted && attempt < 3:
+			a.progress("wrong passphrase, try again")
+		default:
 			return nil, fmt.Errorf("wrong passphrase for the secret key of %s (%X)", address, signer.PrimaryKey.Fingerprint)
 		}
-		return nil, err
 	}
-	return signer, nil
 }
 
-// passphrase reads the passphrase that unlocks the key of address.
-func (a *app) passphrase(address, file string) ([]byte, error) {
+// passphrase reads the passphrase that unlocks the key of address, and
+// reports whether it was typed at a terminal prompt.
+func (a *app) passphrase(address, file string) (passphrase []byte, prompted bool, err error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("failed to read the passphrase file: %w", err)
+			return nil, false, fmt.Errorf("failed to read the passphrase file: %w", err)
 		}
 		// Only the first line counts, so a file written by echo works.
 		line, _, _ := bytes.Cut(b, []byte("\n"))
-		return bytes.TrimSuffix(line, []byte("\r")), nil
+		return bytes.TrimSuffix(line, []byte("\r")), false, nil
 	}
 	if v := a.getenv("SEALMAIL_PASSPHRASE"); v != "" {
-		return []byte(v), nil
+		return []byte(v), false, nil
 	}
 
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
@@ -83,16 +92,16 @@ func (a *app) passphrase(address, file string) ([]byte, error) {
 		if tty != nil {
 			tty.Close()
 		}
-		return nil, fmt.Errorf("the secret key of %s is protected by a passphrase: give --passphrase-file FILE or set SEALMAIL_PASSPHRASE", address)
+		return nil, false, fmt.Errorf("the secret key of %s is protected by a passphrase: give --passphrase-file FILE or set SEALMAIL_PASSPHRASE", address)
 	}
 	defer tty.Close()
 	fmt.Fprintf(tty, "Passphrase for the key of %s: ", address)
-	passphrase, err := term.ReadPassword(int(tty.Fd()))
+	passphrase, err = term.ReadPassword(int(tty.Fd()))
 	fmt.Fprintln(tty)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read the passphrase from the terminal: %w", err)
+		return nil, false, fmt.Errorf("failed to read the passphrase from the terminal: %w", err)
 	}
-	return passphrase, nil
+	return passphrase, true, nil
 }
 
 // describeCopy names the recipients of a copy for progress and reports.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -15,22 +16,30 @@ import (
 
 // sendFlags are the flags of send beyond the message flags.
 type sendFlags struct {
-	via              string
+	via              onceFlag
 	noSentCopy       bool
-	region, profile  string
-	endpointURL      string
-	configurationSet string
+	region, profile  onceFlag
+	endpointURL      onceFlag
+	configurationSet onceFlag
 	tags             listFlag
 }
 
 func (f *sendFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.via, "via", "outbox", "the way out: `outbox` (a Maildir in the home) or ses")
+	fs.Var(&f.via, "via", "the way out: `outbox` (a Maildir in the home, the default) or ses")
 	fs.BoolVar(&f.noSentCopy, "no-sent-copy", false, "do not keep the sent copies in the home's sent Maildir")
-	fs.StringVar(&f.region, "region", "", "the AWS `region` of SES (default: from the AWS configuration)")
-	fs.StringVar(&f.profile, "profile", "", "the AWS shared configuration `profile`")
-	fs.StringVar(&f.endpointURL, "endpoint-url", "", "the SES endpoint `URL` (also AWS_ENDPOINT_URL_SESV2); http:// only on loopback")
-	fs.StringVar(&f.configurationSet, "configuration-set", "", "the SES configuration set `name`")
+	fs.Var(&f.region, "region", "the AWS `region` of SES (default: from the AWS configuration)")
+	fs.Var(&f.profile, "profile", "the AWS shared configuration `profile`")
+	fs.Var(&f.endpointURL, "endpoint-url", "the SES endpoint `URL` (also AWS_ENDPOINT_URL_SESV2); http:// only on loopback")
+	fs.Var(&f.configurationSet, "configuration-set", "the SES configuration set `name`")
 	fs.Var(&f.tags, "tag", "an SES message tag as `NAME=VALUE` (repeatable)")
+}
+
+// way returns the transport --via names, the outbox when none is given.
+func (f *sendFlags) way() string {
+	if f.via.value == "" {
+		return "outbox"
+	}
+	return f.via.value
 }
 
 // sendResult is the outcome of handing one copy to a transport.
@@ -46,7 +55,7 @@ func (a *app) send(ctx context.Context, args []string) error {
 	mf.register(fs)
 	var sf sendFlags
 	sf.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -169,6 +178,9 @@ func (a *app) report(results []sendResult) error {
 	if failed == 0 {
 		return nil
 	}
+	if len(results) == 1 {
+		return results[0].err
+	}
 	fmt.Fprintf(a.stderr, "sealmail: %d of %d copies failed:\n", failed, len(results))
 	for _, r := range results {
 		if r.err != nil {
@@ -177,7 +189,7 @@ func (a *app) report(results []sendResult) error {
 			fmt.Fprintf(a.stderr, "  accepted: %s: message ID %s\n", describeCopy(r.copy), r.id)
 		}
 	}
-	return fmt.Errorf("%d of %d copies were not sent", failed, len(results))
+	return errors.New("not every copy was sent")
 }
 
 // keepSentCopy stores the exact bytes the transport accepted in the sent
@@ -199,9 +211,9 @@ func keepSentCopy(h *home, f *os.File, cp compose.Copy, via, id string) error {
 // check rejects flag combinations that cannot work, before any key is
 // unlocked or any copy is written.
 func (sf *sendFlags) check() error {
-	switch sf.via {
+	switch sf.way() {
 	case "outbox":
-		if sf.region != "" || sf.profile != "" || sf.endpointURL != "" || sf.configurationSet != "" || len(sf.tags) > 0 {
+		if sf.region.set || sf.profile.set || sf.endpointURL.set || sf.configurationSet.set || len(sf.tags) > 0 {
 			return usagef("the SES flags need --via ses")
 		}
 	case "ses":
@@ -214,7 +226,7 @@ func (sf *sendFlags) check() error {
 		// TODO: the SMTP transport; refused until it exists.
 		return usagef("--via smtp is not supported yet; use --via ses or the outbox")
 	default:
-		return usagef("unknown --via %q: use outbox or ses", sf.via)
+		return usagef("unknown --via %q: use outbox or ses", sf.way())
 	}
 	return nil
 }
@@ -224,7 +236,7 @@ func (a *app) transport(ctx context.Context, h *home, sf *sendFlags) (transport.
 	if err := sf.check(); err != nil {
 		return nil, "", err
 	}
-	switch sf.via {
+	switch sf.way() {
 	case "outbox":
 		box, err := h.outbox()
 		if err != nil {
@@ -233,10 +245,10 @@ func (a *app) transport(ctx context.Context, h *home, sf *sendFlags) (transport.
 		return maildir.Outbox{Maildir: box}, "outbox", nil
 	case "ses":
 		opts := ses.Options{
-			Region:           sf.region,
-			Profile:          sf.profile,
-			EndpointURL:      sf.endpointURL,
-			ConfigurationSet: sf.configurationSet,
+			Region:           sf.region.value,
+			Profile:          sf.profile.value,
+			EndpointURL:      sf.endpointURL.value,
+			ConfigurationSet: sf.configurationSet.value,
 		}
 		for _, tag := range sf.tags {
 			name, value, _ := strings.Cut(tag, "=")
@@ -251,6 +263,6 @@ func (a *app) transport(ctx context.Context, h *home, sf *sendFlags) (transport.
 		}
 		return t, "ses", nil
 	default:
-		return nil, "", usagef("unknown --via %q: use outbox or ses", sf.via)
+		return nil, "", usagef("unknown --via %q: use outbox or ses", sf.way())
 	}
 }
