@@ -6,17 +6,32 @@ import (
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"golang.org/x/net/idna"
 )
 
 // normalizeAddress returns address in the form user IDs are matched in:
-// without spaces or angle brackets around it, lowercase.
+// trimmed of spaces and angle brackets, lowercase, and with the domain in its
+// ASCII (punycode) form, so "idn@bücher.example" matches
+// "idn@xn--bcher-kva.example".
 // NOTE: the whole address is lowercased, local part included, as GnuPG
 // matches it, although RFC 5321 lets a server tell local parts apart by case.
 func normalizeAddress(address string) string {
 	address = strings.TrimSpace(address)
 	address = strings.TrimPrefix(address, "<")
 	address = strings.TrimSuffix(address, ">")
-	return strings.ToLower(address)
+	address = strings.ToLower(address)
+
+	at := strings.LastIndexByte(address, '@')
+	if at < 0 {
+		return address
+	}
+	// The Lookup profile of UTS #46 is the one for domains that are looked
+	// up rather than registered. A domain it rejects is compared as it is.
+	domain, err := idna.Lookup.ToASCII(address[at+1:])
+	if err != nil {
+		return address
+	}
+	return address[:at+1] + domain
 }
 
 // identityAddress returns the lowercase email address of a user ID of the
@@ -45,11 +60,15 @@ func boundIdentities(e *openpgp.Entity) []*openpgp.Identity {
 	return identities
 }
 
-// identityFor returns the bound user ID of e for the normalized address, or nil.
+// identityFor returns the bound user ID of e whose address normalizes to
+// address, or nil.
 func identityFor(e *openpgp.Entity, address string) *openpgp.Identity {
+	if address == "" {
+		return nil
+	}
 	var found *openpgp.Identity
 	for _, identity := range boundIdentities(e) {
-		if identityAddress(identity) != address {
+		if normalizeAddress(identityAddress(identity)) != address {
 			continue
 		}
 		// Several user IDs may share an address; pick one by name so the

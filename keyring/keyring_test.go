@@ -638,6 +638,13 @@ func TestImportBadInputChangesNothing(t *testing.T) {
 		{"unsupported subkey", unsupportedSubkey, "unsupported algorithm"},
 		{"message block", armored(t, "PGP MESSAGE", []byte{0xc3, 0x00}), "not an OpenPGP key block"},
 		{"user ID only", goodBytes[len(goodBytes)/2:], ""},
+		{"binary trailing text", append(bytes.Clone(goodBytes), "garbage\n"...), "not an OpenPGP packet tag"},
+		{"binary trailing unknown packet", append(bytes.Clone(goodBytes), 0xfb, 0xbb), "truncated"},
+		{"binary trailing old-format packet", append(bytes.Clone(goodBytes), 0x84, 0x73, 0x8d, 0xd7), "truncated"},
+		{"binary trailing unsupported packet", append(bytes.Clone(goodBytes), 0xc3, 0x02, 0x63, 0x00), "not part of a key"},
+		{"armored trailing garbage", armored(t, openpgp.PublicKeyType, append(bytes.Clone(goodBytes), 0xe9, 0x95, 0xaf)), "truncated"},
+		{"armored corrupt body", corruptArmorBody(goodArmor), "corrupt"},
+		{"armored non-PGP block", []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"), "not an OpenPGP key block"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -659,6 +666,16 @@ func TestImportBadInputChangesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// corruptArmorBody returns armor with one base64 character in the middle
+// of its body replaced by one that is not base64.
+func corruptArmorBody(armor []byte) []byte {
+	corrupt := bytes.Clone(armor)
+	lines := bytes.Split(corrupt, []byte("\n"))
+	middle := lines[len(lines)/2]
+	middle[len(middle)/2] = '!'
+	return corrupt
 }
 
 // unsupportedSubkeyBytes returns the certificate of e with the algorithm of
@@ -776,5 +793,44 @@ func TestLookupErrorMessages(t *testing.T) {
 		if got := tt.err.Error(); got != tt.want {
 			t.Errorf("Error() = %q, want %q", got, tt.want)
 		}
+	}
+}
+
+func TestLookupInternationalizedDomain(t *testing.T) {
+	k := openTemp(t)
+	e := generate(t, "Idn", "idn@bücher.example", GenerateOptions{})
+	importBytes(t, k, secretBytes(t, e))
+
+	for _, address := range []string{"idn@xn--bcher-kva.example", "idn@bücher.example", "IDN@BÜCHER.example", "idn@XN--BCHER-KVA.example"} {
+		cert, err := k.EncryptionKey(address, time.Now())
+		if err != nil {
+			t.Errorf("EncryptionKey(%q): %v", address, err)
+		} else if fingerprint(cert) != fingerprint(e) {
+			t.Errorf("EncryptionKey(%q) = key %s, want %s", address, fingerprint(cert), fingerprint(e))
+		}
+		if _, err := k.SigningKey(address, time.Now()); err != nil {
+			t.Errorf("SigningKey(%q): %v", address, err)
+		}
+	}
+
+	entries, err := k.List(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := entries[0].Addresses; len(got) != 1 || got[0] != "idn@bücher.example" {
+		t.Errorf("List addresses = %q, want the form of the key", got)
+	}
+}
+
+func TestLookupPunycodeUserID(t *testing.T) {
+	k := openTemp(t)
+	e := generate(t, "Idn", "idn@xn--bcher-kva.example", GenerateOptions{})
+	importBytes(t, k, publicBytes(t, e))
+
+	if _, err := k.EncryptionKey("idn@bücher.example", time.Now()); err != nil {
+		t.Errorf("EncryptionKey: %v", err)
+	}
+	if _, err := k.EncryptionKey("idn@bucher.example", time.Now()); err == nil {
+		t.Error("EncryptionKey found a key for a different domain")
 	}
 }

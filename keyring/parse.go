@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -68,6 +69,9 @@ func splitInput(data []byte) ([][]byte, error) {
 	if len(trimmed) == 0 {
 		return nil, ErrNoKey
 	}
+	if isDER(data) {
+		return nil, ErrX509Unsupported
+	}
 
 	// Every OpenPGP packet starts with a tag byte whose top bit is set (RFC
 	// 9580 section 4.2), and armor is ASCII.
@@ -94,6 +98,12 @@ func splitArmor(data []byte) ([][]byte, error) {
 		}
 
 		blockType := string(trimmed[len(begin) : len(trimmed)-len(dashes)])
+		if isX509BlockType(blockType) {
+			return nil, ErrX509Unsupported
+		}
+		if !strings.HasPrefix(blockType, "PGP ") {
+			return nil, fmt.Errorf("armored block %q is not an OpenPGP key block; export the key with \"gpg --armor --export\"", blockType)
+		}
 		endLine := []byte(end + blockType + dashes)
 		start := len(data) - len(rest)
 		blockEnd := -1
@@ -192,6 +202,10 @@ func parseBlock(data []byte, in *keyInput) error {
 // offset of the first primary key, the number of primary keys, and the key
 // revocation signatures that come before the first key.
 func scanPackets(data []byte) (keyStart, keyCount int, revocations []*packet.Signature, err error) {
+	if err := checkFraming(data); err != nil {
+		return 0, 0, nil, fmt.Errorf("failed to read keys: %w; export the keys again", err)
+	}
+
 	keyStart = -1
 	r := bytes.NewReader(data)
 	for {
@@ -208,9 +222,12 @@ func scanPackets(data []byte) (keyStart, keyCount int, revocations []*packet.Sig
 				continue
 			case errors.As(err, &unsupported) && isKeyPacket(p):
 				return 0, 0, nil, fmt.Errorf("failed to read key: %s has an unsupported algorithm or version: %w", keyPacketName(p), err)
-			case errors.As(err, &unsupported):
+			case errors.As(err, &unsupported) && isSignature(p):
 				// An unsupported signature is skipped, like ReadEntity does.
 				continue
+			case errors.As(err, &unsupported) && p != nil:
+				// Another packet of an unsupported version, such as that of
+				// a message, is reported by the type switch below.
 			case errors.Is(err, io.ErrUnexpectedEOF):
 				return 0, 0, nil, fmt.Errorf("failed to read key: the input is truncated: %w", err)
 			default:
@@ -248,6 +265,12 @@ func scanPackets(data []byte) (keyStart, keyCount int, revocations []*packet.Sig
 		}
 	}
 	return keyStart, keyCount, revocations, nil
+}
+
+// isSignature reports whether p is a signature packet.
+func isSignature(p packet.Packet) bool {
+	_, ok := p.(*packet.Signature)
+	return ok
 }
 
 // isKeyPacket reports whether p is a public or secret key or subkey packet.
