@@ -170,3 +170,75 @@ func TestImportGPGRevocationCertificate(t *testing.T) {
 		t.Errorf("status = %q, want revoked (%v)", lookup.Status, err)
 	}
 }
+
+// gpgEncryptionOnlySecret returns a secret key export made by gpg whose
+// primary key is a GnuPG stub and whose only secret subkey encrypts, and the
+// fingerprint of its primary key.
+func gpgEncryptionOnlySecret(t *testing.T, gpg *gpgRunner, uid string) ([]byte, string) {
+	t.Helper()
+	gpg.run(t, nil, "--quick-gen-key", uid, "ed25519", "sign", "never")
+	fpr := gpg.fingerprintOf(t, uid)
+	gpg.run(t, nil, "--quick-add-key", fpr, "cv25519", "encr", "never")
+
+	var subkeyFpr string
+	listing := string(gpg.run(t, nil, "--with-colons", "--list-keys", fpr))
+	for _, line := range strings.Split(listing, "\n") {
+		if fields := strings.Split(line, ":"); fields[0] == "fpr" && !strings.EqualFold(fields[9], fpr) {
+			subkeyFpr = fields[9]
+		}
+	}
+	if subkeyFpr == "" {
+		t.Fatalf("gpg lists no subkey for %s:\n%s", fpr, listing)
+	}
+	return gpg.run(t, nil, "--export-secret-subkeys", subkeyFpr+"!"), fpr
+}
+
+func TestSigningKeyGPGStubPrimary(t *testing.T) {
+	gpg := newGPG(t)
+	secret, fpr := gpgEncryptionOnlySecret(t, gpg, "Me <me@example.org>")
+	if !strings.Contains(string(gpg.run(t, secret, "--list-packets")), "gnu-dummy") {
+		t.Fatal("the gpg export has no GNU dummy primary key")
+	}
+
+	k := openTemp(t)
+	imported := importBytes(t, k, secret)
+	if len(imported) != 1 || !imported[0].Secret {
+		t.Fatalf("Import = %+v, want one secret key", imported)
+	}
+	if !strings.Contains(imported[0].Warning, "GnuPG stub") {
+		t.Errorf("Imported.Warning = %q, want it to explain the stub", imported[0].Warning)
+	}
+
+	_, err := k.SigningKey("me@example.org", time.Now())
+	lookup := lookupError(t, err)
+	if lookup.Status != StatusNoSigningSecret {
+		t.Errorf("status = %q, want %q (%v)", lookup.Status, StatusNoSigningSecret, err)
+	}
+	if lookup.Fingerprint != fpr {
+		t.Errorf("fingerprint = %q, want %q", lookup.Fingerprint, fpr)
+	}
+	for _, want := range []string{`"me@example.org"`, strings.ToUpper(fpr), "primary key is a GnuPG stub", "no signing subkey", "--encrypt"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+
+	// The encryption subkey is still there to decrypt with.
+	if _, err := k.EncryptionKey("me@example.org", time.Now()); err != nil {
+		t.Errorf("EncryptionKey: %v", err)
+	}
+
+	// Importing the full secret key afterwards replaces the stub.
+	importBytes(t, k, gpg.run(t, nil, "--export-secret-keys", fpr))
+	signer, err := k.SigningKey("me@example.org", time.Now())
+	if err != nil {
+		t.Fatalf("SigningKey after importing the full key: %v", err)
+	}
+	if signer.PrivateKey.Dummy() {
+		t.Error("the stored primary key is still a GnuPG stub")
+	}
+	var signature bytes.Buffer
+	if err := openpgp.DetachSign(&signature, []*openpgp.Entity{signer}, strings.NewReader("hello"), nil); err != nil {
+		t.Errorf("DetachSign with the full key: %v", err)
+	}
+}

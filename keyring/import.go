@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
@@ -15,6 +16,9 @@ type Imported struct {
 	UserIDs     []string // as in the key
 	Secret      bool     // a secret key was stored too
 	Updated     bool     // the key was already stored and was merged
+	// Warning is the reason a stored secret key cannot sign, such as a
+	// GnuPG stub primary key without a signing subkey. It is "" otherwise.
+	Warning string
 }
 
 // Import reads OpenPGP keys from r, armored (any number of blocks) or
@@ -82,6 +86,9 @@ func addImported(list []Imported, result Imported) []Imported {
 		if list[i].Fingerprint == result.Fingerprint {
 			list[i].UserIDs = result.UserIDs
 			list[i].Secret = list[i].Secret || result.Secret
+			if result.Secret {
+				list[i].Warning = result.Warning
+			}
 			return list
 		}
 	}
@@ -123,6 +130,7 @@ func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
 		return Imported{}, err
 	}
 	result.Secret = true
+	result.Warning = signingWarning(secret, time.Now())
 	return result, nil
 }
 

@@ -88,6 +88,10 @@ const (
 	StatusNoSigning    Status = "no-signing-key"    // no valid signing key; SigningKey only
 	StatusWeak         Status = "weak"              // RSA under 2048 bits
 	StatusInvalid      Status = "invalid"           // no valid self-signature
+
+	// StatusNoSigningSecret is the status of a secret key whose signing key
+	// has no secret key material, as in a GnuPG stub. SigningKey only.
+	StatusNoSigningSecret Status = "no-signing-secret"
 )
 
 // Entry is one key as List reports it. Its JSON form is the stable document
@@ -186,6 +190,12 @@ func (e *LookupError) Error() string {
 		reason = key + " has no valid encryption subkey"
 	case StatusNoSigning:
 		reason = key + " has no valid signing key"
+	case StatusNoSigningSecret:
+		reason = key + " has no usable signing key"
+		if e.Err != nil {
+			reason += ": " + e.Err.Error()
+		}
+		return fmt.Sprintf("no usable %s for %q: %s; %s", kind, e.Address, reason, stubHint)
 	case StatusWeak:
 		reason = key + " is too weak"
 	case StatusInvalid:

@@ -785,6 +785,11 @@ func TestLookupErrorMessages(t *testing.T) {
 			`no usable key for "bob@example.org": key 0x1234ABCD has no valid encryption subkey`,
 		},
 		{
+			&LookupError{Address: "me@example.org", Status: StatusNoSigningSecret, Fingerprint: "1234abcd", Secret: true,
+				Err: errors.New("its primary key is a GnuPG stub and it contains no signing subkey")},
+			`no usable secret key for "me@example.org": key 0x1234ABCD has no usable signing key: its primary key is a GnuPG stub and it contains no signing subkey; export the primary secret key or a signing subkey with gpg, or send with --encrypt only`,
+		},
+		{
 			&LookupError{Address: "x@example.org", Err: ErrNotFound},
 			`no key for "x@example.org" in the keyring; import one with "sealmail keyring import"`,
 		},

@@ -14,11 +14,11 @@ import (
 // revocations, direct-key signatures, user IDs and their certifications and
 // revocations, subkeys and their bindings and revocations. Packets are
 // compared by content, and nothing of dst is removed or replaced, except that
-// secret key material from src fills in where dst has none. Without
+// secret key material from src fills in where dst has none or a GnuPG stub. Without
 // addSubkeys, subkeys that dst lacks are left out, so that a secret key does
 // not gain subkeys it holds no secret for.
 func mergeEntity(dst, src *openpgp.Entity, addSubkeys bool) {
-	if dst.PrivateKey == nil && src.PrivateKey != nil {
+	if replacesSecret(dst.PrivateKey, src.PrivateKey) {
 		dst.PrivateKey = src.PrivateKey
 		dst.PrimaryKey = &src.PrivateKey.PublicKey
 	}
@@ -50,7 +50,7 @@ func mergeEntity(dst, src *openpgp.Entity, addSubkeys bool) {
 			i = len(dst.Subkeys) - 1
 		}
 		dstSubkey := &dst.Subkeys[i]
-		if dstSubkey.PrivateKey == nil && srcSubkey.PrivateKey != nil {
+		if replacesSecret(dstSubkey.PrivateKey, srcSubkey.PrivateKey) {
 			dstSubkey.PrivateKey = srcSubkey.PrivateKey
 			dstSubkey.PublicKey = &srcSubkey.PrivateKey.PublicKey
 		}

@@ -54,6 +54,9 @@ func signingStatus(e *openpgp.Entity, now time.Time) (Status, error) {
 	if err := checkRSA(key.PublicKey); err != nil {
 		return StatusWeak, err
 	}
+	if err := checkSigningSecret(e, key); err != nil {
+		return StatusNoSigningSecret, err
+	}
 	return StatusValid, nil
 }
 
