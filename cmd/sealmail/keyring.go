@@ -82,6 +82,9 @@ func (a *app) keyringImport(args []string) error {
 				kind = "secret key"
 			}
 			fmt.Fprintf(a.stdout, "%s %s %s %s\n", verb, kind, strings.ToUpper(k.Fingerprint), strings.Join(k.UserIDs, ", "))
+			if k.Warning != "" {
+				a.progress("warning: %s", k.Warning)
+			}
 		}
 	}
 	return nil
