@@ -15,83 +15,85 @@ import (
 // display name may contain a comma.
 func ParseAddressList(s string) ([]*mail.Address, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, fmt.Errorf("failed to parse address list %q: it is empty", s)
+		return nil, &InputError{Err: fmt.Errorf("invalid address list %q: it is empty", s)}
 	}
 	if err := checkLine("address list", s); err != nil {
-		return nil, err
+		return nil, &InputError{Err: err}
 	}
 
 	list, err := mail.ParseAddressList(s)
 	if err != nil {
-		return nil, fmt.Errorf("failed to parse address list %q: %w", s, err)
+		return nil, &InputError{Err: fmt.Errorf("invalid address list %q: %w", s, err)}
 	}
 	if len(list) == 0 {
-		return nil, fmt.Errorf("failed to parse address list %q: it contains no address", s)
+		return nil, &InputError{Err: fmt.Errorf("invalid address list %q: it contains no address", s)}
 	}
 	out := make([]*mail.Address, len(list))
 	for i, a := range list {
-		out[i], err = normalizeAddress("address", a)
+		out[i], err = normalizeAddress("", a)
 		if err != nil {
-			return nil, err
+			return nil, &InputError{Err: err}
 		}
 	}
 	return out, nil
 }
 
 // normalizeAddress checks a and returns a copy whose domain is punycode.
-// field names the header field a belongs to, for the error.
+// field names the header field a belongs to, for the error; it may be empty.
 func normalizeAddress(field string, a *mail.Address) (*mail.Address, error) {
+	role := strings.TrimSpace(field + " address")
 	if a == nil {
-		return nil, fmt.Errorf("invalid %s: the address is nil", field)
+		return nil, fmt.Errorf("invalid %s: it is nil", role)
 	}
-	if err := checkLine(field+" display name", a.Name); err != nil {
+	if err := checkLine(strings.TrimSpace(field+" display name"), a.Name); err != nil {
 		return nil, err
 	}
-	if err := checkLine(field+" address", a.Address); err != nil {
+	if err := checkLine(role, a.Address); err != nil {
 		return nil, err
 	}
 
 	at := strings.LastIndexByte(a.Address, '@')
 	if at <= 0 || at == len(a.Address)-1 {
-		return nil, fmt.Errorf("invalid %s address %q: it needs a local part, an @ and a domain", field, a.Address)
+		return nil, fmt.Errorf("invalid %s %q: it needs a local part, an @ and a domain", role, a.Address)
 	}
 	local, domain := a.Address[:at], a.Address[at+1:]
 	if !isASCII(local) {
-		return nil, fmt.Errorf("invalid %s address %q: the local part is not ASCII, and Amazon SES cannot send to it because it does not support SMTPUTF8", field, a.Address)
+		return nil, fmt.Errorf("invalid %s %q: the local part is not ASCII, and Amazon SES cannot send to it because it does not support SMTPUTF8", role, a.Address)
 	}
 
 	// The lookup profile maps (lowercases) and validates the domain as a
 	// name to resolve, which is what an MTA does with it.
 	asciiDomain, err := idna.Lookup.ToASCII(domain)
 	if err != nil {
-		return nil, fmt.Errorf("invalid %s address %q: invalid domain: %w", field, a.Address, err)
+		return nil, fmt.Errorf("invalid %s %q: invalid domain: %w", role, a.Address, err)
 	}
 	if err := checkDomainLength(asciiDomain); err != nil {
-		return nil, fmt.Errorf("invalid %s address %q: invalid domain: %w", field, a.Address, err)
+		return nil, fmt.Errorf("invalid %s %q: invalid domain: %w", role, a.Address, err)
 	}
 	addr := local + "@" + asciiDomain
 	if !isDotAtom(local) {
-		return nil, fmt.Errorf("invalid %s address %q: the local part is not a dot-atom; quoted local parts are not supported", field, a.Address)
+		return nil, fmt.Errorf("invalid %s %q: the local part is not a dot-atom; quoted local parts are not supported", role, a.Address)
 	}
 	return &mail.Address{Name: a.Name, Address: addr}, nil
 }
 
 // checkLine rejects a value that would break out of its header line or is
 // not valid UTF-8: CR, LF, NUL and the other control characters except tab.
-func checkLine(field, value string) error {
+// what names the value in the error, such as "subject".
+func checkLine(what, value string) error {
 	if !utf8.ValidString(value) {
-		return fmt.Errorf("invalid %s %q: not valid UTF-8", field, value)
+		return fmt.Errorf("invalid %s: %q is not valid UTF-8; convert it to UTF-8", what, value)
 	}
 	for _, r := range value {
 		switch {
 		case r == '\r':
-			return fmt.Errorf("invalid %s %q: contains a carriage return (CR)", field, value)
+			return fmt.Errorf("invalid %s: %q contains a carriage return (CR), but it must be a single line", what, value)
 		case r == '\n':
-			return fmt.Errorf("invalid %s %q: contains a line feed (LF)", field, value)
+			return fmt.Errorf("invalid %s: %q contains a line feed (LF), but it must be a single line", what, value)
 		case r == 0:
-			return fmt.Errorf("invalid %s %q: contains a NUL character", field, value)
+			return fmt.Errorf("invalid %s: %q contains a NUL character; remove it", what, value)
 		case r < ' ' && r != '\t', r == 0x7f:
-			return fmt.Errorf("invalid %s %q: contains the control character %U", field, value, r)
+			return fmt.Errorf("invalid %s: %q contains the control character %U; remove it", what, value, r)
 		}
 	}
 	return nil
@@ -102,14 +104,14 @@ func checkLine(field, value string) error {
 // and at most 253 octets in all.
 func checkDomainLength(domain string) error {
 	if len(domain) > 253 {
-		return fmt.Errorf("longer than 253 octets")
+		return fmt.Errorf("it is longer than 253 octets")
 	}
 	for _, label := range strings.Split(domain, ".") {
 		if label == "" {
-			return fmt.Errorf("empty label")
+			return fmt.Errorf("it has an empty label")
 		}
 		if len(label) > 63 {
-			return fmt.Errorf("label %q longer than 63 octets", label)
+			return fmt.Errorf("its label %q is longer than 63 octets", label)
 		}
 	}
 	return nil

@@ -30,6 +30,16 @@
 //     The text always ends with a line break.
 //   - Extra header fields must be ASCII; they are written as given, because
 //     RFC 2047 encoding is wrong in structured fields.
+//   - A subject or display name that contains "=?" is written as encoded
+//     words even when it is ASCII, because many readers decode "=?...?="
+//     wherever it occurs, even inside a quoted string.
+//
+// # Errors
+//
+// New returns an *InputError for every invalid value of the Message, such as
+// an address, the subject, an extra header field, an attachment's file name
+// or content type, or a body that is not UTF-8. Only a change of the value
+// fixes it. New returns a *RecipientError when a key is missing or unusable.
 package compose
 
 import (
@@ -53,19 +63,26 @@ type Message struct {
 	Cc      []*mail.Address
 	Bcc     []*mail.Address
 	ReplyTo []*mail.Address
+	// Subject is the subject in any Unicode text without control characters
+	// other than tab. A subject that is empty or only white space means no
+	// Subject field. Text outside ASCII, text with "=?" and words too long
+	// for a header line go out as RFC 2047 encoded words.
 	Subject string
 	// Date is the origination date; zero means the time of writing.
 	Date time.Time
 	// Header holds extra fields for the outer header. Fields sealmail sets
-	// itself (From, To, Cc, Bcc, Reply-To, Subject, Date, Message-ID,
-	// MIME-Version, Content-*) are rejected, and so are the trace field
-	// Return-Path and fields that are not ASCII. Sender, In-Reply-To and
-	// References may occur once.
+	// itself (From, To, Cc, Reply-To, Subject, Date, Message-ID,
+	// MIME-Version, Content-*) are rejected, and so are Bcc and the trace
+	// field Return-Path. So are the X-SES-* fields that Amazon SES reads as
+	// request parameters, values that are not ASCII and words that do not fit
+	// on a header line. Sender, In-Reply-To and References may occur once.
 	Header []Field
-	// Text is the text/plain body in UTF-8, with any line endings.
+	// Text is the text/plain body in UTF-8, with any line endings. Invalid
+	// UTF-8 and NUL bytes are rejected, because the part is labelled
+	// charset=utf-8; binary content belongs in an attachment.
 	Text []byte
-	// HTML is the text/html body in UTF-8; with Text it makes a
-	// multipart/alternative.
+	// HTML is the text/html body, with the same rules as Text; with Text it
+	// makes a multipart/alternative.
 	HTML        []byte
 	Attachments []Attachment
 }
@@ -131,6 +148,33 @@ type Copy struct {
 	Bcc string
 }
 
+// InputError is a problem with a value of the Message given to New, or with
+// an address list given to ParseAddressList: the caller supplied an invalid
+// value, and the fix is to change it. A program such as the CLI can tell it
+// from other failures with errors.As, for example to exit with a usage
+// status. Problems with keys are a *RecipientError instead.
+type InputError struct {
+	// Field is the Message field that holds the value: "From", "To", "Cc",
+	// "Bcc", "ReplyTo", "Subject", "Header", "Text", "HTML" or
+	// "Attachments". It is empty for ParseAddressList.
+	Field string
+	// Err describes the problem and names the value.
+	Err error
+}
+
+// Error returns the message of Err, which already names the value.
+func (e *InputError) Error() string { return e.Err.Error() }
+
+func (e *InputError) Unwrap() error { return e.Err }
+
+// inputError wraps err, if it is not nil, in an *InputError for field.
+func inputError(field string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &InputError{Field: field, Err: err}
+}
+
 // RecipientError lists every recipient with no usable key.
 type RecipientError struct {
 	Problems []error // one per recipient, each naming the address
@@ -163,11 +207,11 @@ type KeyError struct {
 
 func (e *KeyError) Error() string {
 	reason := e.Err.Error()
+	if e.Sender {
+		return fmt.Sprintf("no usable key for the sender %q: %s; import the sender's certificate, or turn off encryption to self with --no-encrypt-to-self", e.Address, reason)
+	}
 	if !strings.Contains(reason, e.Address) {
 		reason = e.Address + ": " + reason
-	}
-	if e.Sender {
-		reason = "sender " + reason + " (import the sender's certificate, or turn off encryption to self with --no-encrypt-to-self)"
 	}
 	return reason
 }
@@ -182,9 +226,10 @@ type Composer struct {
 	copies []plannedCopy
 }
 
-// New validates m, resolves every recipient's key and plans the copies. It
-// fails closed: if any recipient has no usable key, it returns a
-// *RecipientError naming each, and nothing can be written.
+// New validates m, resolves every recipient's key and plans the copies. An
+// invalid value in m is an *InputError. New fails closed: if any recipient
+// has no usable key, it returns a *RecipientError naming each, and nothing
+// can be written.
 func New(m *Message, opts Options) (*Composer, error) {
 	if m == nil {
 		return nil, fmt.Errorf("failed to compose: message is nil")

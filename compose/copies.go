@@ -26,16 +26,16 @@ type plannedCopy struct {
 // signing, one copy goes to every recipient.
 func plan(m *Message, opts *Options) ([]plannedCopy, error) {
 	if opts.Mode != SignAndEncrypt && opts.Mode != SignOnly && opts.Mode != EncryptOnly {
-		return nil, fmt.Errorf("invalid mode %d", int(opts.Mode))
+		return nil, fmt.Errorf("invalid mode %v: use SignAndEncrypt, SignOnly or EncryptOnly", opts.Mode)
 	}
 	if opts.Mode.signs() && opts.Signer == nil {
-		return nil, fmt.Errorf("failed to compose: signing requires the sender's secret key")
+		return nil, fmt.Errorf("failed to compose: signing requires the sender's secret key in Options.Signer")
 	}
 	if opts.Mode.signs() && opts.Signer.PrivateKey == nil {
-		return nil, fmt.Errorf("failed to compose: the signer key %X has no secret key material", opts.Signer.PrimaryKey.Fingerprint)
+		return nil, fmt.Errorf("failed to compose: the signer key %X has no secret key material; use the sender's secret key, not the certificate", opts.Signer.PrimaryKey.Fingerprint)
 	}
 	if opts.Mode.encrypts() && opts.Keys == nil {
-		return nil, fmt.Errorf("failed to compose: encryption requires a key source for the recipients' certificates")
+		return nil, fmt.Errorf("failed to compose: encryption requires a key source for the recipients' certificates in Options.Keys")
 	}
 
 	toCc := append(append([]*mail.Address(nil), m.To...), m.Cc...)

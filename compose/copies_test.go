@@ -3,6 +3,9 @@ package compose
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"mime"
 	"net/mail"
 	"os"
 	"os/exec"
@@ -187,6 +190,10 @@ func TestNewSenderKeyMissing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--no-encrypt-to-self") || !strings.Contains(err.Error(), "alice@example.org") {
 		t.Errorf("New returned %v, want an error naming the sender and --no-encrypt-to-self", err)
 	}
+	want := `no usable key for the sender "alice@example.org": no key for alice@example.org; import the sender's certificate`
+	if err != nil && !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
 
 	if _, err := New(m, Options{Mode: EncryptOnly, Keys: p.keys, NoEncryptToSelf: true}); err != nil {
 		t.Errorf("New with NoEncryptToSelf: %v", err)
@@ -210,6 +217,127 @@ func TestNewOptionErrors(t *testing.T) {
 			_, err := New(validMessage(), tt.opts)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("New returned %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewInputErrorWrapped(t *testing.T) {
+	m := validMessage()
+	m.To = addrs("bob@example.org")
+	m.To[0].Address = "bob@"
+
+	_, err := New(m, Options{Mode: SignOnly, Signer: newKey(t, "alice", "alice@example.org")})
+	wrapped := fmt.Errorf("failed to send: %w", err)
+	var inputErr *InputError
+	if !errors.As(wrapped, &inputErr) {
+		t.Fatalf("errors.As finds no *InputError in %v", wrapped)
+	}
+	if inputErr.Field != "To" {
+		t.Errorf("Field = %q, want To", inputErr.Field)
+	}
+	if inputErr.Error() != err.Error() {
+		t.Errorf("Error() = %q, want %q", inputErr.Error(), err.Error())
+	}
+}
+
+func TestNewKeyErrorIsNotInputError(t *testing.T) {
+	p := newPeople(t, "alice")
+	_, err := New(validMessage(), Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
+
+	var recipientErr *RecipientError
+	if !errors.As(err, &recipientErr) {
+		t.Fatalf("New returned %v, want a *RecipientError", err)
+	}
+	var inputErr *InputError
+	if errors.As(err, &inputErr) {
+		t.Errorf("a missing key is an *InputError: %v", err)
+	}
+}
+
+func TestWriteCopyBlankSubject(t *testing.T) {
+	p := newPeople(t, "alice")
+	for _, subject := range []string{"", " ", " \t  ", "\u00a0"} {
+		m := validMessage()
+		m.Subject = subject
+
+		c, err := New(m, Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]})
+		if err != nil {
+			t.Fatalf("New with subject %q: %v", subject, err)
+		}
+		var b bytes.Buffer
+		if err := c.WriteCopy(&b, 0); err != nil {
+			t.Fatalf("WriteCopy: %v", err)
+		}
+		header := b.String()[:strings.Index(b.String(), "\r\n\r\n")+2]
+		if strings.Contains(strings.ToLower(header), "\r\nsubject:") {
+			t.Errorf("subject %q gives a Subject field:\n%s", subject, header)
+		}
+	}
+}
+
+func TestWriteCopyLongWordSubject(t *testing.T) {
+	p := newPeople(t, "alice")
+	m := validMessage()
+	m.Subject = "Link: " + strings.Repeat("x", 2000)
+
+	c, err := New(m, Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	raw := writeCopies(t, c)[0]
+
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("net/mail cannot read the copy: %v", err)
+	}
+	got, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		t.Fatalf("failed to decode the subject: %v", err)
+	}
+	if got != m.Subject {
+		t.Errorf("subject reads back as %q, want %q", got, m.Subject)
+	}
+}
+
+func TestWriteCopyErrorNamesCopy(t *testing.T) {
+	p := newPeople(t, "alice", "bob", "dave")
+	failing := Attachment{
+		Filename: "gone.txt",
+		Open:     func() (io.ReadCloser, error) { return nil, errors.New("file was removed") },
+	}
+	tests := []struct {
+		name string
+		opts Options
+		bcc  []*mail.Address
+		want []string // one per copy
+	}{
+		{"signed", Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]}, addrs("dave@example.org"),
+			[]string{"failed to protect the message: "}},
+		{"encrypted", Options{Signer: p.keys["alice@example.org"], Keys: p.keys}, addrs("dave@example.org"),
+			[]string{"failed to protect the To/Cc copy: ", `failed to protect the Bcc copy for "dave@example.org": `}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := validMessage()
+			m.Bcc = tt.bcc
+			m.Attachments = []Attachment{failing}
+			c, err := New(m, tt.opts)
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+
+			for i, want := range tt.want {
+				err := c.WriteCopy(io.Discard, i)
+				if err == nil {
+					t.Fatalf("WriteCopy(%d) returned no error", i)
+				}
+				if !strings.HasPrefix(err.Error(), want) {
+					t.Errorf("WriteCopy(%d) error %q does not start with %q", i, err, want)
+				}
+				if strings.Contains(err.Error(), "copy 0") || strings.Contains(err.Error(), "copy 1") {
+					t.Errorf("WriteCopy(%d) error %q names the copy by its index", i, err)
+				}
 			}
 		})
 	}
@@ -438,4 +566,3 @@ func runGPG(t *testing.T, gpgPath, home string, stdin []byte, args ...string) ([
 	}
 	return stdout.Bytes(), stderr.String()
 }
-

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/mail"
 	"strings"
+	"unicode/utf8"
 )
 
 const (
@@ -14,6 +15,12 @@ const (
 	foldAt = 78
 	// maxLine is the hard limit of RFC 5322 section 2.1.1, without CRLF.
 	maxLine = 998
+	// maxPlainPhrase is the longest ASCII display name written without
+	// encoded words. Quoted, after the longest field name, it still fits in
+	// maxLine whatever its words, because folding only shortens lines.
+	maxPlainPhrase = maxLine - 100
+	// maxEncodedWord is the longest encoded word of RFC 2047 section 2.
+	maxEncodedWord = 75
 )
 
 // formatAddressList returns the addresses as the value of an address field.
@@ -36,13 +43,18 @@ func formatAddress(a *mail.Address) string {
 }
 
 // formatPhrase returns a display name as an RFC 5322 phrase. ASCII names of
-// atoms stay as they are; other ASCII names become a quoted string, so a
-// comma or an "=?" cannot be misread. Other names become RFC 2047 encoded
-// words, in B encoding when the name holds a special, because Q encoding
-// leaves specials as they are and RFC 2047 section 5 forbids them in a phrase.
+// atoms stay as they are, and other short ASCII names become a quoted string,
+// so a comma cannot be misread. Names that contain "=?" become encoded words,
+// because many readers decode "=?...?=" even inside a quoted string. Other
+// names become RFC 2047 encoded words, in B encoding when the name holds a
+// special, because Q encoding leaves specials as they are and RFC 2047
+// section 5 forbids them in a phrase.
 func formatPhrase(name string) string {
 	if isASCII(name) {
-		if isAtomPhrase(name) {
+		switch {
+		case strings.Contains(name, "=?"), len(name) > maxPlainPhrase:
+			return encodeWords(name)
+		case isAtomPhrase(name):
 			return name
 		}
 		return quoteString(name)
@@ -93,41 +105,118 @@ func quoteString(s string) string {
 	return b.String()
 }
 
-// encodeText returns unstructured text, such as a subject, as it goes in a
-// header: ASCII as is, other text as RFC 2047 Q-encoded words of at most 75
-// characters each, which the folding can break between.
-func encodeText(s string) string {
-	return mime.QEncoding.Encode("utf-8", s)
+// encodeSubject returns the subject as it goes in the Subject field. ASCII
+// that folds within maxLine stays as is. Other text becomes RFC 2047
+// Q-encoded words, which can fold between any two words. That covers text
+// outside ASCII and text with "=?", which readers would decode as an encoded
+// word. It also covers a word or a run of white space too long for a line.
+func encodeSubject(subject string) string {
+	if !isASCII(subject) {
+		return mime.QEncoding.Encode("utf-8", subject)
+	}
+	if strings.Contains(subject, "=?") {
+		return encodeWords(subject)
+	}
+	if _, err := foldField("Subject", subject); err != nil {
+		return encodeWords(subject)
+	}
+	return subject
 }
 
-// writeField writes one header field, folded at white space to lines of at
-// most 78 characters where possible. A run without white space that makes a
-// line longer than 998 characters is an error.
+// encodeWords returns s as RFC 2047 Q-encoded words of at most 75
+// characters, separated by spaces, whatever s contains. It leaves only the
+// characters RFC 2047 section 5 allows in a phrase unencoded, so the result
+// is valid in a display name as well as in unstructured text, and it never
+// splits a UTF-8 sequence between two words.
+func encodeWords(s string) string {
+	const prefix, suffix = "=?utf-8?q?", "?="
+	room := maxEncodedWord - len(prefix) - len(suffix)
+
+	var words []string
+	var word strings.Builder
+	for _, r := range s {
+		encoded := qEncodeRune(r)
+		if word.Len()+len(encoded) > room {
+			words = append(words, prefix+word.String()+suffix)
+			word.Reset()
+		}
+		word.WriteString(encoded)
+	}
+	if word.Len() > 0 || len(words) == 0 {
+		words = append(words, prefix+word.String()+suffix)
+	}
+	return strings.Join(words, " ")
+}
+
+// qEncodeRune returns r in Q encoding: letters, digits and "!*+-/" as they
+// are, a space as "_", and every other byte of its UTF-8 form as =XX.
+func qEncodeRune(r rune) string {
+	switch {
+	case r == ' ':
+		return "_"
+	case r < utf8.RuneSelf && (isAlphanumeric(byte(r)) || strings.ContainsRune("!*+-/", r)):
+		return string(r)
+	}
+	var b strings.Builder
+	for _, c := range []byte(string(r)) {
+		b.WriteByte('=')
+		b.WriteByte(upperHex[c>>4])
+		b.WriteByte(upperHex[c&0x0f])
+	}
+	return b.String()
+}
+
+func isAlphanumeric(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// writeField writes one header field, folded by foldField.
 func writeField(w io.Writer, name, value string) error {
+	folded, err := foldField(name, value)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, folded)
+	return err
+}
+
+// foldField returns the header field name: value with its CRLF, folded at
+// white space to lines of at most 78 characters where possible. A word or a
+// run of white space that makes a line longer than 998 characters is an
+// error, because a line cannot be folded within either.
+func foldField(name, value string) (string, error) {
 	line := name + ": " + value
-	start := len(name) + 2
+	start := len(name) + 2 // where the value starts on the current line
 	var b strings.Builder
 	for len(line) > foldAt {
-		cut := foldPoint(line, start)
+		cut := foldPoint(line, max(start, 1))
 		if cut < 0 {
 			break
 		}
 		if cut > maxLine {
-			return fmt.Errorf("failed to write header field %s: a word is too long to fold within %d characters", name, maxLine)
+			return "", longLineError(name, line[start:cut])
 		}
 		b.WriteString(line[:cut])
 		b.WriteString("\r\n")
 		line = line[cut:] // keeps the white space, which starts the next line
-		start = 1
+		start = 0
 	}
 	if len(line) > maxLine {
-		return fmt.Errorf("failed to write header field %s: a word is too long to fold within %d characters", name, maxLine)
+		return "", longLineError(name, line[start:])
 	}
 	b.WriteString(line)
 	b.WriteString("\r\n")
+	return b.String(), nil
+}
 
-	_, err := io.WriteString(w, b.String())
-	return err
+// longLineError describes why segment, a header line without the field name,
+// cannot be folded within maxLine.
+func longLineError(name, segment string) error {
+	word := strings.TrimLeft(segment, " \t")
+	if blank := len(segment) - len(word); blank > len(word) {
+		return fmt.Errorf("header field %q has a run of %d white space characters, but a header line is limited to %d characters; shorten the run", name, blank, maxLine)
+	}
+	return fmt.Errorf("header field %q has a word of %d characters, but a header line, with the field name, is limited to %d characters; shorten the word or break it with spaces", name, len(word), maxLine)
 }
 
 // foldPoint returns the index of the white space at or after start to fold

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"bytes"
+	"errors"
 	"mime"
 	"net/mail"
 	"strings"
@@ -16,7 +17,8 @@ func TestFormatAddress(t *testing.T) {
 		{"Bob Smith", "bob@example.org", "Bob Smith <bob@example.org>"},
 		{"Smith, Bob", "bob@example.org", `"Smith, Bob" <bob@example.org>`},
 		{`Bob "the" Builder`, "bob@example.org", `"Bob \"the\" Builder" <bob@example.org>`},
-		{"=?utf-8?q?x?=", "bob@example.org", `"=?utf-8?q?x?=" <bob@example.org>`},
+		{"=?utf-8?q?x?=", "bob@example.org", "=?utf-8?q?=3D=3Futf-8=3Fq=3Fx=3F=3D?= <bob@example.org>"},
+		{"Bob =?x?= Smith", "bob@example.org", "=?utf-8?q?Bob_=3D=3Fx=3F=3D_Smith?= <bob@example.org>"},
 		{"Jörg", "joerg@example.org", "=?utf-8?q?J=C3=B6rg?= <joerg@example.org>"},
 		{"Müller, Jörg", "joerg@example.org", "=?utf-8?b?TcO8bGxlciwgSsO2cmc=?= <joerg@example.org>"},
 	}
@@ -65,27 +67,69 @@ func TestWriteFieldFolds(t *testing.T) {
 	}
 }
 
+func TestFormatAddressLongName(t *testing.T) {
+	names := []string{
+		strings.Repeat("a", 2000),
+		"Bob " + strings.Repeat("b", 995),
+		"a" + strings.Repeat(" ", 1000) + "b",
+	}
+	for _, name := range names {
+		list := []*mail.Address{{Name: "Carol", Address: "carol@example.org"}, {Name: name, Address: "bob@example.org"}}
+		value := formatAddressList(list)
+		var b bytes.Buffer
+		if err := writeField(&b, "Reply-To", value); err != nil {
+			t.Errorf("display name of %d characters: %v", len(name), err)
+			continue
+		}
+		checkLines(t, b.Bytes())
+
+		msg, err := mail.ReadMessage(strings.NewReader(b.String() + "\r\n"))
+		if err != nil {
+			t.Fatalf("net/mail cannot read %q: %v", b.String(), err)
+		}
+		parsed, err := msg.Header.AddressList("Reply-To")
+		if err != nil {
+			t.Fatalf("net/mail cannot parse %q: %v", b.String(), err)
+		}
+		if len(parsed) != 2 || parsed[1].Name != name {
+			t.Errorf("display name of %d characters reads back as %q", len(name), parsed)
+		}
+	}
+}
+
 func TestWriteFieldLongWord(t *testing.T) {
 	var b bytes.Buffer
 	if err := writeField(&b, "X-Long", strings.Repeat("a", 900)); err != nil {
 		t.Errorf("a 900-character word was rejected: %v", err)
 	}
-	if err := writeField(&b, "X-Long", "a "+strings.Repeat("b", 1000)); err == nil {
-		t.Errorf("a 1000-character word was accepted")
+
+	err := writeField(&b, "X-Long", "a "+strings.Repeat("b", 1000))
+	if err == nil {
+		t.Fatalf("a 1000-character word was accepted")
+	}
+	if want := `header field "X-Long" has a word of 1000 characters`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
 	}
 }
 
-func TestEncodeTextSubject(t *testing.T) {
+func TestEncodeSubject(t *testing.T) {
 	subjects := []string{
 		"Plain ASCII",
 		"Grüße aus München",
 		strings.Repeat("Ünïcödé ", 40),
 		"日本語の件名",
+		"=?utf-8?q?hi?=",
+		"Re: =?ISO-8859-1?Q?a?= and more",
+		"Grüße =?utf-8?q?hi?=",
+		strings.Repeat("x", 2000),
+		"See " + strings.Repeat("https://example.org/", 60) + " now",
+		"a" + strings.Repeat(" ", 1000) + "b",
+		"tab\tand_underscore?=",
 	}
 	dec := new(mime.WordDecoder)
 	for _, s := range subjects {
 		var b bytes.Buffer
-		if err := writeField(&b, "Subject", encodeText(s)); err != nil {
+		if err := writeField(&b, "Subject", encodeSubject(s)); err != nil {
 			t.Fatalf("writeField(%q): %v", s, err)
 		}
 		checkLines(t, b.Bytes())
@@ -100,6 +144,33 @@ func TestEncodeTextSubject(t *testing.T) {
 		}
 		if got != s {
 			t.Errorf("subject reads back as %q, want %q", got, s)
+		}
+	}
+}
+
+func TestEncodeSubjectKeepsPlainASCII(t *testing.T) {
+	for _, s := range []string{"Plain ASCII", "Re: [list] 50% off? = yes", strings.Repeat("word ", 300)} {
+		if got := encodeSubject(s); got != s {
+			t.Errorf("encodeSubject(%q) = %q, want it unchanged", s, got)
+		}
+	}
+}
+
+func TestEncodeWordsLength(t *testing.T) {
+	for _, s := range []string{"", strings.Repeat("ü", 100), strings.Repeat("a", 200), strings.Repeat("日本", 50)} {
+		encoded := encodeWords(s)
+		for _, word := range strings.Split(encoded, " ") {
+			if len(word) > maxEncodedWord {
+				t.Errorf("encoded word of %d characters, more than %d: %q", len(word), maxEncodedWord, word)
+			}
+		}
+
+		got, err := new(mime.WordDecoder).DecodeHeader(encoded)
+		if err != nil {
+			t.Fatalf("failed to decode %q: %v", encoded, err)
+		}
+		if got != s {
+			t.Errorf("%q reads back as %q", s, got)
 		}
 	}
 }
@@ -121,6 +192,21 @@ func TestParseAddressList(t *testing.T) {
 		if *list[i] != w {
 			t.Errorf("address %d = %+v, want %+v", i, *list[i], w)
 		}
+	}
+}
+
+func TestParseAddressListError(t *testing.T) {
+	_, err := ParseAddressList("bücher@example.net")
+	if err == nil {
+		t.Fatalf("ParseAddressList accepted a local part outside ASCII")
+	}
+	if want := `invalid address "bücher@example.net": the local part is not ASCII`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+
+	var inputErr *InputError
+	if !errors.As(err, &inputErr) {
+		t.Errorf("error %q is a %T, want an *InputError", err, err)
 	}
 }
 

@@ -1,20 +1,35 @@
 package compose
 
 import (
+	"bytes"
 	"fmt"
 	"mime"
 	"net/mail"
 	"strings"
+	"unicode/utf8"
 )
 
 // fieldsSetByCompose are the header fields sealmail writes itself, in
-// lowercase; Content-* fields are matched by prefix. Return-Path is added by
-// the delivering MTA and must not come from the sender (RFC 5321 section
-// 4.4).
+// lowercase; Content-* fields are matched by prefix.
 var fieldsSetByCompose = map[string]bool{
-	"from": true, "to": true, "cc": true, "bcc": true, "reply-to": true,
+	"from": true, "to": true, "cc": true, "reply-to": true,
 	"subject": true, "date": true, "message-id": true, "mime-version": true,
-	"return-path": true,
+}
+
+// fieldsRejected are header fields a caller may not add although sealmail
+// does not write them, in lowercase, each with what to do instead.
+var fieldsRejected = map[string]string{
+	"bcc": "use --bcc (Message.Bcc) to add Bcc recipients, because sealmail never writes a Bcc field",
+	// RFC 5321 section 4.4: the delivering server adds Return-Path from
+	// the envelope sender.
+	"return-path": "the receiving server adds it from the envelope sender, which is the From address",
+	// Amazon SES reads these fields of a raw message as parameters of the
+	// request, so they must come from the transport's options.
+	"x-ses-configuration-set": "Amazon SES reads it as the configuration set; use --configuration-set (ses.Options.ConfigurationSet) instead",
+	"x-ses-message-tags":      "Amazon SES reads it as message tags; use --tag (ses.Options.Tags) instead",
+	"x-ses-source-arn":        "Amazon SES reads it for sending authorization, which sealmail does not support; send from an identity of the account you send with",
+	"x-ses-from-arn":          "Amazon SES reads it for sending authorization, which sealmail does not support; send from an identity of the account you send with",
+	"x-ses-return-path-arn":   "Amazon SES reads it for sending authorization, which sealmail does not support; send from an identity of the account you send with",
 }
 
 // singletonFields are the fields that RFC 5322 section 3.6 allows at most
@@ -24,8 +39,10 @@ var singletonFields = map[string]bool{
 }
 
 // normalize validates m and returns a copy in which every address has an
-// ASCII domain and duplicate recipients are folded into one. The copy shares
-// the Text, HTML and attachment values with m, which New does not change.
+// ASCII domain, duplicate recipients are folded into one and a blank subject
+// is empty. The copy shares the Text, HTML and attachment values with m,
+// which New does not change. Every problem with a value of m is an
+// *InputError.
 func normalize(m *Message) (*Message, error) {
 	out := &Message{
 		Subject:     m.Subject,
@@ -37,24 +54,33 @@ func normalize(m *Message) (*Message, error) {
 	}
 
 	if m.From == nil {
-		return nil, fmt.Errorf("invalid message: missing From address")
+		return nil, inputError("From", fmt.Errorf("invalid message: missing From address"))
 	}
 	var err error
 	if out.From, err = normalizeAddress("From", m.From); err != nil {
-		return nil, err
+		return nil, inputError("From", err)
 	}
 	if out.ReplyTo, err = normalizeAddresses("Reply-To", m.ReplyTo); err != nil {
-		return nil, err
+		return nil, inputError("ReplyTo", err)
 	}
 	if err := normalizeRecipients(out, m); err != nil {
 		return nil, err
 	}
 
 	if err := checkLine("subject", m.Subject); err != nil {
-		return nil, err
+		return nil, inputError("Subject", err)
+	}
+	if strings.TrimSpace(out.Subject) == "" {
+		out.Subject = ""
 	}
 	if err := checkFields(out.Header); err != nil {
-		return nil, err
+		return nil, inputError("Header", err)
+	}
+	if err := checkTextBody("text body", m.Text); err != nil {
+		return nil, inputError("Text", err)
+	}
+	if err := checkTextBody("HTML body", m.HTML); err != nil {
+		return nil, inputError("HTML", err)
 	}
 	for i := range out.Attachments {
 		if err := checkAttachment(&out.Attachments[i]); err != nil {
@@ -62,6 +88,33 @@ func normalize(m *Message) (*Message, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkTextBody rejects a body that is not valid UTF-8 or contains a NUL
+// byte. The part is labelled charset=utf-8, so other bytes would reach the
+// reader garbled, and RFC 2045 section 2.7 allows no NUL in text.
+func checkTextBody(what string, body []byte) error {
+	if !utf8.Valid(body) {
+		i := invalidUTF8(body)
+		return fmt.Errorf("invalid %s: it is not valid UTF-8 (the byte at offset %d is 0x%02X); convert it to UTF-8, for example with iconv, or attach the file instead", what, i, body[i])
+	}
+	if i := bytes.IndexByte(body, 0); i >= 0 {
+		return fmt.Errorf("invalid %s: it contains a NUL byte at offset %d, so it is not text; attach the file instead", what, i)
+	}
+	return nil
+}
+
+// invalidUTF8 returns the offset of the first byte of b that does not start
+// a valid UTF-8 sequence, or -1.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
 }
 
 func normalizeAddresses(field string, list []*mail.Address) ([]*mail.Address, error) {
@@ -93,7 +146,7 @@ func normalizeRecipients(out, m *Message) error {
 	for _, role := range roles {
 		list, err := normalizeAddresses(role.field, role.in)
 		if err != nil {
-			return err
+			return inputError(role.field, err)
 		}
 		for _, a := range list {
 			key := strings.ToLower(a.Address)
@@ -106,13 +159,14 @@ func normalizeRecipients(out, m *Message) error {
 	}
 
 	if len(seen) == 0 {
-		return fmt.Errorf("invalid message: no recipients in To, Cc or Bcc")
+		return inputError("To", fmt.Errorf("invalid message: no recipients in To, Cc or Bcc"))
 	}
 	return nil
 }
 
 // checkFields rejects extra header fields that would break the header,
-// duplicate a field sealmail writes, or repeat a singleton field.
+// duplicate a field sealmail writes, instruct Amazon SES, repeat a singleton
+// field or not fit on header lines.
 func checkFields(fields []Field) error {
 	seen := map[string]bool{}
 	for _, f := range fields {
@@ -130,32 +184,48 @@ func checkFields(fields []Field) error {
 		if fieldsSetByCompose[name] || strings.HasPrefix(name, "content-") {
 			return fmt.Errorf("invalid header field %q: sealmail sets this field itself", f.Name)
 		}
+		if hint, ok := fieldsRejected[name]; ok {
+			return fmt.Errorf("invalid header field %q: %s", f.Name, hint)
+		}
 		if singletonFields[name] && seen[name] {
 			return fmt.Errorf("invalid header field %q: it may occur only once", f.Name)
 		}
 		seen[name] = true
 
-		field := fmt.Sprintf("value of header field %q", f.Name)
-		if err := checkLine(field, f.Value); err != nil {
+		if err := checkFieldValue(f); err != nil {
 			return err
-		}
-		if strings.TrimSpace(f.Value) == "" {
-			return fmt.Errorf("invalid header field %q: the value is empty", f.Name)
-		}
-		if !isASCII(f.Value) {
-			return fmt.Errorf("invalid header field %q: the value is not ASCII; encode it as RFC 2047 encoded words first", f.Name)
 		}
 	}
 	return nil
 }
 
-// checkAttachment validates a and sets its ContentType when empty.
+// checkFieldValue rejects a value that is not one line of ASCII, is empty
+// or holds a word too long to fold within a header line.
+func checkFieldValue(f Field) error {
+	field := fmt.Sprintf("header field %q", f.Name)
+	if err := checkLine(field, f.Value); err != nil {
+		return err
+	}
+	if strings.TrimSpace(f.Value) == "" {
+		return fmt.Errorf("invalid header field %q: the value is empty", f.Name)
+	}
+	if !isASCII(f.Value) {
+		return fmt.Errorf("invalid header field %q: the value is not ASCII; encode it as RFC 2047 encoded words first", f.Name)
+	}
+	if _, err := foldField(f.Name, f.Value); err != nil {
+		return err // it names the field
+	}
+	return nil
+}
+
+// checkAttachment validates a and sets its ContentType when empty. A nil
+// Open is a programming error, so only the other problems are *InputError.
 func checkAttachment(a *Attachment) error {
 	if a.Filename == "" {
-		return fmt.Errorf("invalid attachment: the file name is empty")
+		return inputError("Attachments", fmt.Errorf("invalid attachment: the file name is empty"))
 	}
 	if err := checkLine("attachment file name", a.Filename); err != nil {
-		return err
+		return inputError("Attachments", err)
 	}
 	if a.Open == nil {
 		return fmt.Errorf("invalid attachment %q: Open is nil", a.Filename)
@@ -165,26 +235,36 @@ func checkAttachment(a *Attachment) error {
 		a.ContentType = typeByFilename(a.Filename)
 		return nil
 	}
-	field := fmt.Sprintf("content type of attachment %q", a.Filename)
-	if err := checkLine(field, a.ContentType); err != nil {
-		return err
-	}
-	mediaType, params, err := mime.ParseMediaType(a.ContentType)
+	contentType, err := formatContentType(a.Filename, a.ContentType)
 	if err != nil {
-		return fmt.Errorf("invalid %s %q: %w", field, a.ContentType, err)
+		return inputError("Attachments", err)
+	}
+	a.ContentType = contentType
+	return nil
+}
+
+// formatContentType checks the content type of the attachment named
+// filename and returns it as it goes in the Content-Type field.
+func formatContentType(filename, contentType string) (string, error) {
+	field := fmt.Sprintf("content type of attachment %q", filename)
+	if err := checkLine(field, contentType); err != nil {
+		return "", err
+	}
+	mediaType, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return "", fmt.Errorf("invalid %s: %q: %w", field, contentType, err)
 	}
 	if strings.HasPrefix(mediaType, "multipart/") || strings.HasPrefix(mediaType, "message/") {
-		return fmt.Errorf("invalid %s %q: composite types cannot be attached with base64 encoding", field, a.ContentType)
+		return "", fmt.Errorf("invalid %s: %q is a composite type, which cannot be attached with base64 encoding; use application/octet-stream", field, contentType)
 	}
 	// Written back by FormatMediaType, so that parameters are quoted
 	// correctly whatever the caller wrote.
 	delete(params, "name")
 	formatted := mime.FormatMediaType(mediaType, params)
 	if formatted == "" {
-		return fmt.Errorf("invalid %s %q: its parameters cannot be written back", field, a.ContentType)
+		return "", fmt.Errorf("invalid %s: the parameters of %q cannot be written back; remove them", field, contentType)
 	}
-	a.ContentType = formatted
-	return nil
+	return formatted, nil
 }
 
 // typeByFilename returns the media type for the file name's extension

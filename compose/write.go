@@ -13,13 +13,14 @@ import (
 // streaming attachments. Each call signs and encrypts anew.
 func (c *Composer) WriteCopy(w io.Writer, i int) error {
 	if i < 0 || i >= len(c.copies) {
-		return fmt.Errorf("failed to write copy %d: there are %d copies", i, len(c.copies))
+		return fmt.Errorf("failed to write a copy: index %d is out of range, because there are %d copies", i, len(c.copies))
 	}
 	cp := &c.copies[i]
+	name := c.copyName(cp)
 
 	bw := bufio.NewWriterSize(w, 32*1024)
 	if err := c.writeHeader(bw, cp); err != nil {
-		return fmt.Errorf("failed to write the header of copy %d: %w", i, err)
+		return fmt.Errorf("failed to write the header of %s: %w", name, err)
 	}
 
 	body := func(w io.Writer) error { return writeBody(w, c.msg) }
@@ -34,13 +35,25 @@ func (c *Composer) WriteCopy(w io.Writer, i int) error {
 		err = pgpmime.Encrypt(bw, cp.keys, c.opts.Signer, body, popts)
 	}
 	if err != nil {
-		return fmt.Errorf("failed to protect copy %d: %w", i, err)
+		return fmt.Errorf("failed to protect %s: %w", name, err)
 	}
 
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("failed to write copy %d: %w", i, err)
+		return fmt.Errorf("failed to write %s: %w", name, err)
 	}
 	return nil
+}
+
+// copyName returns how errors name cp: "the message" when it is the only
+// copy, else "the To/Cc copy" or "the Bcc copy for" its recipient.
+func (c *Composer) copyName(cp *plannedCopy) string {
+	switch {
+	case cp.Bcc != "":
+		return fmt.Sprintf("the Bcc copy for %q", cp.Bcc)
+	case len(c.copies) == 1:
+		return "the message"
+	}
+	return "the To/Cc copy"
 }
 
 // writeHeader writes the outer header fields of a copy, up to the
@@ -63,8 +76,8 @@ func (c *Composer) writeHeader(w io.Writer, cp *plannedCopy) error {
 	if len(m.ReplyTo) > 0 {
 		fields = append(fields, Field{"Reply-To", formatAddressList(m.ReplyTo)})
 	}
-	if m.Subject != "" {
-		fields = append(fields, Field{"Subject", encodeText(m.Subject)})
+	if m.Subject != "" { // normalize made a blank subject empty
+		fields = append(fields, Field{"Subject", encodeSubject(m.Subject)})
 	}
 	fields = append(fields,
 		Field{"Date", date.Format(time.RFC1123Z)},
