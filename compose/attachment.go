@@ -111,7 +111,7 @@ func (l *lineWriter) end() error {
 }
 
 // paramSegment is the longest value segment of a parameter on one line, so
-// that its line (tab, attribute, "*NN*=utf-8''", segment, ";") stays within
+// that its line (tab, attribute, "*NN*=utf-8”", segment, ";") stays within
 // 78 characters.
 const paramSegment = 50
 

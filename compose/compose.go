@@ -226,6 +226,14 @@ type Composer struct {
 	copies []plannedCopy
 }
 
+// Validate checks m as New does, without looking up any key, so that a
+// caller can report a bad value before it unlocks a secret key. The error is
+// an *InputError.
+func (m *Message) Validate() error {
+	_, err := normalize(m)
+	return err
+}
+
 // New validates m, resolves every recipient's key and plans the copies. An
 // invalid value in m is an *InputError. New fails closed: if any recipient
 // has no usable key, it returns a *RecipientError naming each, and nothing

@@ -18,6 +18,9 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/sealmail/sealmail/compose"
+	"github.com/sealmail/sealmail/transport/ses"
 )
 
 const usageText = `sealmail composes email, protects it with OpenPGP and sends it through Amazon SES.
@@ -42,6 +45,16 @@ sent copies; by default it is $XDG_DATA_HOME/sealmail.
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
+
+// isUsageError reports whether err comes from a value the user typed on the
+// command line: a bad flag, or a message or SES option the library rejected
+// as invalid input.
+func isUsageError(err error) bool {
+	var usage *usageError
+	var input *compose.InputError
+	var option *ses.OptionError
+	return errors.As(err, &usage) || errors.As(err, &input) || errors.As(err, &option)
+}
 
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
@@ -76,8 +89,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "sealmail: %v\n", err)
-	var usage *usageError
-	if errors.As(err, &usage) {
+	if isUsageError(err) {
 		fmt.Fprintln(stderr, `sealmail: run "sealmail help" for usage`)
 		return 2
 	}

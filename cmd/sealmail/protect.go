@@ -22,6 +22,9 @@ func (a *app) composer(h *home, m *compose.Message, f *messageFlags) (*compose.C
 	if err != nil {
 		return nil, err
 	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
 	kr, err := h.keyring()
 	if err != nil {
 		return nil, err

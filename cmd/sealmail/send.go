@@ -82,13 +82,25 @@ func (a *app) send(ctx context.Context, args []string) error {
 // to the transport one after another, so that a copy that cannot be built
 // stops the send before anything leaves.
 func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *messageFlags, sf *sendFlags) error {
+	// SES options are checked before any key is unlocked; the outbox is
+	// opened only once the copies can be built, so a failed send leaves no
+	// trace in the home.
+	var t transport.Transport
+	var via string
+	var err error
+	if sf.way() != "outbox" {
+		if t, via, err = a.transport(ctx, h, sf); err != nil {
+			return err
+		}
+	}
 	c, err := a.composer(h, m, mf)
 	if err != nil {
 		return err
 	}
-	t, via, err := a.transport(ctx, h, sf)
-	if err != nil {
-		return err
+	if t == nil {
+		if t, via, err = a.transport(ctx, h, sf); err != nil {
+			return err
+		}
 	}
 
 	copies := c.Copies()
