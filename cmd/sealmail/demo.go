@@ -113,9 +113,9 @@ func (a *app) demo(ctx context.Context, args []string) error {
 }
 
 // demoKeys makes a key for each person. The sender's secret key, locked with
-// a random passphrase, and the recipients' certificates go into the keyring;
-// the recipients' secret keys, without a passphrase, go into files so that
-// gpg can open the copies.
+// a random passphrase, and the recipients' certificates go into the keyring.
+// The recipients' secret keys go into files without a passphrase, so that the
+// printed gpg commands open the copies.
 func (a *app) demoKeys(h *home, people []*demoPerson, files, passphraseFile string) error {
 	kr, err := h.keyring()
 	if err != nil {

@@ -27,8 +27,8 @@ func (a *app) openHome() (*home, error) {
 		dir = a.getenv("SEALMAIL_HOME")
 	}
 	if dir == "" {
-		// The XDG base directory specification says to ignore a relative
-		// XDG_DATA_HOME.
+		// A relative XDG_DATA_HOME is ignored, as the XDG base directory
+		// specification requires.
 		data := a.getenv("XDG_DATA_HOME")
 		if !filepath.IsAbs(data) {
 			userHome, err := os.UserHomeDir()
