@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -48,7 +49,7 @@ const base64LineLen = 76
 
 // writeAttachmentPart writes the header and base64 body of a, streaming its
 // content from a.Open.
-func writeAttachmentPart(w io.Writer, a *Attachment) error {
+func writeAttachmentPart(ctx context.Context, w io.Writer, a *Attachment) error {
 	header := "Content-Type: " + a.ContentType + ";" + formatParameter("name", a.Filename) + "\r\n" +
 		"Content-Transfer-Encoding: base64\r\n" +
 		"Content-Disposition: attachment;" + formatParameter("filename", a.Filename) + "\r\n\r\n"
@@ -64,13 +65,27 @@ func writeAttachmentPart(w io.Writer, a *Attachment) error {
 
 	lines := &lineWriter{w: w, max: base64LineLen}
 	enc := base64.NewEncoder(base64.StdEncoding, lines)
-	if _, err := io.Copy(enc, r); err != nil {
+	if _, err := io.Copy(enc, contextReader{ctx: ctx, r: r}); err != nil {
 		return fmt.Errorf("failed to read attachment %q: %w", a.Filename, err)
 	}
 	if err := enc.Close(); err != nil {
 		return err
 	}
 	return lines.end()
+}
+
+// contextReader stops reading once ctx is done, so that a long attachment
+// can be interrupted.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // lineWriter breaks what it writes into lines of max bytes ending in CRLF.

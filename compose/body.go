@@ -2,6 +2,7 @@ package compose
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -20,15 +21,15 @@ const (
 // The tree is text/plain, text/html or a multipart/alternative of both, and
 // with attachments a multipart/mixed of that part and the attachments. Apart
 // from the boundaries, the output is the same each time.
-func writeBody(w io.Writer, m *Message) error {
+func writeBody(ctx context.Context, w io.Writer, m *Message) error {
 	bw := bufio.NewWriterSize(w, 32*1024)
-	if err := writeTree(bw, m); err != nil {
+	if err := writeTree(ctx, bw, m); err != nil {
 		return err
 	}
 	return bw.Flush()
 }
 
-func writeTree(w io.Writer, m *Message) error {
+func writeTree(ctx context.Context, w io.Writer, m *Message) error {
 	if len(m.Attachments) == 0 {
 		return writeContent(w, m)
 	}
@@ -51,7 +52,7 @@ func writeTree(w io.Writer, m *Message) error {
 		if err := writeDelimiter(w, boundary, first); err != nil {
 			return err
 		}
-		if err := writeAttachmentPart(w, &m.Attachments[i]); err != nil {
+		if err := writeAttachmentPart(ctx, w, &m.Attachments[i]); err != nil {
 			return err
 		}
 		first = false

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -202,7 +203,7 @@ func TestBodyStreamsAttachment(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	var out countWriter
-	if err := writeBody(&out, n); err != nil {
+	if err := writeBody(context.Background(), &out, n); err != nil {
 		t.Fatal(err)
 	}
 	runtime.ReadMemStats(&after)

@@ -43,6 +43,7 @@
 package compose
 
 import (
+	"context"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -115,7 +116,7 @@ func (m Mode) String() string {
 // KeySource finds the certificate to encrypt to for an address.
 // *keyring.Keyring implements it.
 type KeySource interface {
-	EncryptionKey(address string, now time.Time) (*openpgp.Entity, error)
+	EncryptionKey(ctx context.Context, address string, now time.Time) (*openpgp.Entity, error)
 }
 
 // Options say how to protect a message. The zero value signs and encrypts,
@@ -238,7 +239,7 @@ func (m *Message) Validate() error {
 // invalid value in m is an *InputError. New fails closed: if any recipient
 // has no usable key, it returns a *RecipientError naming each, and nothing
 // can be written.
-func New(m *Message, opts Options) (*Composer, error) {
+func New(ctx context.Context, m *Message, opts Options) (*Composer, error) {
 	if m == nil {
 		return nil, fmt.Errorf("failed to compose: message is nil")
 	}
@@ -247,7 +248,7 @@ func New(m *Message, opts Options) (*Composer, error) {
 		return nil, err
 	}
 
-	copies, err := plan(msg, &opts)
+	copies, err := plan(ctx, msg, &opts)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -24,7 +25,7 @@ type plannedCopy struct {
 // copies. When encrypting, To and Cc share one copy and each Bcc recipient
 // gets its own, encrypted only to its recipients and the sender. When only
 // signing, one copy goes to every recipient.
-func plan(m *Message, opts *Options) ([]plannedCopy, error) {
+func plan(ctx context.Context, m *Message, opts *Options) ([]plannedCopy, error) {
 	if opts.Mode != SignAndEncrypt && opts.Mode != SignOnly && opts.Mode != EncryptOnly {
 		return nil, fmt.Errorf("invalid mode %v: use SignAndEncrypt, SignOnly or EncryptOnly", opts.Mode)
 	}
@@ -44,7 +45,7 @@ func plan(m *Message, opts *Options) ([]plannedCopy, error) {
 		return []plannedCopy{newCopy(m.From, all, "", nil)}, nil
 	}
 
-	keys, self, err := resolveKeys(m, opts)
+	keys, self, err := resolveKeys(ctx, m, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -67,14 +68,14 @@ func plan(m *Message, opts *Options) ([]plannedCopy, error) {
 // resolveKeys looks up the key of every recipient, and of the sender unless
 // NoEncryptToSelf is set. It collects every failure into one
 // *RecipientError, so the user can fix them all at once.
-func resolveKeys(m *Message, opts *Options) (map[string]*openpgp.Entity, []*openpgp.Entity, error) {
+func resolveKeys(ctx context.Context, m *Message, opts *Options) (map[string]*openpgp.Entity, []*openpgp.Entity, error) {
 	now := opts.now()
 	keys := map[string]*openpgp.Entity{}
 	var problems []error
 
 	for _, list := range [][]*mail.Address{m.To, m.Cc, m.Bcc} {
 		for _, a := range list {
-			key, err := lookupKey(opts.Keys, a.Address, now)
+			key, err := lookupKey(ctx, opts.Keys, a.Address, now)
 			if err != nil {
 				problems = append(problems, &KeyError{Address: a.Address, Err: err})
 				continue
@@ -85,7 +86,7 @@ func resolveKeys(m *Message, opts *Options) (map[string]*openpgp.Entity, []*open
 
 	var self []*openpgp.Entity
 	if !opts.NoEncryptToSelf {
-		key, err := lookupKey(opts.Keys, m.From.Address, now)
+		key, err := lookupKey(ctx, opts.Keys, m.From.Address, now)
 		if err != nil {
 			problems = append(problems, &KeyError{Address: m.From.Address, Sender: true, Err: err})
 		} else {
@@ -101,8 +102,8 @@ func resolveKeys(m *Message, opts *Options) (map[string]*openpgp.Entity, []*open
 
 // lookupKey calls the key source and turns a nil key without an error into
 // one, so that a message is never encrypted to fewer keys than planned.
-func lookupKey(keys KeySource, address string, now time.Time) (*openpgp.Entity, error) {
-	key, err := keys.EncryptionKey(address, now)
+func lookupKey(ctx context.Context, keys KeySource, address string, now time.Time) (*openpgp.Entity, error) {
+	key, err := keys.EncryptionKey(ctx, address, now)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -64,7 +65,7 @@ func fullMessage() *Message {
 
 func TestPlanEncryptedCopies(t *testing.T) {
 	p := newPeople(t, "alice", "bob", "carol", "dave", "erin")
-	c, err := New(fullMessage(), Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
+	c, err := New(context.Background(), fullMessage(), Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -116,7 +117,7 @@ func TestPlanBccOnly(t *testing.T) {
 	m := fullMessage()
 	m.To, m.Cc, m.Bcc = nil, nil, addrs("dave@example.org")
 
-	c, err := New(m, Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
+	c, err := New(context.Background(), m, Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -128,7 +129,7 @@ func TestPlanBccOnly(t *testing.T) {
 
 func TestPlanSignOnly(t *testing.T) {
 	p := newPeople(t, "alice")
-	c, err := New(fullMessage(), Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]})
+	c, err := New(context.Background(), fullMessage(), Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -150,7 +151,7 @@ func TestPlanDedupesKeys(t *testing.T) {
 	m.To = addrs("alice@example.org", "bob@example.org")
 	m.Bcc = nil
 
-	c, err := New(m, Options{Mode: EncryptOnly, Keys: p.keys})
+	c, err := New(context.Background(), m, Options{Mode: EncryptOnly, Keys: p.keys})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -163,7 +164,7 @@ func TestNewRecipientErrorNamesAll(t *testing.T) {
 	p := newPeople(t, "alice", "bob")
 	m := fullMessage() // carol, dave and erin have no key
 
-	_, err := New(m, Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
+	_, err := New(context.Background(), m, Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
 	var re *RecipientError
 	if !errors.As(err, &re) {
 		t.Fatalf("New returned %v, want a *RecipientError", err)
@@ -186,7 +187,7 @@ func TestNewSenderKeyMissing(t *testing.T) {
 	p := newPeople(t, "bob")
 	m := validMessage()
 
-	_, err := New(m, Options{Mode: EncryptOnly, Keys: p.keys})
+	_, err := New(context.Background(), m, Options{Mode: EncryptOnly, Keys: p.keys})
 	if err == nil || !strings.Contains(err.Error(), "--no-encrypt-to-self") || !strings.Contains(err.Error(), "alice@example.org") {
 		t.Errorf("New returned %v, want an error naming the sender and --no-encrypt-to-self", err)
 	}
@@ -195,7 +196,7 @@ func TestNewSenderKeyMissing(t *testing.T) {
 		t.Errorf("error %q does not contain %q", err, want)
 	}
 
-	if _, err := New(m, Options{Mode: EncryptOnly, Keys: p.keys, NoEncryptToSelf: true}); err != nil {
+	if _, err := New(context.Background(), m, Options{Mode: EncryptOnly, Keys: p.keys, NoEncryptToSelf: true}); err != nil {
 		t.Errorf("New with NoEncryptToSelf: %v", err)
 	}
 }
@@ -214,7 +215,7 @@ func TestNewOptionErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(validMessage(), tt.opts)
+			_, err := New(context.Background(), validMessage(), tt.opts)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("New returned %v, want an error containing %q", err, tt.want)
 			}
@@ -227,7 +228,7 @@ func TestNewInputErrorWrapped(t *testing.T) {
 	m.To = addrs("bob@example.org")
 	m.To[0].Address = "bob@"
 
-	_, err := New(m, Options{Mode: SignOnly, Signer: newKey(t, "alice", "alice@example.org")})
+	_, err := New(context.Background(), m, Options{Mode: SignOnly, Signer: newKey(t, "alice", "alice@example.org")})
 	wrapped := fmt.Errorf("failed to send: %w", err)
 	var inputErr *InputError
 	if !errors.As(wrapped, &inputErr) {
@@ -243,7 +244,7 @@ func TestNewInputErrorWrapped(t *testing.T) {
 
 func TestNewKeyErrorIsNotInputError(t *testing.T) {
 	p := newPeople(t, "alice")
-	_, err := New(validMessage(), Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
+	_, err := New(context.Background(), validMessage(), Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
 
 	var recipientErr *RecipientError
 	if !errors.As(err, &recipientErr) {
@@ -261,12 +262,12 @@ func TestWriteCopyBlankSubject(t *testing.T) {
 		m := validMessage()
 		m.Subject = subject
 
-		c, err := New(m, Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]})
+		c, err := New(context.Background(), m, Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]})
 		if err != nil {
 			t.Fatalf("New with subject %q: %v", subject, err)
 		}
 		var b bytes.Buffer
-		if err := c.WriteCopy(&b, 0); err != nil {
+		if err := c.WriteCopy(context.Background(), &b, 0); err != nil {
 			t.Fatalf("WriteCopy: %v", err)
 		}
 		header := b.String()[:strings.Index(b.String(), "\r\n\r\n")+2]
@@ -281,7 +282,7 @@ func TestWriteCopyLongWordSubject(t *testing.T) {
 	m := validMessage()
 	m.Subject = "Link: " + strings.Repeat("x", 2000)
 
-	c, err := New(m, Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]})
+	c, err := New(context.Background(), m, Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -322,13 +323,13 @@ func TestWriteCopyErrorNamesCopy(t *testing.T) {
 			m := validMessage()
 			m.Bcc = tt.bcc
 			m.Attachments = []Attachment{failing}
-			c, err := New(m, tt.opts)
+			c, err := New(context.Background(), m, tt.opts)
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
 
 			for i, want := range tt.want {
-				err := c.WriteCopy(io.Discard, i)
+				err := c.WriteCopy(context.Background(), io.Discard, i)
 				if err == nil {
 					t.Fatalf("WriteCopy(%d) returned no error", i)
 				}
@@ -350,7 +351,7 @@ func writeCopies(t *testing.T, c *Composer) [][]byte {
 	var out [][]byte
 	for i := range c.Copies() {
 		var b bytes.Buffer
-		if err := c.WriteCopy(&b, i); err != nil {
+		if err := c.WriteCopy(context.Background(), &b, i); err != nil {
 			t.Fatalf("WriteCopy(%d): %v", i, err)
 		}
 		raw := b.Bytes()
@@ -381,7 +382,7 @@ func writeCopies(t *testing.T, c *Composer) [][]byte {
 
 func TestWriteCopyEncrypted(t *testing.T) {
 	p := newPeople(t, "alice", "bob", "carol", "dave", "erin")
-	c, err := New(fullMessage(), Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
+	c, err := New(context.Background(), fullMessage(), Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -424,7 +425,7 @@ func TestWriteCopyEncrypted(t *testing.T) {
 
 func TestWriteCopySigned(t *testing.T) {
 	p := newPeople(t, "alice")
-	c, err := New(fullMessage(), Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]})
+	c, err := New(context.Background(), fullMessage(), Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -451,7 +452,7 @@ func TestWriteCopyHeader(t *testing.T) {
 	m.Subject = "Grüße"
 	m.Date = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 
-	c, err := New(m, Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]})
+	c, err := New(context.Background(), m, Options{Mode: SignOnly, Signer: p.keys["alice@example.org"]})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -485,7 +486,7 @@ func TestWriteCopyGPG(t *testing.T) {
 	p := newPeople(t, "alice", "bob", "dave")
 	m := fullMessage()
 	m.Cc, m.Bcc = nil, addrs("dave@example.org")
-	c, err := New(m, Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
+	c, err := New(context.Background(), m, Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -2,6 +2,7 @@ package compose_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -19,7 +20,7 @@ import (
 // usually pass a *keyring.Keyring.
 type keyMap map[string]*openpgp.Entity
 
-func (k keyMap) EncryptionKey(address string, now time.Time) (*openpgp.Entity, error) {
+func (k keyMap) EncryptionKey(_ context.Context, address string, now time.Time) (*openpgp.Entity, error) {
 	if e, ok := k[address]; ok {
 		return e, nil
 	}
@@ -53,7 +54,8 @@ func ExampleNew() {
 	}
 
 	// The zero Mode signs and encrypts, to Bob and to Alice herself.
-	c, err := compose.New(m, compose.Options{
+	ctx := context.Background()
+	c, err := compose.New(ctx, m, compose.Options{
 		Signer: alice,
 		Keys:   keyMap{"alice@example.org": alice, "bob@example.org": bob},
 	})
@@ -62,7 +64,7 @@ func ExampleNew() {
 	}
 	for i, cp := range c.Copies() {
 		var raw bytes.Buffer
-		if err := c.WriteCopy(&raw, i); err != nil {
+		if err := c.WriteCopy(ctx, &raw, i); err != nil {
 			log.Fatal(err)
 		}
 		// A program hands cp.Envelope and raw to a transport here.

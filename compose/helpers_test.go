@@ -2,6 +2,7 @@ package compose
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/mail"
@@ -16,7 +17,7 @@ import (
 // testKeys is a KeySource backed by a map from lowercase address to key.
 type testKeys map[string]*openpgp.Entity
 
-func (k testKeys) EncryptionKey(address string, now time.Time) (*openpgp.Entity, error) {
+func (k testKeys) EncryptionKey(_ context.Context, address string, now time.Time) (*openpgp.Entity, error) {
 	e, ok := k[strings.ToLower(address)]
 	if !ok {
 		return nil, fmt.Errorf("no key for %s", address)
@@ -67,7 +68,7 @@ func bodyBytes(t testing.TB, m *Message) []byte {
 		t.Fatalf("normalize: %v", err)
 	}
 	var b bytes.Buffer
-	if err := writeBody(&b, n); err != nil {
+	if err := writeBody(context.Background(), &b, n); err != nil {
 		t.Fatalf("writeBody: %v", err)
 	}
 	return b.Bytes()

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -10,8 +11,10 @@ import (
 )
 
 // WriteCopy writes the raw message of copy i (CRLF, no Bcc header) to w,
-// streaming attachments. Each call signs and encrypts anew.
-func (c *Composer) WriteCopy(w io.Writer, i int) error {
+// streaming attachments. Each call signs and encrypts anew, so a caller that
+// must send and keep the same bytes writes a copy once, to a file. ctx stops
+// the reading of attachments.
+func (c *Composer) WriteCopy(ctx context.Context, w io.Writer, i int) error {
 	if i < 0 || i >= len(c.copies) {
 		return fmt.Errorf("failed to write a copy: index %d is out of range, because there are %d copies", i, len(c.copies))
 	}
@@ -23,7 +26,7 @@ func (c *Composer) WriteCopy(w io.Writer, i int) error {
 		return fmt.Errorf("failed to write the header of %s: %w", name, err)
 	}
 
-	body := func(w io.Writer) error { return writeBody(w, c.msg) }
+	body := func(w io.Writer) error { return writeBody(ctx, w, c.msg) }
 	popts := &pgpmime.Options{Now: c.opts.Now}
 	var err error
 	switch c.opts.Mode {

@@ -2,6 +2,7 @@ package keyring_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -40,17 +41,17 @@ func ExampleKeyring_EncryptionKey() {
 		log.Fatal(err)
 	}
 	w.Close()
-	if _, err := kr.Import(&cert); err != nil {
+	if _, err := kr.Import(context.Background(), &cert); err != nil {
 		log.Fatal(err)
 	}
 
-	key, err := kr.EncryptionKey("Bob@Example.org", time.Now())
+	key, err := kr.EncryptionKey(context.Background(), "Bob@Example.org", time.Now())
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(bytes.Equal(key.PrimaryKey.Fingerprint, bob.PrimaryKey.Fingerprint))
 
-	_, err = kr.EncryptionKey("carol@example.org", time.Now())
+	_, err = kr.EncryptionKey(context.Background(), "carol@example.org", time.Now())
 	fmt.Println(err)
 	// Output:
 	// true

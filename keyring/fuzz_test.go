@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 )
@@ -29,14 +30,14 @@ func FuzzImport(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := k.Import(bytes.NewReader(data)); err != nil {
+		if _, err := k.Import(context.Background(), bytes.NewReader(data)); err != nil {
 			return
 		}
 		// Whatever was stored must read back and serve lookups.
-		if _, err := k.List(time.Now()); err != nil {
+		if _, err := k.List(context.Background(), time.Now()); err != nil {
 			t.Fatalf("List after a successful import: %v", err)
 		}
-		if _, err := k.EncryptionKey("fuzz@example.org", time.Now()); err != nil {
+		if _, err := k.EncryptionKey(context.Background(), "fuzz@example.org", time.Now()); err != nil {
 			if _, ok := err.(*LookupError); !ok {
 				t.Fatalf("EncryptionKey after a successful import: %v", err)
 			}

@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"strings"
@@ -85,7 +86,7 @@ func TestImportGPGKeys(t *testing.T) {
 				t.Fatalf("Import = %+v, want key %s", imported, fpr)
 			}
 
-			cert, err := k.EncryptionKey(tt.address, time.Now())
+			cert, err := k.EncryptionKey(context.Background(), tt.address, time.Now())
 			if err != nil {
 				t.Fatalf("EncryptionKey: %v", err)
 			}
@@ -97,7 +98,7 @@ func TestImportGPGKeys(t *testing.T) {
 				t.Errorf("encryption subkey is %q, want %q", got, tt.encryptionAlgorithm)
 			}
 
-			entries, err := k.List(time.Now())
+			entries, err := k.List(context.Background(), time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,7 +166,7 @@ func TestImportGPGRevocationCertificate(t *testing.T) {
 	revocation = bytes.Replace(revocation, []byte(":-----BEGIN"), []byte("-----BEGIN"), 1)
 	importBytes(t, k, revocation)
 
-	_, err = k.EncryptionKey("rita@example.org", time.Now())
+	_, err = k.EncryptionKey(context.Background(), "rita@example.org", time.Now())
 	if lookup := lookupError(t, err); lookup.Status != StatusRevoked {
 		t.Errorf("status = %q, want revoked (%v)", lookup.Status, err)
 	}
@@ -209,7 +210,7 @@ func TestSigningKeyGPGStubPrimary(t *testing.T) {
 		t.Errorf("Imported.Warning = %q, want it to explain the stub", imported[0].Warning)
 	}
 
-	_, err := k.SigningKey("me@example.org", time.Now())
+	_, err := k.SigningKey(context.Background(), "me@example.org", time.Now())
 	lookup := lookupError(t, err)
 	if lookup.Status != StatusNoSigningSecret {
 		t.Errorf("status = %q, want %q (%v)", lookup.Status, StatusNoSigningSecret, err)
@@ -224,13 +225,13 @@ func TestSigningKeyGPGStubPrimary(t *testing.T) {
 	}
 
 	// The encryption subkey is still there to decrypt with.
-	if _, err := k.EncryptionKey("me@example.org", time.Now()); err != nil {
+	if _, err := k.EncryptionKey(context.Background(), "me@example.org", time.Now()); err != nil {
 		t.Errorf("EncryptionKey: %v", err)
 	}
 
 	// Importing the full secret key afterwards replaces the stub.
 	importBytes(t, k, gpg.run(t, nil, "--export-secret-keys", fpr))
-	signer, err := k.SigningKey("me@example.org", time.Now())
+	signer, err := k.SigningKey(context.Background(), "me@example.org", time.Now())
 	if err != nil {
 		t.Fatalf("SigningKey after importing the full key: %v", err)
 	}

@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -33,7 +34,7 @@ type Imported struct {
 // The whole input is read and checked before anything is stored, so input
 // that cannot be read completely changes nothing. An input without keys
 // returns an error wrapping ErrNoKey.
-func (k *Keyring) Import(r io.Reader) ([]Imported, error) {
+func (k *Keyring) Import(ctx context.Context, r io.Reader) ([]Imported, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxInputSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("failed to read keys: %w", err)
@@ -56,7 +57,7 @@ func (k *Keyring) Import(r io.Reader) ([]Imported, error) {
 	// written, so an unknown or forged one changes nothing.
 	targets := make([]string, len(in.revocations))
 	for i, sig := range in.revocations {
-		if targets[i], err = k.revocationTarget(sig, in.entities); err != nil {
+		if targets[i], err = k.revocationTarget(ctx, sig, in.entities); err != nil {
 			return nil, err
 		}
 	}
@@ -154,9 +155,9 @@ func (k *Keyring) storeEntity(fpr string, e *openpgp.Entity, secret bool) error 
 // revocationTarget returns the fingerprint of the key that sig revokes,
 // among the stored keys and the keys of the same input, after checking the
 // signature.
-func (k *Keyring) revocationTarget(sig *packet.Signature, inputKeys []*openpgp.Entity) (string, error) {
+func (k *Keyring) revocationTarget(ctx context.Context, sig *packet.Signature, inputKeys []*openpgp.Entity) (string, error) {
 	candidates := append([]*openpgp.Entity(nil), inputKeys...)
-	stored, err := k.readCerts()
+	stored, err := k.readCerts(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -30,6 +30,7 @@
 package keyring
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -109,8 +110,8 @@ type Entry struct {
 
 // List returns every stored key, sorted by primary address, then fingerprint.
 // Status is the usability for encryption at now.
-func (k *Keyring) List(now time.Time) ([]Entry, error) {
-	certs, err := k.readCerts()
+func (k *Keyring) List(ctx context.Context, now time.Time) ([]Entry, error) {
+	certs, err := k.readCerts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -220,8 +221,8 @@ var ErrNotFound = errors.New("no key for this address")
 //
 // The certificate keeps all its subkeys, so that the OpenPGP library picks
 // the newest valid encryption subkey when it encrypts.
-func (k *Keyring) EncryptionKey(address string, now time.Time) (*openpgp.Entity, error) {
-	certs, err := k.readCerts()
+func (k *Keyring) EncryptionKey(ctx context.Context, address string, now time.Time) (*openpgp.Entity, error) {
+	certs, err := k.readCerts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +235,10 @@ func (k *Keyring) EncryptionKey(address string, now time.Time) (*openpgp.Entity,
 // Revocations and new self-signatures imported with the certificate are
 // merged into the returned key, so a key revoked after its secret was
 // imported is reported as revoked.
-func (k *Keyring) SigningKey(address string, now time.Time) (*openpgp.Entity, error) {
+func (k *Keyring) SigningKey(ctx context.Context, address string, now time.Time) (*openpgp.Entity, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	fprs, err := k.secretFingerprints()
 	if err != nil {
 		return nil, err
@@ -327,7 +331,8 @@ func newer(a, b *openpgp.Entity) bool {
 }
 
 // readCerts parses every certificate in the certificate directory.
-func (k *Keyring) readCerts() ([]*openpgp.Entity, error) {
+// readCerts parses every stored certificate; ctx stops it between files.
+func (k *Keyring) readCerts(ctx context.Context) ([]*openpgp.Entity, error) {
 	fprs, err := k.certFingerprints()
 	if err != nil {
 		return nil, err
@@ -335,6 +340,9 @@ func (k *Keyring) readCerts() ([]*openpgp.Entity, error) {
 
 	certs := make([]*openpgp.Entity, 0, len(fprs))
 	for _, fpr := range fprs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		cert, err := k.readCert(fpr)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -71,7 +72,7 @@ func armored(t *testing.T, blockType string, data []byte) []byte {
 
 func importBytes(t *testing.T, k *Keyring, data []byte) []Imported {
 	t.Helper()
-	imported, err := k.Import(bytes.NewReader(data))
+	imported, err := k.Import(context.Background(), bytes.NewReader(data))
 	if err != nil {
 		t.Fatalf("Import: %v", err)
 	}
@@ -109,7 +110,7 @@ func TestImportArmoredTwoBlocks(t *testing.T) {
 	}
 	for _, e := range []*openpgp.Entity{alice, bob} {
 		address := e.Identities[userIDs(e)[0]].UserId.Email
-		got, err := k.EncryptionKey(strings.ToUpper(address), time.Now())
+		got, err := k.EncryptionKey(context.Background(), strings.ToUpper(address), time.Now())
 		if err != nil {
 			t.Fatalf("EncryptionKey(%q): %v", address, err)
 		}
@@ -130,7 +131,7 @@ func TestImportBinaryTwoKeys(t *testing.T) {
 		t.Fatalf("Import stored %d keys, want 2", len(imported))
 	}
 
-	entries, err := k.List(time.Now())
+	entries, err := k.List(context.Background(), time.Now())
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}
@@ -169,11 +170,11 @@ func TestImportSecretKeyUnlock(t *testing.T) {
 		t.Fatalf("Import = %+v, want one secret key", imported)
 	}
 
-	if _, err := k.EncryptionKey("own@example.org", time.Now()); err != nil {
+	if _, err := k.EncryptionKey(context.Background(), "own@example.org", time.Now()); err != nil {
 		t.Errorf("EncryptionKey for the own address: %v", err)
 	}
 
-	signer, err := k.SigningKey("own@example.org", time.Now())
+	signer, err := k.SigningKey(context.Background(), "own@example.org", time.Now())
 	if err != nil {
 		t.Fatalf("SigningKey: %v", err)
 	}
@@ -208,7 +209,7 @@ func TestSigningKeyNotFound(t *testing.T) {
 	other := generate(t, "Other", "other@example.org", GenerateOptions{})
 	importBytes(t, k, publicBytes(t, other))
 
-	_, err := k.SigningKey("other@example.org", time.Now())
+	_, err := k.SigningKey(context.Background(), "other@example.org", time.Now())
 	lookup := lookupError(t, err)
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("error %v does not wrap ErrNotFound", err)
@@ -290,7 +291,7 @@ func TestImportMergeKeepsEverything(t *testing.T) {
 	}
 
 	for _, address := range []string{"carol@example.org", "carol@work.example"} {
-		_, err := k.EncryptionKey(address, time.Now())
+		_, err := k.EncryptionKey(context.Background(), address, time.Now())
 		if lookup := lookupError(t, err); lookup.Status != StatusRevoked {
 			t.Errorf("EncryptionKey(%q) status = %q, want revoked", address, lookup.Status)
 		}
@@ -310,7 +311,7 @@ func TestImportRevocationCertificate(t *testing.T) {
 	}
 	revocationBlock := armored(t, openpgp.PublicKeyType, revocation.Bytes())
 
-	if _, err := k.Import(bytes.NewReader(revocationBlock)); err == nil {
+	if _, err := k.Import(context.Background(), bytes.NewReader(revocationBlock)); err == nil {
 		t.Fatal("Import of a revocation for an unknown key succeeded")
 	}
 
@@ -319,7 +320,7 @@ func TestImportRevocationCertificate(t *testing.T) {
 	if len(imported) != 1 || imported[0].Fingerprint != fingerprint(e) || !imported[0].Updated {
 		t.Errorf("Import of the revocation = %+v", imported)
 	}
-	_, err := k.EncryptionKey("dave@example.org", time.Now())
+	_, err := k.EncryptionKey(context.Background(), "dave@example.org", time.Now())
 	if lookup := lookupError(t, err); lookup.Status != StatusRevoked {
 		t.Errorf("status = %q, want revoked", lookup.Status)
 	}
@@ -327,7 +328,7 @@ func TestImportRevocationCertificate(t *testing.T) {
 
 func TestEncryptionKeyNotFound(t *testing.T) {
 	k := openTemp(t)
-	_, err := k.EncryptionKey("x@example.org", time.Now())
+	_, err := k.EncryptionKey(context.Background(), "x@example.org", time.Now())
 	lookup := lookupError(t, err)
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("error %v does not wrap ErrNotFound", err)
@@ -348,7 +349,7 @@ func TestEncryptionKeyExpired(t *testing.T) {
 	e := generate(t, "Erin", "erin@example.org", GenerateOptions{Now: created, Lifetime: 24 * time.Hour})
 	importBytes(t, k, publicBytes(t, e))
 
-	_, err := k.EncryptionKey("erin@example.org", now)
+	_, err := k.EncryptionKey(context.Background(), "erin@example.org", now)
 	lookup := lookupError(t, err)
 	if lookup.Status != StatusExpired {
 		t.Fatalf("status = %q, want expired (%v)", lookup.Status, err)
@@ -364,7 +365,7 @@ func TestEncryptionKeyExpired(t *testing.T) {
 	}
 
 	// Before its expiry the same key is usable.
-	if _, err := k.EncryptionKey("erin@example.org", created.Add(time.Hour)); err != nil {
+	if _, err := k.EncryptionKey(context.Background(), "erin@example.org", created.Add(time.Hour)); err != nil {
 		t.Errorf("EncryptionKey before expiry: %v", err)
 	}
 }
@@ -377,7 +378,7 @@ func TestEncryptionKeyRevoked(t *testing.T) {
 	}
 	importBytes(t, k, publicBytes(t, e))
 
-	_, err := k.EncryptionKey("frank@example.org", time.Now())
+	_, err := k.EncryptionKey(context.Background(), "frank@example.org", time.Now())
 	lookup := lookupError(t, err)
 	if lookup.Status != StatusRevoked {
 		t.Fatalf("status = %q, want revoked", lookup.Status)
@@ -396,7 +397,7 @@ func TestEncryptionKeySignOnly(t *testing.T) {
 	e.Subkeys = nil
 	importBytes(t, k, publicBytes(t, e))
 
-	_, err := k.EncryptionKey("grace@example.org", time.Now())
+	_, err := k.EncryptionKey(context.Background(), "grace@example.org", time.Now())
 	lookup := lookupError(t, err)
 	if lookup.Status != StatusNoEncryption {
 		t.Fatalf("status = %q, want %q", lookup.Status, StatusNoEncryption)
@@ -415,7 +416,7 @@ func TestEncryptionKeyWeakRSA(t *testing.T) {
 	}
 	importBytes(t, k, publicBytes(t, e))
 
-	_, err = k.EncryptionKey("heidi@example.org", time.Now())
+	_, err = k.EncryptionKey(context.Background(), "heidi@example.org", time.Now())
 	lookup := lookupError(t, err)
 	if lookup.Status != StatusWeak {
 		t.Fatalf("status = %q, want weak (%v)", lookup.Status, err)
@@ -424,7 +425,7 @@ func TestEncryptionKeyWeakRSA(t *testing.T) {
 		t.Errorf("error = %q, want it to name the key size", err)
 	}
 
-	entries, err := k.List(time.Now())
+	entries, err := k.List(context.Background(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +442,7 @@ func TestEncryptionKeyPrefersUsableKey(t *testing.T) {
 	expired := generate(t, "Ivan", "ivan@example.org", GenerateOptions{Now: now.Add(-time.Minute), Lifetime: time.Second})
 	importBytes(t, k, append(append(publicBytes(t, old), publicBytes(t, current)...), publicBytes(t, expired)...))
 
-	got, err := k.EncryptionKey("ivan@example.org", now)
+	got, err := k.EncryptionKey(context.Background(), "ivan@example.org", now)
 	if err != nil {
 		t.Fatalf("EncryptionKey: %v", err)
 	}
@@ -461,7 +462,7 @@ func TestEncryptionKeyNewestSubkey(t *testing.T) {
 	newest := e.Subkeys[len(e.Subkeys)-1].PublicKey
 	importBytes(t, k, publicBytes(t, e))
 
-	cert, err := k.EncryptionKey("judy@example.org", time.Now())
+	cert, err := k.EncryptionKey(context.Background(), "judy@example.org", time.Now())
 	if err != nil {
 		t.Fatalf("EncryptionKey: %v", err)
 	}
@@ -583,7 +584,7 @@ func TestImportConcurrent(t *testing.T) {
 			// A keyring of its own, as another process would have.
 			k, err := Open(dir)
 			if err == nil {
-				_, err = k.Import(bytes.NewReader(data))
+				_, err = k.Import(context.Background(), bytes.NewReader(data))
 			}
 			errs[i] = err
 		}()
@@ -599,7 +600,7 @@ func TestImportConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := k.List(time.Now())
+	entries, err := k.List(context.Background(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,7 +650,7 @@ func TestImportBadInputChangesNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			k := openTemp(t)
-			_, err := k.Import(bytes.NewReader(tt.input))
+			_, err := k.Import(context.Background(), bytes.NewReader(tt.input))
 			if err == nil {
 				t.Fatal("Import succeeded")
 			}
@@ -807,18 +808,18 @@ func TestLookupInternationalizedDomain(t *testing.T) {
 	importBytes(t, k, secretBytes(t, e))
 
 	for _, address := range []string{"idn@xn--bcher-kva.example", "idn@bücher.example", "IDN@BÜCHER.example", "idn@XN--BCHER-KVA.example"} {
-		cert, err := k.EncryptionKey(address, time.Now())
+		cert, err := k.EncryptionKey(context.Background(), address, time.Now())
 		if err != nil {
 			t.Errorf("EncryptionKey(%q): %v", address, err)
 		} else if fingerprint(cert) != fingerprint(e) {
 			t.Errorf("EncryptionKey(%q) = key %s, want %s", address, fingerprint(cert), fingerprint(e))
 		}
-		if _, err := k.SigningKey(address, time.Now()); err != nil {
+		if _, err := k.SigningKey(context.Background(), address, time.Now()); err != nil {
 			t.Errorf("SigningKey(%q): %v", address, err)
 		}
 	}
 
-	entries, err := k.List(time.Now())
+	entries, err := k.List(context.Background(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -832,10 +833,10 @@ func TestLookupPunycodeUserID(t *testing.T) {
 	e := generate(t, "Idn", "idn@xn--bcher-kva.example", GenerateOptions{})
 	importBytes(t, k, publicBytes(t, e))
 
-	if _, err := k.EncryptionKey("idn@bücher.example", time.Now()); err != nil {
+	if _, err := k.EncryptionKey(context.Background(), "idn@bücher.example", time.Now()); err != nil {
 		t.Errorf("EncryptionKey: %v", err)
 	}
-	if _, err := k.EncryptionKey("idn@bucher.example", time.Now()); err == nil {
+	if _, err := k.EncryptionKey(context.Background(), "idn@bucher.example", time.Now()); err == nil {
 		t.Error("EncryptionKey found a key for a different domain")
 	}
 }

@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -66,7 +67,7 @@ func TestImportX509Unsupported(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			k := openTemp(t)
-			_, err := k.Import(bytes.NewReader(tt.input))
+			_, err := k.Import(context.Background(), bytes.NewReader(tt.input))
 			if !errors.Is(err, ErrX509Unsupported) {
 				t.Errorf("Import error = %v, want ErrX509Unsupported", err)
 			}
@@ -98,7 +99,7 @@ func TestImportPKCS12Unsupported(t *testing.T) {
 	}
 
 	k := openTemp(t)
-	_, err = k.Import(bytes.NewReader(bundle))
+	_, err = k.Import(context.Background(), bytes.NewReader(bundle))
 	if !errors.Is(err, ErrX509Unsupported) {
 		t.Errorf("Import error = %v, want ErrX509Unsupported", err)
 	}

@@ -30,7 +30,7 @@ func (a *app) compose(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := a.composer(h, m, &f)
+	c, err := a.composer(ctx, h, m, &f)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func (a *app) compose(ctx context.Context, args []string) error {
 			}
 			a.progress("note: the Bcc recipients %s are only in the envelope, which standard output cannot carry", strings.Join(bcc, ", "))
 		}
-		return c.WriteCopy(a.stdout, 0)
+		return c.WriteCopy(ctx, a.stdout, 0)
 	}
 
 	if err := emptyFolder(*out); err != nil {
@@ -59,7 +59,7 @@ func (a *app) compose(ctx context.Context, args []string) error {
 			name = fmt.Sprintf("%02d-bcc-%s.eml", i+1, cp.Bcc)
 		}
 		path := filepath.Join(*out, name)
-		if err := writeFileAtomic(path, func(w *os.File) error { return c.WriteCopy(w, i) }); err != nil {
+		if err := writeFileAtomic(path, func(w *os.File) error { return c.WriteCopy(ctx, w, i) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "%s\t%s\n", path, strings.Join(cp.Envelope.Recipients, ", "))

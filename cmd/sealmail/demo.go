@@ -72,7 +72,7 @@ func (a *app) demo(ctx context.Context, args []string) error {
 		{name: "Carol Blind-Copy", address: "carol@example.org"},
 	}
 	passphraseFile := filepath.Join(files, "alice.passphrase")
-	if err := a.demoKeys(h, people, files, passphraseFile); err != nil {
+	if err := a.demoKeys(ctx, h, people, files, passphraseFile); err != nil {
 		return err
 	}
 
@@ -116,7 +116,7 @@ func (a *app) demo(ctx context.Context, args []string) error {
 // a random passphrase, and the recipients' certificates go into the keyring.
 // The recipients' secret keys go into files without a passphrase, so that the
 // printed gpg commands open the copies.
-func (a *app) demoKeys(h *home, people []*demoPerson, files, passphraseFile string) error {
+func (a *app) demoKeys(ctx context.Context, h *home, people []*demoPerson, files, passphraseFile string) error {
 	kr, err := h.keyring()
 	if err != nil {
 		return err
@@ -159,7 +159,7 @@ func (a *app) demoKeys(h *home, people []*demoPerson, files, passphraseFile stri
 				return fmt.Errorf("failed to write %s: %w", name, err)
 			}
 		}
-		if _, err := kr.Import(&toImport); err != nil {
+		if _, err := kr.Import(ctx, &toImport); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "  %-18s %X\n", p.address, e.PrimaryKey.Fingerprint)

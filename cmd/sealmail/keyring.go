@@ -25,9 +25,9 @@ func (a *app) keyring(ctx context.Context, args []string) error {
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "import":
-		return a.keyringImport(rest)
+		return a.keyringImport(ctx, rest)
 	case "list":
-		return a.keyringList(rest)
+		return a.keyringList(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(a.stdout, keyringUsage)
 		return nil
@@ -45,7 +45,7 @@ func (a *app) openKeyring() (*keyring.Keyring, error) {
 	return h.keyring()
 }
 
-func (a *app) keyringImport(args []string) error {
+func (a *app) keyringImport(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("keyring import", "keyring import FILE...")
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
@@ -68,7 +68,7 @@ func (a *app) keyringImport(args []string) error {
 			defer f.Close()
 			r = f
 		}
-		imported, err := kr.Import(r)
+		imported, err := kr.Import(ctx, r)
 		if err != nil {
 			return fmt.Errorf("failed to import %s: %w", name, err)
 		}
@@ -90,7 +90,7 @@ func (a *app) keyringImport(args []string) error {
 	return nil
 }
 
-func (a *app) keyringList(args []string) error {
+func (a *app) keyringList(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("keyring list", "keyring list [--json]")
 	asJSON := fs.Bool("json", false, "print a JSON document instead of a table")
 	if err := a.parseFlags(fs, args); err != nil {
@@ -103,7 +103,7 @@ func (a *app) keyringList(args []string) error {
 	if err != nil {
 		return err
 	}
-	entries, err := kr.List(time.Now())
+	entries, err := kr.List(ctx, time.Now())
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		fmt.Fprintln(stderr, "sealmail: interrupted; nothing more was written or sent")
+		return 1
+	}
 	fmt.Fprintf(stderr, "sealmail: %v\n", err)
 	if isUsageError(err) {
 		fmt.Fprintln(stderr, `sealmail: run "sealmail help" for usage`)

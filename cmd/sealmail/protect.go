@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -17,7 +18,7 @@ import (
 
 // composer resolves keys for m as the flags ask and returns the composer of
 // its copies.
-func (a *app) composer(h *home, m *compose.Message, f *messageFlags) (*compose.Composer, error) {
+func (a *app) composer(ctx context.Context, h *home, m *compose.Message, f *messageFlags) (*compose.Composer, error) {
 	mode, err := f.mode()
 	if err != nil {
 		return nil, err
@@ -32,19 +33,19 @@ func (a *app) composer(h *home, m *compose.Message, f *messageFlags) (*compose.C
 
 	opts := compose.Options{Mode: mode, Keys: kr, NoEncryptToSelf: f.noEncryptToSelf}
 	if mode != compose.EncryptOnly {
-		signer, err := a.unlockedSigner(kr, m.From.Address, f.passphraseFile.value)
+		signer, err := a.unlockedSigner(ctx, kr, m.From.Address, f.passphraseFile.value)
 		if err != nil {
 			return nil, err
 		}
 		opts.Signer = signer
 	}
-	return compose.New(m, opts)
+	return compose.New(ctx, m, opts)
 }
 
 // unlockedSigner returns the sender's secret key, unlocked with the
 // passphrase from --passphrase-file, SEALMAIL_PASSPHRASE or the terminal.
-func (a *app) unlockedSigner(kr *keyring.Keyring, address, passphraseFile string) (*openpgp.Entity, error) {
-	signer, err := kr.SigningKey(address, time.Now())
+func (a *app) unlockedSigner(ctx context.Context, kr *keyring.Keyring, address, passphraseFile string) (*openpgp.Entity, error) {
+	signer, err := kr.SigningKey(ctx, address, time.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 			return err
 		}
 	}
-	c, err := a.composer(h, m, mf)
+	c, err := a.composer(ctx, h, m, mf)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 		}
 		files[i] = f
 		a.step("protecting the %s (%d of %d)", describeCopy(copies[i]), i+1, len(copies))
-		if err := c.WriteCopy(f, i); err != nil {
+		if err := c.WriteCopy(ctx, f, i); err != nil {
 			return fmt.Errorf("failed to write the %s: %w", describeCopy(copies[i]), err)
 		}
 	}
@@ -133,7 +133,7 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 	for i, cp := range copies {
 		results[i] = sendResult{copy: cp}
 		if err := ctx.Err(); err != nil {
-			results[i].err = fmt.Errorf("not sent: %w", err)
+			results[i].err = errors.New("not sent: interrupted")
 			continue
 		}
 		if _, err := files[i].Seek(0, 0); err != nil {
