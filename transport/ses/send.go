@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/sealmail/sealmail/transport"
 )
@@ -25,6 +28,9 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Rea
 	data, err := io.ReadAll(io.LimitReader(raw, MaxRawSize+1))
 	if err != nil {
 		return "", fmt.Errorf("failed to read the raw message: %w", err)
+	}
+	if len(data) > MaxRawSize {
+		return "", fmt.Errorf("raw message larger than the SES maximum of %d bytes; attach less or share large files another way", MaxRawSize)
 	}
 	if err := Check(env, data); err != nil {
 		return "", err
@@ -69,7 +75,10 @@ func Check(env transport.Envelope, raw []byte) error {
 		return err
 	}
 	if len(raw) > MaxRawSize {
-		return fmt.Errorf("raw message larger than the SES maximum of %d bytes; attach less or share large files another way", MaxRawSize)
+		// Base64 in the MIME tree and the armor of an encrypted message
+		// make a raw message about 1.9 times the size of its attachments
+		// (measured with sealmail compose on random data).
+		return fmt.Errorf("raw message of %d bytes is larger than the SES maximum of %d bytes; an encrypted message is about 1.9 times the size of its attachments, so attach at most about 20 MB, or share large files another way", len(raw), MaxRawSize)
 	}
 	return Preflight(raw)
 }
@@ -145,11 +154,16 @@ func newSendError(err error) *SendError {
 		e.StatusCode = status.HTTPStatusCode()
 	}
 
+	var sendErr *smithyhttp.RequestSendError
 	switch {
 	case e.StatusCode >= 500:
 		e.Uncertain = true
 	case e.StatusCode != 0:
 		// SES returned a 4xx status, so it did not accept the message.
+	case !errors.As(err, &sendErr):
+		// The SDK failed before it handed the request to the HTTP client:
+		// no credentials, no endpoint, or a request it could not sign.
+		e.Unsent = true
 	case failedBeforeSending(err):
 		e.Unsent = true
 	default:
@@ -159,12 +173,22 @@ func newSendError(err error) *SendError {
 }
 
 // failedBeforeSending reports whether err shows that the request never left:
-// the connection could not be made, or the server's certificate or TLS
-// record was invalid. Other TLS alerts stay uncertain.
+// the connection could not be made, the server's certificate or TLS record
+// was invalid, or the server sent an alert that only ends a handshake
+// (RFC 8446 section 6.2). Other TLS alerts stay uncertain.
 func failedBeforeSending(err error) bool {
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
 		return true
+	}
+	// crypto/tls returns an alert from the server as a net.OpError with Op
+	// "remote error" and an unexported error type, so the alert is matched
+	// by its text.
+	if errors.As(err, &opErr) && opErr.Op == "remote error" && opErr.Err != nil {
+		switch opErr.Err.Error() {
+		case "tls: handshake failure", "tls: protocol version not supported", "tls: insufficient security level":
+			return true
+		}
 	}
 
 	var verifyErr *tls.CertificateVerificationError
@@ -172,19 +196,31 @@ func failedBeforeSending(err error) bool {
 	return errors.As(err, &verifyErr) || errors.As(err, &recordErr)
 }
 
+
 // Error returns what SES answered, when it answered with an error code and
 // message, or else the SDK's error, and says when the message may have been
 // accepted all the same.
 func (e *SendError) Error() string {
 	msg := fmt.Sprintf("failed to send through SES: %v", e.Err)
 	switch {
+	case e.Throttled:
+		msg = fmt.Sprintf("SES kept throttling the request until the attempts ran out, so the message was not accepted; try again later (%v)", e.Err)
+	case e.StatusCode == http.StatusRequestEntityTooLarge:
+		msg = "the SES endpoint rejected the request as too large (HTTP 413); the message was not accepted, so attach less"
+	case e.Unsent && strings.Contains(e.Err.Error(), "get credentials"):
+		// NOTE: the SDK has no error type for a missing credential, only
+		// this text, so another SDK version may lose the hint.
+		msg = "failed to send through SES: no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use a profile of the AWS configuration"
 	case e.Code != "" && e.Message != "" && e.StatusCode >= 500:
 		msg = fmt.Sprintf("SES failed: %s (%s, HTTP %d)", e.Message, e.Code, e.StatusCode)
 	case e.Code != "" && e.Message != "":
 		msg = fmt.Sprintf("SES refused the message: %s (%s, HTTP %d)", e.Message, e.Code, e.StatusCode)
 	}
-	if e.Uncertain {
+	switch {
+	case e.Uncertain:
 		msg += "; SES may have accepted the message anyway, so check before sending it again"
+	case e.Unsent && !strings.Contains(msg, "not accepted"):
+		msg += "; nothing was sent"
 	}
 	return msg
 }

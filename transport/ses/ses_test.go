@@ -533,3 +533,48 @@ func TestNewAcceptsLongestTag(t *testing.T) {
 		t.Fatalf("New: %v", err)
 	}
 }
+
+func TestSendTooLargeForEndpoint(t *testing.T) {
+	fake := newFakeSES(t, fakeResponse{Status: http.StatusRequestEntityTooLarge})
+	tr := newTestTransport(t, fake.server.URL, ses.Options{})
+	env := transport.Envelope{Recipients: []string{"bob@example.com"}}
+
+	_, err := tr.Send(context.Background(), env, strings.NewReader(testMessage))
+	if err == nil || !strings.Contains(err.Error(), "too large (HTTP 413)") {
+		t.Fatalf("error = %v, want one saying the request was too large", err)
+	}
+	var sendErr *ses.SendError
+	if !errors.As(err, &sendErr) || sendErr.Uncertain {
+		t.Errorf("error %v is uncertain or not a *SendError; a 413 means SES did not accept the message", err)
+	}
+	if n := len(fake.Requests()); n != 1 {
+		t.Errorf("got %d requests, want 1", n)
+	}
+}
+
+func TestSendWithoutCredentials(t *testing.T) {
+	fake := newFakeSES(t)
+	isolateAWSEnv(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	tr, err := ses.New(context.Background(), ses.Options{Region: "eu-central-1", EndpointURL: fake.server.URL})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	env := transport.Envelope{Recipients: []string{"bob@example.com"}}
+
+	_, err = tr.Send(context.Background(), env, strings.NewReader(testMessage))
+	if err == nil || !strings.Contains(err.Error(), "no AWS credentials found") {
+		t.Fatalf("error = %v, want one saying no credentials were found", err)
+	}
+	var sendErr *ses.SendError
+	if !errors.As(err, &sendErr) || !sendErr.Unsent || sendErr.Uncertain {
+		t.Errorf("error %v is not Unsent; no request left the machine", err)
+	}
+	if strings.Contains(err.Error(), "may have accepted") {
+		t.Errorf("error %q says SES may have accepted a message it never saw", err)
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Errorf("got %d requests, want none", n)
+	}
+}

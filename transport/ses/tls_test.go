@@ -24,7 +24,7 @@ func TestSendTLS(t *testing.T) {
 		want       string
 		unsent     bool
 	}{
-		{name: "TLS 1.1 server", maxVersion: tls.VersionTLS11, want: "protocol version"},
+		{name: "TLS 1.1 server", maxVersion: tls.VersionTLS11, want: "protocol version", unsent: true},
 		{name: "untrusted certificate", maxVersion: tls.VersionTLS13, want: "certificate", unsent: true},
 	}
 	for _, tt := range tests {
