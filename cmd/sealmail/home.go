@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sealmail/sealmail/keyring"
 	"github.com/sealmail/sealmail/transport/maildir"
@@ -55,6 +56,23 @@ func (h *home) outbox() (*maildir.Maildir, error) {
 
 func (h *home) sent() (*maildir.Maildir, error) {
 	return maildir.Open(filepath.Join(h.dir, "sent"))
+}
+
+// staleAge is how old a file in tmp/ must be before it counts as left by a
+// process that was killed; a send in progress writes its copies within
+// minutes.
+const staleAge = 24 * time.Hour
+
+// removeStaleCopies deletes copies in tmp/ that a killed process left
+// behind. Errors are ignored, because a leftover file harms nothing but
+// disk space.
+func (h *home) removeStaleCopies() {
+	paths, _ := filepath.Glob(filepath.Join(h.dir, "tmp", "copy-*.eml"))
+	for _, p := range paths {
+		if info, err := os.Stat(p); err == nil && time.Since(info.ModTime()) > staleAge {
+			os.Remove(p)
+		}
+	}
 }
 
 // tempFile creates a file of mode 0600 for a copy being written.

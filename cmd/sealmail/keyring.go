@@ -58,19 +58,15 @@ func (a *app) keyringImport(ctx context.Context, args []string) error {
 		return err
 	}
 
+	// Each file is imported on its own, so one bad file does not keep the
+	// others out; the command fails at the end if any did.
+	var failed []string
 	for _, name := range fs.Args() {
-		var r io.Reader = a.stdin
-		if name != "-" {
-			f, err := os.Open(name)
-			if err != nil {
-				return fmt.Errorf("failed to import: %w", err)
-			}
-			defer f.Close()
-			r = f
-		}
-		imported, err := kr.Import(ctx, r)
+		imported, err := a.importFile(ctx, kr, name)
 		if err != nil {
-			return fmt.Errorf("failed to import %s: %w", name, err)
+			a.progress("failed to import %s: %v", name, err)
+			failed = append(failed, name)
+			continue
 		}
 		for _, k := range imported {
 			verb := "imported"
@@ -87,7 +83,24 @@ func (a *app) keyringImport(ctx context.Context, args []string) error {
 			}
 		}
 	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d files were not imported: %s", len(failed), fs.NArg(), strings.Join(failed, ", "))
+	}
 	return nil
+}
+
+// importFile imports the keys in the file name, or in standard input for "-".
+func (a *app) importFile(ctx context.Context, kr *keyring.Keyring, name string) ([]keyring.Imported, error) {
+	var r io.Reader = a.stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	return kr.Import(ctx, r)
 }
 
 func (a *app) keyringList(ctx context.Context, args []string) error {

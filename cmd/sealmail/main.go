@@ -176,6 +176,8 @@ func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
 		fmt.Fprintf(a.stdout, "Usage: sealmail %s\n", a.synopses[fs])
 		printFlags(a.stdout, fs)
 		return err
+	case strings.Contains(err.Error(), "not defined: -home"):
+		return usagef("%s: --home goes before the command: sealmail --home DIR %s ...", fs.Name(), fs.Name())
 	default:
 		return usagef("%s: %v", fs.Name(), strings.Replace(err.Error(), "flag -", "flag --", 1))
 	}

@@ -68,7 +68,7 @@ func (f *messageFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.replyTo, "reply-to", "the reply `address` list")
 	fs.Var(&f.subject, "subject", "the subject `text`")
 	fs.Var(&f.textFile, "text", "the text body from `FILE`, or - for standard input")
-	fs.Var(&f.htmlFile, "html", "the HTML body from `FILE`")
+	fs.Var(&f.htmlFile, "html", "the HTML body from `FILE`, or - for standard input")
 	fs.Var(&f.attach, "attach", "attach `FILE` (repeatable)")
 	fs.Var(&f.header, "header", "an extra header field, as `'Name: value'` (repeatable); it travels in the clear")
 	fs.BoolVar(&f.pgp, "pgp", false, "protect with OpenPGP as PGP/MIME (the default)")

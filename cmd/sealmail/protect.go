@@ -85,7 +85,11 @@ func (a *app) passphrase(address, file string) (passphrase []byte, prompted bool
 		}
 		// Only the first line counts, so a file written by echo works.
 		line, _, _ := bytes.Cut(b, []byte("\n"))
-		return bytes.TrimSuffix(line, []byte("\r")), false, nil
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			return nil, false, fmt.Errorf("the passphrase file %s is empty: write the passphrase on its first line", file)
+		}
+		return line, false, nil
 	}
 	if v := a.getenv("SEALMAIL_PASSPHRASE"); v != "" {
 		return []byte(v), false, nil

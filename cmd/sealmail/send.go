@@ -103,6 +103,7 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 		}
 	}
 
+	h.removeStaleCopies()
 	copies := c.Copies()
 	files := make([]*os.File, len(copies))
 	defer func() {
@@ -148,9 +149,9 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 		}
 		if via == "outbox" {
 			fmt.Fprintf(a.stdout, "wrote the %s to the outbox: %s\n", describeCopy(cp), id)
-			continue
+		} else {
+			fmt.Fprintf(a.stdout, "sent the %s via %s: message ID %s\n", describeCopy(cp), via, id)
 		}
-		fmt.Fprintf(a.stdout, "sent the %s via %s: message ID %s\n", describeCopy(cp), via, id)
 		if !sf.noSentCopy {
 			if err := keepSentCopy(h, files[i], cp, via, id); err != nil {
 				results[i].err = fmt.Errorf("accepted with message ID %s, but %w", id, err)
@@ -200,6 +201,9 @@ func (a *app) report(results []sendResult) error {
 		} else {
 			fmt.Fprintf(a.stderr, "  accepted: %s: message ID %s\n", describeCopy(r.copy), r.id)
 		}
+	}
+	if failed == len(results) {
+		return errors.New("no copy was sent")
 	}
 	return errors.New("not every copy was sent")
 }
