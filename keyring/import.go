@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -17,8 +18,10 @@ type Imported struct {
 	UserIDs     []string // as in the key
 	Secret      bool     // a secret key was stored too
 	Updated     bool     // the key was already stored and was merged
-	// Warning is the reason a stored secret key cannot sign, such as a
-	// GnuPG stub primary key without a signing subkey. It is "" otherwise.
+	// Warning is "" or a message for the user: that a stored
+	// secret key cannot sign, such as a GnuPG stub primary key without a
+	// signing subkey, or that an unreadable stored file of the key was
+	// replaced and where its bytes were kept. Several are joined by "; ".
 	Warning string
 }
 
@@ -30,6 +33,10 @@ type Imported struct {
 //
 // A key revocation signature without its key, as in a revocation
 // certificate, is added to the stored key it revokes.
+//
+// A stored file of the key that cannot be parsed is replaced by the
+// imported key, because there is nothing to merge with. Its bytes are kept
+// beside it, as "<file>.corrupt", and Imported.Warning names that copy.
 //
 // The whole input is read and checked before anything is stored, so input
 // that cannot be read completely changes nothing. An input without keys
@@ -87,19 +94,30 @@ func addImported(list []Imported, result Imported) []Imported {
 		if list[i].Fingerprint == result.Fingerprint {
 			list[i].UserIDs = result.UserIDs
 			list[i].Secret = list[i].Secret || result.Secret
-			if result.Secret {
-				list[i].Warning = result.Warning
-			}
+			list[i].Warning = joinWarnings(list[i].Warning, result.Warning)
 			return list
 		}
 	}
 	return append(list, result)
 }
 
+// joinWarnings joins the warnings a and b, either of which may be "", and
+// drops b when a already contains it.
+func joinWarnings(a, b string) string {
+	switch {
+	case b == "" || strings.Contains(a, b):
+		return a
+	case a == "":
+		return b
+	default:
+		return a + "; " + b
+	}
+}
+
 // importEntity merges e into the store, with the lock held.
 func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
 	fpr := hexFingerprint(e.PrimaryKey.Fingerprint)
-	cert, err := k.readCert(fpr)
+	cert, replaced, err := k.readForMerge(k.readCert(fpr))
 	if err != nil {
 		return Imported{}, err
 	}
@@ -113,12 +131,12 @@ func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
 		return Imported{}, err
 	}
 
-	result := Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: updated}
+	result := Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: updated, Warning: replaced}
 	if e.PrivateKey == nil {
 		return result, nil
 	}
 
-	secret, err := k.readSecret(fpr)
+	secret, replaced, err := k.readForMerge(k.readSecret(fpr))
 	if err != nil {
 		return Imported{}, err
 	}
@@ -131,8 +149,29 @@ func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
 		return Imported{}, err
 	}
 	result.Secret = true
-	result.Warning = signingWarning(secret, time.Now())
+	result.Warning = joinWarnings(result.Warning, replaced)
+	result.Warning = joinWarnings(result.Warning, signingWarning(secret, time.Now()))
 	return result, nil
+}
+
+// readForMerge takes the result of readCert or readSecret, with the lock
+// held. When the stored file is corrupt, it keeps a copy of the file beside
+// it and returns a nil key, so that the import replaces the file, and a
+// warning that names the copy. An I/O error is returned as it is,
+// because the file may be fine once the error passes.
+func (k *Keyring) readForMerge(stored *openpgp.Entity, err error) (*openpgp.Entity, string, error) {
+	file := asUnreadable(err)
+	if file == nil || !file.corrupt {
+		return stored, "", err
+	}
+
+	kept, err := keepUnreadable(file.path)
+	if err != nil {
+		return nil, "", err
+	}
+	warning := fmt.Sprintf("the stored file %q could not be read (%v), so the imported key replaced it; its old content is in %q",
+		file.path, file.err, kept)
+	return nil, warning, nil
 }
 
 // storeEntity serializes e, checks that the result reads back as the same
@@ -157,7 +196,7 @@ func (k *Keyring) storeEntity(fpr string, e *openpgp.Entity, secret bool) error 
 // signature.
 func (k *Keyring) revocationTarget(ctx context.Context, sig *packet.Signature, inputKeys []*openpgp.Entity) (string, error) {
 	candidates := append([]*openpgp.Entity(nil), inputKeys...)
-	stored, err := k.readCerts(ctx)
+	stored, unreadable, err := k.readCerts(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -171,6 +210,10 @@ func (k *Keyring) revocationTarget(ctx context.Context, sig *packet.Signature, i
 			return "", fmt.Errorf("failed to import revocation of key %s: its signature is invalid: %w", displayFingerprint(e), err)
 		}
 		return hexFingerprint(e.PrimaryKey.Fingerprint), nil
+	}
+	if len(unreadable) > 0 {
+		return "", fmt.Errorf("failed to import revocation: the key %s it revokes is not in the keyring; import the key first%s",
+			issuerName(sig), unreadableNote(unreadablePaths(unreadable)))
 	}
 	return "", fmt.Errorf("failed to import revocation: the key %s it revokes is not in the keyring; import the key first", issuerName(sig))
 }

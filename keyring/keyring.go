@@ -27,6 +27,16 @@
 //     unsupported algorithm are rejected instead of stored in part.
 //   - A key without a valid self-signature is rejected on import.
 //   - Lookups read and parse every certificate; there is no index yet.
+//
+// Only Import and Remove take the writelock. Readers need no lock, because
+// every write is an atomic rename or removal, so a read-only keyring can be
+// read. A stored file that cannot be read or parsed is skipped by the
+// lookups and reported by List and Find with StatusUnreadable, so one
+// damaged file does not make the other keys unusable. Import replaces such
+// a file and keeps its bytes beside it as "<file>.corrupt".
+//
+// EncryptionKey and SigningKey find the key to use for an address; List,
+// Find, Export and Remove serve the "keyring" commands of the CLI.
 package keyring
 
 import (
@@ -35,7 +45,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -51,6 +60,8 @@ type Keyring struct {
 }
 
 // Open opens the keyring in dir, creating its layout if it does not exist.
+// It writes nothing to a keyring whose layout exists and whose folders are
+// closed to other users, so a read-only keyring can be opened and read.
 func Open(dir string) (*Keyring, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create keyring folder %q: %w", dir, err)
@@ -67,14 +78,8 @@ func Open(dir string) (*Keyring, error) {
 	if err := makeDir(k.secretDir); err != nil {
 		return nil, err
 	}
-	lockPath := filepath.Join(k.certDir, writeLockName)
-	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("failed to create lock file %q: %w", lockPath, err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("failed to create lock file %q: %w", lockPath, err)
-	}
+	// The writelock file is created by the first writer that takes the
+	// lock, so that a read-only keyring can still be read.
 	return k, nil
 }
 
@@ -87,72 +92,29 @@ const (
 	StatusRevoked      Status = "revoked"
 	StatusNoEncryption Status = "no-encryption-key" // no valid encryption subkey
 	StatusNoSigning    Status = "no-signing-key"    // no valid signing key; SigningKey only
-	StatusWeak         Status = "weak"              // RSA under 2048 bits
 	StatusInvalid      Status = "invalid"           // no valid self-signature
+
+	// StatusWeak is the status of a key whose primary key or selected
+	// subkey is RSA with fewer than 2048 bits. It is about size only.
+	StatusWeak Status = "weak"
+
+	// StatusUnsupported is the status of a key whose primary key, or whose
+	// only subkey for the job, uses an algorithm or curve that sealmail
+	// does not sign or encrypt with: DSA, ElGamal or the secp256k1 curve.
+	StatusUnsupported Status = "unsupported"
 
 	// StatusNoSigningSecret is the status of a secret key whose signing key
 	// has no secret key material, as in a GnuPG stub. SigningKey only.
 	StatusNoSigningSecret Status = "no-signing-secret"
+
+	// StatusUnreadable is the status List and Find give a stored file that
+	// could not be read or parsed. Entry.Path names the file and
+	// Entry.Problem the cause. Lookups skip such files.
+	StatusUnreadable Status = "unreadable"
 )
 
-// Entry is one key as List reports it. Its JSON form is the stable document
-// of "keyring list --json".
-type Entry struct {
-	Fingerprint string     `json:"fingerprint"`
-	UserIDs     []string   `json:"user_ids"`
-	Addresses   []string   `json:"addresses"` // lowercase
-	Algorithm   string     `json:"algorithm"` // "rsa3072", "ed25519", ...
-	Created     time.Time  `json:"created"`
-	Expires     *time.Time `json:"expires,omitempty"`
-	Status      Status     `json:"status"`
-	Secret      bool       `json:"secret"`
-}
-
-// List returns every stored key, sorted by primary address, then fingerprint.
-// Status is the usability for encryption at now.
-func (k *Keyring) List(ctx context.Context, now time.Time) ([]Entry, error) {
-	certs, err := k.readCerts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	secrets, err := k.secretFingerprints()
-	if err != nil {
-		return nil, err
-	}
-	hasSecret := make(map[string]bool, len(secrets))
-	for _, fpr := range secrets {
-		hasSecret[fpr] = true
-	}
-
-	entries := make([]Entry, 0, len(certs))
-	primaryAddresses := make(map[string]string, len(certs))
-	for _, cert := range certs {
-		fpr := hexFingerprint(cert.PrimaryKey.Fingerprint)
-		status, _ := encryptionStatus(cert, now)
-		entries = append(entries, Entry{
-			Fingerprint: fpr,
-			UserIDs:     userIDs(cert),
-			Addresses:   addresses(cert),
-			Algorithm:   algorithmName(cert.PrimaryKey),
-			Created:     cert.PrimaryKey.CreationTime,
-			Expires:     keyExpiry(cert),
-			Status:      status,
-			Secret:      hasSecret[fpr],
-		})
-		primaryAddresses[fpr] = primaryAddress(cert)
-	}
-
-	sort.Slice(entries, func(i, j int) bool {
-		a, b := primaryAddresses[entries[i].Fingerprint], primaryAddresses[entries[j].Fingerprint]
-		if a != b {
-			return a < b
-		}
-		return entries[i].Fingerprint < entries[j].Fingerprint
-	})
-	return entries, nil
-}
-
-// LookupError says why no usable key was found for an address.
+// LookupError is the reason no usable key was found for an address, or, from
+// Find, why no key matched a query.
 type LookupError struct {
 	Address     string
 	Status      Status // empty when no key has the address
@@ -162,9 +124,18 @@ type LookupError struct {
 	Secret bool
 	// Expired is when the key expired, for StatusExpired.
 	Expired time.Time
+	// Unreadable lists the stored files that the lookup skipped because
+	// they could not be read. Any of them may hold the key that was not
+	// found, so the message names them.
+	Unreadable []string
 }
 
 func (e *LookupError) Error() string {
+	return e.message() + unreadableNote(e.Unreadable)
+}
+
+// message returns the error message without the note on unreadable files.
+func (e *LookupError) message() string {
 	if e.Status == "" {
 		if e.Secret {
 			return fmt.Sprintf("no secret key for %q; import yours with \"sealmail keyring import\"", e.Address)
@@ -187,6 +158,18 @@ func (e *LookupError) Error() string {
 		return fmt.Sprintf("no usable %s for %q: %s", kind, e.Address, reason)
 	case StatusRevoked:
 		return fmt.Sprintf("no usable %s for %q: %s is revoked", kind, e.Address, key)
+	case StatusUnsupported:
+		var algorithm *algorithmError
+		switch {
+		case errors.As(e.Err, &algorithm) && algorithm.subkey == "":
+			// The detail is a predicate: "uses the DSA algorithm, ...".
+			reason = key + " " + e.Err.Error()
+		case e.Err != nil:
+			reason = key + ": " + e.Err.Error()
+		default:
+			reason = key + " uses an algorithm that sealmail does not sign or encrypt with"
+		}
+		return fmt.Sprintf("no usable %s for %q: %s", kind, e.Address, reason)
 	case StatusNoEncryption:
 		reason = key + " has no valid encryption subkey"
 	case StatusNoSigning:
@@ -212,21 +195,27 @@ func (e *LookupError) Error() string {
 
 func (e *LookupError) Unwrap() error { return e.Err }
 
-// ErrNotFound is wrapped by a LookupError when no key has the address.
-var ErrNotFound = errors.New("no key for this address")
+// ErrNotFound is wrapped by the error of a lookup, Find, Export or Remove
+// when no stored key matches.
+var ErrNotFound = errors.New("not found")
 
 // EncryptionKey returns the certificate to encrypt to for address: a key
 // with a valid user ID for the address and a valid encryption subkey at now.
 // Among several such keys the newest is used. The error is a *LookupError.
 //
+// Certificate files that cannot be read are skipped, which keeps the lookup
+// fail-closed: a recipient whose only key is in such a file is not found,
+// and the error names the skipped files.
+//
 // The certificate keeps all its subkeys, so that the OpenPGP library picks
 // the newest valid encryption subkey when it encrypts.
 func (k *Keyring) EncryptionKey(ctx context.Context, address string, now time.Time) (*openpgp.Entity, error) {
-	certs, err := k.readCerts(ctx)
+	certs, unreadable, err := k.readCerts(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return pickKey(certs, address, now, false, encryptionStatus)
+	key, err := pickKey(certs, address, now, false, encryptionStatus)
+	return key, withUnreadable(err, unreadable)
 }
 
 // SigningKey returns the user's secret key for address, still locked. The
@@ -234,35 +223,34 @@ func (k *Keyring) EncryptionKey(ctx context.Context, address string, now time.Ti
 //
 // Revocations and new self-signatures imported with the certificate are
 // merged into the returned key, so a key revoked after its secret was
-// imported is reported as revoked.
+// imported is reported as revoked. A secret key whose secret key file or
+// certificate file cannot be read is skipped, as EncryptionKey skips
+// certificates, because a revocation could hide in the unreadable
+// certificate.
 func (k *Keyring) SigningKey(ctx context.Context, address string, now time.Time) (*openpgp.Entity, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	fprs, err := k.secretFingerprints()
+	secrets, unreadable, err := k.readSecrets(ctx)
 	if err != nil {
 		return nil, err
 	}
 
-	var secrets []*openpgp.Entity
-	for _, fpr := range fprs {
-		secret, err := k.readSecret(fpr)
-		if err != nil {
-			return nil, err
-		}
-		if secret == nil {
+	usable := secrets[:0]
+	for _, secret := range secrets {
+		fpr := hexFingerprint(secret.PrimaryKey.Fingerprint)
+		cert, err := k.readCert(fpr)
+		if file := asUnreadable(err); file != nil {
+			unreadable = append(unreadable, file)
 			continue
 		}
-		cert, err := k.readCert(fpr)
 		if err != nil {
 			return nil, err
 		}
 		if cert != nil {
 			mergeEntity(secret, cert, false)
 		}
-		secrets = append(secrets, secret)
+		usable = append(usable, secret)
 	}
-	return pickKey(secrets, address, now, true, signingStatus)
+	key, err := pickKey(usable, address, now, true, signingStatus)
+	return key, withUnreadable(err, unreadable)
 }
 
 // pickKey returns the newest key among keys that has a user ID for address
@@ -328,57 +316,6 @@ func newer(a, b *openpgp.Entity) bool {
 		return a.PrimaryKey.CreationTime.After(b.PrimaryKey.CreationTime)
 	}
 	return hexFingerprint(a.PrimaryKey.Fingerprint) > hexFingerprint(b.PrimaryKey.Fingerprint)
-}
-
-// readCerts parses every certificate in the certificate directory.
-// readCerts parses every stored certificate; ctx stops it between files.
-func (k *Keyring) readCerts(ctx context.Context) ([]*openpgp.Entity, error) {
-	fprs, err := k.certFingerprints()
-	if err != nil {
-		return nil, err
-	}
-
-	certs := make([]*openpgp.Entity, 0, len(fprs))
-	for _, fpr := range fprs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		cert, err := k.readCert(fpr)
-		if err != nil {
-			return nil, err
-		}
-		if cert != nil {
-			certs = append(certs, cert)
-		}
-	}
-	return certs, nil
-}
-
-// readCert returns the stored certificate with fingerprint fpr, or nil.
-// NOTE: a certificate file that the OpenPGP library cannot parse fails every
-// lookup, so that a key is never silently ignored.
-func (k *Keyring) readCert(fpr string) (*openpgp.Entity, error) {
-	data, err := readOptional(k.certPath(fpr))
-	if err != nil || data == nil {
-		return nil, err
-	}
-	return parseStored(data, fpr)
-}
-
-// readSecret returns the stored secret key with fingerprint fpr, or nil.
-func (k *Keyring) readSecret(fpr string) (*openpgp.Entity, error) {
-	data, err := readOptional(k.secretPath(fpr))
-	if err != nil || data == nil {
-		return nil, err
-	}
-	e, err := parseStored(data, fpr)
-	if err != nil {
-		return nil, err
-	}
-	if e.PrivateKey == nil {
-		return nil, fmt.Errorf("failed to read stored secret key %s: the file contains no secret key", fpr)
-	}
-	return e, nil
 }
 
 // displayFingerprint returns the fingerprint of e as "0x" and uppercase hex.

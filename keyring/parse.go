@@ -307,21 +307,22 @@ func checkEntity(e *openpgp.Entity) error {
 	return nil
 }
 
-// parseStored reads the one key stored in data under fingerprint fpr.
+// parseStored reads the one key stored in data under fingerprint fpr. Its
+// errors describe what is wrong with data, and the caller names the file.
 func parseStored(data []byte, fpr string) (e *openpgp.Entity, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			e = nil
-			err = fmt.Errorf("failed to read stored key %s: the OpenPGP library failed on it: %v", fpr, r)
+			err = fmt.Errorf("the OpenPGP library failed on it: %v", r)
 		}
 	}()
 
 	e, err = openpgp.ReadEntity(packet.NewReader(bytes.NewReader(data)))
 	if err != nil {
-		return nil, fmt.Errorf("failed to read stored key %s: %w", fpr, err)
+		return nil, fmt.Errorf("it is not an OpenPGP key: %w", err)
 	}
 	if got := hexFingerprint(e.PrimaryKey.Fingerprint); got != fpr {
-		return nil, fmt.Errorf("failed to read stored key %s: the file contains key %s", fpr, got)
+		return nil, fmt.Errorf("it contains key %s, which does not match its file name", got)
 	}
 	return e, nil
 }

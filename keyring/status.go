@@ -29,6 +29,9 @@ func encryptionStatus(e *openpgp.Entity, now time.Time) (Status, error) {
 
 	key, err := e.EncryptionKeyWithError(now, nil)
 	if err != nil {
+		if err := unsupportedSubkey(e, now, "encryption", isEncryptionBinding); err != nil {
+			return StatusUnsupported, err
+		}
 		return selectionStatus(err)
 	}
 	if err := checkRSA(key.PublicKey); err != nil {
@@ -49,6 +52,9 @@ func signingStatus(e *openpgp.Entity, now time.Time) (Status, error) {
 
 	key, ok := e.SigningKey(now, nil)
 	if !ok {
+		if err := unsupportedSubkey(e, now, "signing", isSigningBinding); err != nil {
+			return StatusUnsupported, err
+		}
 		return StatusNoSigning, nil
 	}
 	if err := checkRSA(key.PublicKey); err != nil {
@@ -61,10 +67,16 @@ func signingStatus(e *openpgp.Entity, now time.Time) (Status, error) {
 }
 
 // primaryStatus checks the primary key of e at now: its self-signature,
-// expiry, revocation and strength.
+// expiry, revocation, algorithm and strength.
 func primaryStatus(e *openpgp.Entity, now time.Time) (Status, error) {
 	if _, err := e.VerifyPrimaryKey(now, nil); err != nil {
 		return primaryErrorStatus(err), err
+	}
+	// The OpenPGP library rejects a key whose primary key has such an
+	// algorithm for encryption too, because the primary key certifies the
+	// subkeys.
+	if err := unsupportedAlgorithm(e.PrimaryKey, ""); err != nil {
+		return StatusUnsupported, err
 	}
 	if err := checkRSA(e.PrimaryKey); err != nil {
 		return StatusWeak, err
@@ -107,9 +119,116 @@ func selectionStatus(err error) (Status, error) {
 		return StatusWeak, selection.EncSelectionErr
 	}
 	if selection.EncSelectionKeyId != nil {
-		return StatusNoEncryption, fmt.Errorf("subkey %s: %w", *selection.EncSelectionKeyId, selection.EncSelectionErr)
+		subkey := "subkey 0x" + *selection.EncSelectionKeyId
+		switch {
+		case errors.Is(selection.EncSelectionErr, pgperrors.ErrKeyRevoked):
+			return StatusNoEncryption, errors.New(subkey + " is revoked")
+		case errors.Is(selection.EncSelectionErr, pgperrors.ErrKeyExpired):
+			return StatusNoEncryption, errors.New(subkey + " expired")
+		}
+		return StatusNoEncryption, fmt.Errorf("%s: %w", subkey, selection.EncSelectionErr)
 	}
 	return StatusNoEncryption, nil
+}
+
+// algorithmError reports that a key uses an algorithm or curve that sealmail
+// does not sign or encrypt with.
+type algorithmError struct {
+	subkey    string // "" for the primary key, or "encryption subkey 0x..."
+	algorithm string // "the DSA algorithm", "the secp256k1 curve"
+}
+
+func (e *algorithmError) Error() string {
+	predicate := "uses " + e.algorithm + ", which sealmail does not sign or encrypt with"
+	if e.subkey == "" {
+		return predicate
+	}
+	return "its " + e.subkey + " " + predicate
+}
+
+// unsupportedAlgorithm returns an *algorithmError when pk uses an algorithm
+// or curve that the OpenPGP library rejects by default (DSA, ElGamal and
+// secp256k1 in go-crypto v1.5), or nil. subkey names pk for the message when
+// it is a subkey.
+func unsupportedAlgorithm(pk *packet.PublicKey, subkey string) error {
+	// A nil Config holds the library's defaults.
+	var defaults *packet.Config
+	if defaults.RejectPublicKeyAlgorithm(pk.PubKeyAlgo) {
+		return &algorithmError{subkey: subkey, algorithm: "the " + algorithmLabel(pk.PubKeyAlgo) + " algorithm"}
+	}
+
+	switch pk.PubKeyAlgo {
+	case packet.PubKeyAlgoECDH, packet.PubKeyAlgoEdDSA, packet.PubKeyAlgoECDSA:
+		curve, err := pk.Curve()
+		if err != nil {
+			return &algorithmError{subkey: subkey, algorithm: "an unknown elliptic curve"}
+		}
+		if defaults.RejectCurve(curve) {
+			return &algorithmError{subkey: subkey, algorithm: "the " + string(curve) + " curve"}
+		}
+	}
+	return nil
+}
+
+// unsupportedSubkey returns an *algorithmError for a subkey of e that is
+// bound at now for the purpose that isBound checks, such as encryption, but
+// that uses an unsupported algorithm, or nil. A lookup calls it when the key
+// has no usable subkey, to say why.
+func unsupportedSubkey(e *openpgp.Entity, now time.Time, purpose string,
+	isBound func(*packet.Signature) bool) error {
+	for i := range e.Subkeys {
+		subkey := &e.Subkeys[i]
+		binding, err := subkey.Verify(now, nil)
+		if err != nil || !isBound(binding) {
+			continue
+		}
+		name := fmt.Sprintf("%s subkey 0x%016X", purpose, subkey.PublicKey.KeyId)
+		if err := unsupportedAlgorithm(subkey.PublicKey, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isEncryptionBinding reports whether the binding signature sig lets its
+// subkey encrypt. Without key flags, go-crypto v1.5 grants no use by default.
+func isEncryptionBinding(sig *packet.Signature) bool {
+	return sig.FlagsValid && (sig.FlagEncryptCommunications || sig.FlagEncryptStorage)
+}
+
+// isSigningBinding reports whether the binding signature sig lets its
+// subkey sign.
+func isSigningBinding(sig *packet.Signature) bool {
+	return sig.FlagsValid && sig.FlagSign
+}
+
+// algorithmLabel names a public key algorithm for messages, as RFC 9580
+// section 9.1 does.
+func algorithmLabel(algo packet.PublicKeyAlgorithm) string {
+	switch algo {
+	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSAEncryptOnly, packet.PubKeyAlgoRSASignOnly:
+		return "RSA"
+	case packet.PubKeyAlgoDSA:
+		return "DSA"
+	case packet.PubKeyAlgoElGamal:
+		return "ElGamal"
+	case packet.PubKeyAlgoECDH:
+		return "ECDH"
+	case packet.PubKeyAlgoECDSA:
+		return "ECDSA"
+	case packet.PubKeyAlgoEdDSA:
+		return "EdDSA"
+	case packet.PubKeyAlgoX25519:
+		return "X25519"
+	case packet.PubKeyAlgoX448:
+		return "X448"
+	case packet.PubKeyAlgoEd25519:
+		return "Ed25519"
+	case packet.PubKeyAlgoEd448:
+		return "Ed448"
+	default:
+		return fmt.Sprintf("unknown (%d)", uint8(algo))
+	}
 }
 
 // checkRSA returns an error when pk is an RSA key of fewer than minRSABits.

@@ -48,18 +48,6 @@ func isFingerprint(s string) bool {
 	return true
 }
 
-// readOptional returns the content of path, or nil when it does not exist.
-func readOptional(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to read %q: %w", path, err)
-	}
-	return data, nil
-}
-
 // certFingerprints returns the fingerprints of every certificate file in the
 // certificate directory. Other names, such as the writelock, "trust-root",
 // implementation files starting with "_" and temporary files, are skipped, as
@@ -154,7 +142,8 @@ func syncDir(dir string) error {
 }
 
 // makeDir creates dir with mode 0700 if it is missing, syncing its parent,
-// and tightens the mode of an existing dir to 0700.
+// and takes the group and other permissions off an existing dir. It leaves
+// the owner's bits alone, so a keyring made read-only stays read-only.
 func makeDir(dir string) error {
 	err := os.Mkdir(dir, 0o700)
 	if err == nil {
@@ -171,8 +160,8 @@ func makeDir(dir string) error {
 	if !info.IsDir() {
 		return fmt.Errorf("failed to open keyring: %q is not a folder", dir)
 	}
-	if info.Mode().Perm() != 0o700 {
-		if err := os.Chmod(dir, 0o700); err != nil {
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(dir, perm&^0o077); err != nil {
 			return fmt.Errorf("failed to set mode of folder %q: %w", dir, err)
 		}
 	}

@@ -1,0 +1,128 @@
+package keyring
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+)
+
+// Entry is one key as List and Find report it, or one stored file that
+// could not be read. Its JSON form is the stable document of "keyring list
+// --json".
+type Entry struct {
+	Fingerprint string     `json:"fingerprint"`
+	UserIDs     []string   `json:"user_ids"`
+	Addresses   []string   `json:"addresses"`           // lowercase
+	Algorithm   string     `json:"algorithm,omitempty"` // "rsa3072", "ed25519", ...
+	Created     time.Time  `json:"created,omitzero"`
+	Expires     *time.Time `json:"expires,omitempty"`
+	Status      Status     `json:"status"`
+	// Secret is set when a readable secret key is stored for the key. An
+	// entry for an unreadable secret key file has it set too.
+	Secret bool `json:"secret"`
+
+	// Path is the file that could not be read, for StatusUnreadable. It is
+	// in the secret folder when the secret key file is the unreadable one,
+	// so a key whose certificate is readable but whose secret key file is
+	// not has two entries.
+	Path string `json:"path,omitempty"`
+	// Problem is the reason the file could not be read, for StatusUnreadable.
+	Problem string `json:"problem,omitempty"`
+}
+
+// storedKey is a certificate with its Entry, or an unreadable file with its
+// Entry and a nil cert.
+type storedKey struct {
+	cert  *openpgp.Entity
+	entry Entry
+	// primaryAddress orders the entries.
+	primaryAddress string
+}
+
+// List returns every stored key, sorted by primary address, then
+// fingerprint, and after them an entry of StatusUnreadable for every stored
+// file that could not be read, sorted by path. Status is the usability for
+// encryption at now.
+func (k *Keyring) List(ctx context.Context, now time.Time) ([]Entry, error) {
+	keys, err := k.storedKeys(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	return sortedEntries(keys), nil
+}
+
+// storedKeys reads every certificate and secret key file; ctx stops it
+// between files.
+func (k *Keyring) storedKeys(ctx context.Context, now time.Time) ([]storedKey, error) {
+	certs, unreadable, err := k.readCerts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	secrets, unreadableSecrets, err := k.readSecrets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	unreadable = append(unreadable, unreadableSecrets...)
+
+	hasSecret := make(map[string]bool, len(secrets))
+	for _, secret := range secrets {
+		hasSecret[hexFingerprint(secret.PrimaryKey.Fingerprint)] = true
+	}
+	keys := make([]storedKey, 0, len(certs)+len(unreadable))
+	for _, cert := range certs {
+		fpr := hexFingerprint(cert.PrimaryKey.Fingerprint)
+		status, _ := encryptionStatus(cert, now)
+		keys = append(keys, storedKey{
+			cert: cert,
+			entry: Entry{
+				Fingerprint: fpr,
+				UserIDs:     userIDs(cert),
+				Addresses:   addresses(cert),
+				Algorithm:   algorithmName(cert.PrimaryKey),
+				Created:     cert.PrimaryKey.CreationTime,
+				Expires:     keyExpiry(cert),
+				Status:      status,
+				Secret:      hasSecret[fpr],
+			},
+			primaryAddress: primaryAddress(cert),
+		})
+	}
+	for _, file := range unreadable {
+		keys = append(keys, storedKey{entry: Entry{
+			Fingerprint: file.fingerprint,
+			UserIDs:     []string{},
+			Addresses:   []string{},
+			Status:      StatusUnreadable,
+			Secret:      file.secret || hasSecret[file.fingerprint],
+			Path:        file.path,
+			Problem:     file.err.Error(),
+		}})
+	}
+	return keys, nil
+}
+
+// sortedEntries returns the entries of keys: readable keys by primary
+// address and fingerprint, then unreadable files by path.
+func sortedEntries(keys []storedKey) []Entry {
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if unreadableA, unreadableB := a.cert == nil, b.cert == nil; unreadableA != unreadableB {
+			return unreadableB
+		}
+		if a.cert == nil {
+			return a.entry.Path < b.entry.Path
+		}
+		if a.primaryAddress != b.primaryAddress {
+			return a.primaryAddress < b.primaryAddress
+		}
+		return a.entry.Fingerprint < b.entry.Fingerprint
+	})
+
+	entries := make([]Entry, len(keys))
+	for i, key := range keys {
+		entries[i] = key.entry
+	}
+	return entries
+}

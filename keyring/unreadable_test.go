@@ -1,0 +1,225 @@
+package keyring
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// corruptFile writes random bytes over the file at path.
+func corruptFile(t *testing.T, path string) []byte {
+	t.Helper()
+	junk := make([]byte, 200)
+	if _, err := rand.Read(junk); err != nil {
+		t.Fatal(err)
+	}
+	// A first byte without the top bit set is never an OpenPGP packet tag.
+	junk[0] = 0x17
+	if err := os.WriteFile(path, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return junk
+}
+
+func TestListReportsUnreadableCert(t *testing.T) {
+	k := openTemp(t)
+	alice := generate(t, "Alice", "alice@example.org", GenerateOptions{})
+	bob := generate(t, "Bob", "bob@example.org", GenerateOptions{})
+	importBytes(t, k, append(publicBytes(t, alice), publicBytes(t, bob)...))
+	bobPath := k.certPath(fingerprint(bob))
+	corruptFile(t, bobPath)
+
+	entries, err := k.List(context.Background(), time.Now())
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(entries) != 2 {
+		t.Fatalf("List returned %d entries, want 2: %+v", len(entries), entries)
+	}
+	if entries[0].Fingerprint != fingerprint(alice) || entries[0].Status != StatusValid {
+		t.Errorf("first entry = %+v, want alice's valid key", entries[0])
+	}
+	bad := entries[1]
+	if bad.Status != StatusUnreadable {
+		t.Errorf("status of the corrupt file = %q, want unreadable", bad.Status)
+	}
+	if bad.Path != bobPath {
+		t.Errorf("Path = %q, want %q", bad.Path, bobPath)
+	}
+	if bad.Fingerprint != fingerprint(bob) {
+		t.Errorf("Fingerprint = %q, want %q", bad.Fingerprint, fingerprint(bob))
+	}
+	if !strings.Contains(bad.Problem, "not an OpenPGP key") {
+		t.Errorf("Problem = %q, want it to say the file is not a key", bad.Problem)
+	}
+
+	if _, err := k.EncryptionKey(context.Background(), "alice@example.org", time.Now()); err != nil {
+		t.Errorf("EncryptionKey for the readable key: %v", err)
+	}
+	_, err = k.EncryptionKey(context.Background(), "bob@example.org", time.Now())
+	lookup := lookupError(t, err)
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("error %v does not wrap ErrNotFound", err)
+	}
+	if len(lookup.Unreadable) != 1 || lookup.Unreadable[0] != bobPath {
+		t.Errorf("Unreadable = %q, want [%q]", lookup.Unreadable, bobPath)
+	}
+	for _, want := range []string{"1 stored file could not be read", bobPath} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+
+	carol := generate(t, "Carol", "carol@example.org", GenerateOptions{})
+	importBytes(t, k, publicBytes(t, carol))
+	if _, err := k.EncryptionKey(context.Background(), "carol@example.org", time.Now()); err != nil {
+		t.Errorf("EncryptionKey after importing another key: %v", err)
+	}
+}
+
+func TestImportReplacesUnreadableCert(t *testing.T) {
+	k := openTemp(t)
+	bob := generate(t, "Bob", "bob@example.org", GenerateOptions{})
+	importBytes(t, k, publicBytes(t, bob))
+	path := k.certPath(fingerprint(bob))
+	junk := corruptFile(t, path)
+
+	imported := importBytes(t, k, publicBytes(t, bob))
+	if len(imported) != 1 {
+		t.Fatalf("Import = %+v, want one key", imported)
+	}
+	for _, want := range []string{path, path + ".corrupt", "could not be read"} {
+		if !strings.Contains(imported[0].Warning, want) {
+			t.Errorf("Warning %q does not contain %q", imported[0].Warning, want)
+		}
+	}
+	kept, err := os.ReadFile(path + ".corrupt")
+	if err != nil {
+		t.Fatalf("the unreadable bytes were not kept: %v", err)
+	}
+	if !bytes.Equal(kept, junk) {
+		t.Error("the kept copy differs from the unreadable file")
+	}
+	checkMode(t, path+".corrupt", 0o600)
+
+	if _, err := k.EncryptionKey(context.Background(), "bob@example.org", time.Now()); err != nil {
+		t.Errorf("EncryptionKey after the import: %v", err)
+	}
+	entries, err := k.List(context.Background(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Status != StatusValid {
+		t.Errorf("List = %+v, want one valid key and no unreadable file", entries)
+	}
+
+	// A second corruption keeps its bytes under a new name.
+	corruptFile(t, path)
+	importBytes(t, k, publicBytes(t, bob))
+	if _, err := os.Stat(path + ".corrupt.2"); err != nil {
+		t.Errorf("the second copy is missing: %v", err)
+	}
+	if kept2, _ := os.ReadFile(path + ".corrupt"); !bytes.Equal(kept2, junk) {
+		t.Error("the first copy was overwritten")
+	}
+}
+
+func TestUnreadableSecretKey(t *testing.T) {
+	k := openTemp(t)
+	own := generate(t, "Own", "own@example.org", GenerateOptions{})
+	secret := secretBytes(t, own)
+	importBytes(t, k, secret)
+	path := k.secretPath(fingerprint(own))
+	corruptFile(t, path)
+
+	_, err := k.SigningKey(context.Background(), "own@example.org", time.Now())
+	lookup := lookupError(t, err)
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("error %v does not wrap ErrNotFound", err)
+	}
+	if len(lookup.Unreadable) != 1 || lookup.Unreadable[0] != path {
+		t.Errorf("Unreadable = %q, want [%q]", lookup.Unreadable, path)
+	}
+
+	entries, err := k.List(context.Background(), time.Now())
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(entries) != 2 {
+		t.Fatalf("List returned %d entries, want the certificate and the unreadable secret key file: %+v", len(entries), entries)
+	}
+	if entries[0].Status != StatusValid || entries[0].Secret {
+		t.Errorf("certificate entry = %+v, want valid without a readable secret key", entries[0])
+	}
+	if entries[1].Status != StatusUnreadable || entries[1].Path != path || !entries[1].Secret {
+		t.Errorf("secret key entry = %+v, want an unreadable secret key file at %q", entries[1], path)
+	}
+
+	imported := importBytes(t, k, secret)
+	if !strings.Contains(imported[0].Warning, path+".corrupt") {
+		t.Errorf("Warning %q does not name the kept copy", imported[0].Warning)
+	}
+	if _, err := k.SigningKey(context.Background(), "own@example.org", time.Now()); err != nil {
+		t.Errorf("SigningKey after importing the secret key again: %v", err)
+	}
+}
+
+func TestSigningKeySkipsUnreadableCert(t *testing.T) {
+	k := openTemp(t)
+	own := generate(t, "Own", "own@example.org", GenerateOptions{})
+	importBytes(t, k, secretBytes(t, own))
+	path := k.certPath(fingerprint(own))
+	corruptFile(t, path)
+
+	// The certificate may hold a revocation, so the secret key is not used.
+	_, err := k.SigningKey(context.Background(), "own@example.org", time.Now())
+	lookup := lookupError(t, err)
+	if len(lookup.Unreadable) != 1 || lookup.Unreadable[0] != path {
+		t.Errorf("Unreadable = %q, want [%q] (%v)", lookup.Unreadable, path, err)
+	}
+}
+
+func TestReadersIgnoreJunkNames(t *testing.T) {
+	dir := t.TempDir()
+	k, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := generate(t, "Kim", "kim@example.org", GenerateOptions{})
+	importBytes(t, k, secretBytes(t, e))
+	fpr := fingerprint(e)
+
+	junk := []string{
+		filepath.Join(dir, "pgp.cert.d", fpr[:2], "not-a-fingerprint"),
+		filepath.Join(dir, "pgp.cert.d", fpr[:2], fpr[2:]+".corrupt"),
+		filepath.Join(dir, "pgp.cert.d", fpr[:2], strings.ToUpper(fpr[2:])),
+		filepath.Join(dir, "pgp.cert.d", "_sealmail"),
+		filepath.Join(dir, "pgp.cert.d", "trust-root"),
+		filepath.Join(dir, "secret", "notes.txt"),
+		filepath.Join(dir, "secret", fpr+".corrupt"),
+		filepath.Join(dir, "secret", strings.ToUpper(fpr)),
+	}
+	for _, path := range junk {
+		if err := os.WriteFile(path, []byte("junk"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	entries, err := k.List(context.Background(), time.Now())
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(entries) != 1 || entries[0].Status != StatusValid || !entries[0].Secret {
+		t.Errorf("List = %+v, want only the valid secret key", entries)
+	}
+	if _, err := k.SigningKey(context.Background(), "kim@example.org", time.Now()); err != nil {
+		t.Errorf("SigningKey: %v", err)
+	}
+	importBytes(t, k, publicBytes(t, e))
+}
