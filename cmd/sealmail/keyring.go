@@ -14,8 +14,11 @@ import (
 )
 
 const keyringUsage = `Usage:
-  sealmail keyring import FILE...   import OpenPGP keys ("-" reads standard input)
-  sealmail keyring list [--json]    list the keys in the keyring
+  sealmail keyring import FILE...              import OpenPGP keys ("-" reads standard input)
+  sealmail keyring list [--json]               list the keys in the keyring
+  sealmail keyring show ADDRESS|FINGERPRINT    show the keys for an address or fingerprint
+  sealmail keyring export ADDRESS|FINGERPRINT  write a certificate, armored, to standard output
+  sealmail keyring remove FINGERPRINT          remove a key and its secret key
 `
 
 func (a *app) keyring(ctx context.Context, args []string) error {
@@ -28,6 +31,12 @@ func (a *app) keyring(ctx context.Context, args []string) error {
 		return a.keyringImport(ctx, rest)
 	case "list":
 		return a.keyringList(ctx, rest)
+	case "show":
+		return a.keyringShow(ctx, rest)
+	case "export":
+		return a.keyringExport(ctx, rest)
+	case "remove":
+		return a.keyringRemove(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(a.stdout, keyringUsage)
 		return nil
@@ -139,6 +148,10 @@ func (a *app) keyringList(ctx context.Context, args []string) error {
 		secret := ""
 		if e.Secret {
 			secret = " (secret key)"
+		}
+		if e.Status == keyring.StatusUnreadable {
+			fmt.Fprintf(tw, "%s\t%s\t%s: %s\n", strings.ToUpper(e.Fingerprint), e.Status, e.Path, e.Problem)
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\texpires %s\t%s%s\n", strings.ToUpper(e.Fingerprint), e.Status, e.Algorithm, expires, strings.Join(e.UserIDs, ", "), secret)
 	}

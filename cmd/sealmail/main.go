@@ -32,6 +32,9 @@ Commands:
   demo                      run the whole job in a new home, no AWS account needed
   keyring import FILE...    import OpenPGP keys ("-" reads standard input)
   keyring list [--json]     list the keys in the keyring
+  keyring show QUERY        show the keys for an address, fingerprint or key ID
+  keyring export QUERY      write a certificate, armored, to standard output
+  keyring remove FPR        remove a key (and its secret key) by full fingerprint
   compose [message flags]   write the protected message to standard output
   send [message flags]      send the protected message (to the outbox unless --via)
 

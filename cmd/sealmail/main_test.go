@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,7 +39,8 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"genkey": cmdGenkey,
+			"genkey":      cmdGenkey,
+			"fingerprint": cmdFingerprint,
 		},
 	})
 }
@@ -89,4 +91,19 @@ func cmdGenkey(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(writeArmored(&secret, openpgp.PrivateKeyType, secretSerializer(e)))
 	ts.Check(os.WriteFile(secretFile, secret.Bytes(), 0o600))
 	ts.Logf("genkey %s: %X (%s)", address, e.PrimaryKey.Fingerprint, strconv.Quote(publicFile))
+}
+
+// cmdFingerprint sets an environment variable to the fingerprint of a key:
+//
+//	fingerprint VAR FILE
+func cmdFingerprint(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: fingerprint VAR FILE")
+	}
+	f, err := os.Open(ts.MkAbs(args[1]))
+	ts.Check(err)
+	defer f.Close()
+	keys, err := openpgp.ReadArmoredKeyRing(f)
+	ts.Check(err)
+	ts.Setenv(args[0], fmt.Sprintf("%X", keys[0].PrimaryKey.Fingerprint))
 }

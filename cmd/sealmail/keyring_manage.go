@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"golang.org/x/term"
+
+	"github.com/sealmail/sealmail/keyring"
+)
+
+func (a *app) keyringShow(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("keyring show", "keyring show [--json] ADDRESS|FINGERPRINT")
+	asJSON := fs.Bool("json", false, "print a JSON document instead of text")
+	if err := a.parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("keyring show: give one address, fingerprint or key ID")
+	}
+	kr, err := a.openKeyring()
+	if err != nil {
+		return err
+	}
+	entries, err := kr.Find(ctx, fs.Arg(0), time.Now())
+	if err != nil {
+		return err
+	}
+
+	if *asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"keys": entries})
+	}
+	for i, e := range entries {
+		if i > 0 {
+			fmt.Fprintln(a.stdout)
+		}
+		printEntry(a.stdout, e)
+	}
+	return nil
+}
+
+// printEntry writes one key as labelled lines.
+func printEntry(w io.Writer, e keyring.Entry) {
+	fmt.Fprintf(w, "fingerprint  %s\n", strings.ToUpper(e.Fingerprint))
+	fmt.Fprintf(w, "status       %s\n", e.Status)
+	if e.Problem != "" {
+		fmt.Fprintf(w, "problem      %s\n", e.Problem)
+	}
+	if e.Path != "" {
+		fmt.Fprintf(w, "file         %s\n", e.Path)
+	}
+	if e.Algorithm != "" {
+		fmt.Fprintf(w, "algorithm    %s\n", e.Algorithm)
+	}
+	if !e.Created.IsZero() {
+		fmt.Fprintf(w, "created      %s\n", e.Created.UTC().Format(time.DateOnly))
+	}
+	if e.Expires != nil {
+		fmt.Fprintf(w, "expires      %s\n", e.Expires.UTC().Format(time.DateOnly))
+	}
+	for _, uid := range e.UserIDs {
+		fmt.Fprintf(w, "user ID      %s\n", uid)
+	}
+	if e.Secret {
+		fmt.Fprintf(w, "secret key   yes\n")
+	}
+}
+
+func (a *app) keyringExport(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("keyring export", "keyring export [--binary] ADDRESS|FINGERPRINT")
+	binary := fs.Bool("binary", false, "write the binary certificate instead of the armored one")
+	if err := a.parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("keyring export: give one address, fingerprint or key ID")
+	}
+	kr, err := a.openKeyring()
+	if err != nil {
+		return err
+	}
+	entries, err := kr.Find(ctx, fs.Arg(0), time.Now())
+	if err != nil {
+		return err
+	}
+	if len(entries) > 1 {
+		fprs := make([]string, len(entries))
+		for i, e := range entries {
+			fprs[i] = strings.ToUpper(e.Fingerprint)
+		}
+		return usagef("%d keys match %q: give one of their fingerprints: %s", len(entries), fs.Arg(0), strings.Join(fprs, ", "))
+	}
+
+	// Export returns the certificate only; secret key material never leaves
+	// the keyring through this command.
+	cert, err := kr.Export(ctx, entries[0].Fingerprint)
+	if err != nil {
+		return err
+	}
+	if *binary {
+		_, err := a.stdout.Write(cert)
+		return err
+	}
+	aw, err := armor.Encode(a.stdout, "PGP PUBLIC KEY BLOCK", nil)
+	if err != nil {
+		return err
+	}
+	if _, err := aw.Write(cert); err != nil {
+		return err
+	}
+	if err := aw.Close(); err != nil {
+		return err
+	}
+	_, err = io.WriteString(a.stdout, "\n")
+	return err
+}
+
+func (a *app) keyringRemove(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("keyring remove", "keyring remove [--yes] FINGERPRINT")
+	yes := fs.Bool("yes", false, "remove without asking, for scripts")
+	if err := a.parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("keyring remove: give the full fingerprint of one key")
+	}
+	kr, err := a.openKeyring()
+	if err != nil {
+		return err
+	}
+	entries, err := kr.Find(ctx, fs.Arg(0), time.Now())
+	if err != nil {
+		return err
+	}
+	e := entries[0]
+	// Find also takes addresses and key IDs; removal needs the full
+	// fingerprint, so a typo cannot remove another key.
+	if len(entries) != 1 || !strings.EqualFold(normalizeFingerprint(fs.Arg(0)), e.Fingerprint) {
+		return usagef("keyring remove: %q is not the full fingerprint of a key; see \"sealmail keyring show\"", fs.Arg(0))
+	}
+
+	if !*yes {
+		ok, err := a.confirm(fmt.Sprintf("Remove %s %s%s? [y/N] ", strings.ToUpper(e.Fingerprint), strings.Join(e.UserIDs, ", "), secretNote(e)))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("nothing was removed")
+		}
+	}
+	removedSecret, err := kr.Remove(ctx, e.Fingerprint)
+	if err != nil {
+		return err
+	}
+	what := "the certificate"
+	if removedSecret {
+		what = "the certificate and the secret key"
+	}
+	fmt.Fprintf(a.stdout, "removed %s of %s\n", what, strings.ToUpper(e.Fingerprint))
+	return nil
+}
+
+func secretNote(e keyring.Entry) string {
+	if e.Secret {
+		return " and its SECRET KEY"
+	}
+	return ""
+}
+
+// normalizeFingerprint drops the spaces and a 0x prefix people paste.
+func normalizeFingerprint(s string) string {
+	s = strings.ReplaceAll(s, " ", "")
+	return strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+}
+
+// confirm asks question on the terminal and reports whether the answer is
+// yes. Without a terminal it fails, because a script must say --yes.
+func (a *app) confirm(question string) (bool, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil || !term.IsTerminal(int(tty.Fd())) {
+		if tty != nil {
+			tty.Close()
+		}
+		return false, usagef("no terminal to ask on: give --yes to remove without asking")
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, question)
+	answer, err := bufio.NewReader(tty).ReadString('\n')
+	if err != nil {
+		return false, fmt.Errorf("failed to read the answer: %w", err)
+	}
+	answer = strings.ToLower(strings.TrimSpace(answer))
+	return answer == "y" || answer == "yes", nil
+}
