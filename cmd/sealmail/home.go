@@ -23,6 +23,18 @@ type home struct {
 // openHome returns the home named by --home, SEALMAIL_HOME or the XDG data
 // folder, creating it with mode 0700.
 func (a *app) openHome() (*home, error) {
+	dir, err := a.homeDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create the sealmail home: %w", err)
+	}
+	return &home{dir: dir}, nil
+}
+
+// homeDir returns the folder of the home without creating it.
+func (a *app) homeDir() (string, error) {
 	dir := a.home
 	if dir == "" {
 		dir = a.getenv("SEALMAIL_HOME")
@@ -34,16 +46,13 @@ func (a *app) openHome() (*home, error) {
 		if !filepath.IsAbs(data) {
 			userHome, err := os.UserHomeDir()
 			if err != nil {
-				return nil, fmt.Errorf("failed to find the home folder: %w; set --home or SEALMAIL_HOME", err)
+				return "", fmt.Errorf("failed to find the home folder: %w; set --home or SEALMAIL_HOME", err)
 			}
 			data = filepath.Join(userHome, ".local", "share")
 		}
 		dir = filepath.Join(data, "sealmail")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("failed to create the sealmail home: %w", err)
-	}
-	return &home{dir: dir}, nil
+	return dir, nil
 }
 
 func (h *home) keyring() (*keyring.Keyring, error) {

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -52,6 +54,19 @@ func (a *app) openKeyring() (*keyring.Keyring, error) {
 		return nil, err
 	}
 	return h.keyring()
+}
+
+// openExistingKeyring opens the keyring of a home that exists already, so
+// that a mistyped --home is reported instead of created empty.
+func (a *app) openExistingKeyring() (*keyring.Keyring, error) {
+	dir, err := a.homeDir()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("the sealmail home %s does not exist: check --home and SEALMAIL_HOME, or import keys first with \"sealmail keyring import FILE\"", dir)
+	}
+	return a.openKeyring()
 }
 
 func (a *app) keyringImport(ctx context.Context, args []string) error {
@@ -121,7 +136,7 @@ func (a *app) keyringList(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("keyring list: unexpected argument %q", fs.Arg(0))
 	}
-	kr, err := a.openKeyring()
+	kr, err := a.openExistingKeyring()
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func (a *app) keyringShow(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("keyring show: give one address, fingerprint or key ID")
 	}
-	kr, err := a.openKeyring()
+	kr, err := a.openExistingKeyring()
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (a *app) keyringExport(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("keyring export: give one address, fingerprint or key ID")
 	}
-	kr, err := a.openKeyring()
+	kr, err := a.openExistingKeyring()
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (a *app) keyringRemove(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("keyring remove: give the full fingerprint of one key")
 	}
-	kr, err := a.openKeyring()
+	kr, err := a.openExistingKeyring()
 	if err != nil {
 		return err
 	}
