@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -47,7 +48,7 @@ func (a *app) compose(ctx context.Context, args []string) error {
 			}
 			a.progress("note: the Bcc recipients %s are only in the envelope, which standard output cannot carry", strings.Join(bcc, ", "))
 		}
-		return c.WriteCopy(ctx, a.stdout, 0)
+		return writeWhole(ctx, h, a.stdout, func(w io.Writer) error { return c.WriteCopy(ctx, w, 0) })
 	}
 
 	if err := emptyFolder(*out); err != nil {
@@ -65,6 +66,27 @@ func (a *app) compose(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stdout, "%s\t%s\n", path, strings.Join(cp.Envelope.Recipients, ", "))
 	}
 	return nil
+}
+
+// writeWhole writes the output of write to w only once write has succeeded,
+// through a temporary file in the home, so that a reader of w such as a
+// sendmail in a pipe never gets a message cut short by a late check.
+func writeWhole(ctx context.Context, h *home, w io.Writer, write func(io.Writer) error) error {
+	tmp, err := h.tempFile()
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+
+	if err := write(tmp); err != nil {
+		return err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	_, err = io.Copy(w, tmp)
+	return err
 }
 
 // emptyFolder creates dir, or checks that it is empty, so that the copies
