@@ -48,7 +48,7 @@ func (a *app) compose(ctx context.Context, args []string) error {
 			}
 			a.progress("note: the Bcc recipients %s are only in the envelope, which standard output cannot carry", strings.Join(bcc, ", "))
 		}
-		return writeWhole(ctx, h, a.stdout, func(w io.Writer) error { return c.WriteCopy(ctx, w, 0) })
+		return writeWhole(h, a.stdout, func(w io.Writer) error { return c.WriteCopy(ctx, w, 0) })
 	}
 
 	if err := emptyFolder(*out); err != nil {
@@ -71,7 +71,7 @@ func (a *app) compose(ctx context.Context, args []string) error {
 // writeWhole writes the output of write to w only once write has succeeded,
 // through a temporary file in the home, so that a reader of w such as a
 // sendmail in a pipe never gets a message cut short by a late check.
-func writeWhole(ctx context.Context, h *home, w io.Writer, write func(io.Writer) error) error {
+func writeWhole(h *home, w io.Writer, write func(io.Writer) error) error {
 	tmp, err := h.tempFile()
 	if err != nil {
 		return err
