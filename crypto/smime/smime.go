@@ -1,0 +1,94 @@
+// Package smime protects MIME entities with S/MIME 4.0 (RFC 8551) and reads
+// them back: multipart/signed with a detached SignedData, the opaque
+// application/pkcs7-mime signed-data form, and application/pkcs7-mime
+// enveloped-data or authEnveloped-data, with certificates handled as
+// RFC 8550 says.
+//
+// STUB: the contract below is fixed; the implementation is being written.
+package smime
+
+import (
+	"crypto"
+	"crypto/x509"
+	"io"
+	"time"
+
+	"github.com/sealmail/sealmail/crypto/cms"
+)
+
+// BodyFunc writes the MIME entity to protect: its header fields (no
+// MIME-Version), an empty line and its body, in 7-bit form with CRLF line
+// endings.
+type BodyFunc func(w io.Writer) error
+
+// Signer is the sender's identity: the signing certificate, the chain up
+// to (not including) the root, and the private key.
+type Signer struct {
+	Certificate *x509.Certificate
+	Chain       []*x509.Certificate
+	Key         crypto.Signer // *rsa.PrivateKey or *ecdsa.PrivateKey
+	// EncryptionCertificate, when not nil and not Certificate, is named in
+	// the signed attribute SMIMEEncryptionKeyPreference (RFC 8551
+	// section 2.5.3).
+	EncryptionCertificate *x509.Certificate
+}
+
+// Options tune one call. The zero value (or nil) is safe: SHA-256 (or the
+// hash that matches a larger EC key), AES-256-CBC, PKCS #1 v1.5 key
+// transport, detached signatures, the application/pkcs7-* types.
+type Options struct {
+	Cipher       cms.ContentCipher
+	KeyTransport cms.KeyTransport
+	// Opaque makes Sign write application/pkcs7-mime; smime-type=signed-data
+	// instead of multipart/signed.
+	Opaque bool
+	// LegacyTypes writes application/x-pkcs7-mime and
+	// application/x-pkcs7-signature, for old receivers.
+	LegacyTypes bool
+	// Now returns the signing time; nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of randomness; nil means crypto/rand.Reader.
+	Rand io.Reader
+}
+
+// Sign writes a signed entity to w: its header fields, an empty line and its
+// body. The default is multipart/signed with protocol and micalg matching
+// the signature part; Options.Opaque writes the opaque form instead. The
+// bytes body writes are signed and written unchanged.
+func Sign(w io.Writer, signer *Signer, body BodyFunc, opts *Options) error {
+	panic("unimplemented")
+}
+
+// Encrypt writes an application/pkcs7-mime entity with smime-type
+// enveloped-data (CBC) or authEnveloped-data (GCM) and name=smime.p7m. When
+// signer is not nil, the entity body writes is signed first (Sign with the
+// same options) and the signed entity is encrypted, as RFC 8551 section 3.7
+// recommends.
+func Encrypt(w io.Writer, recipients []*x509.Certificate, signer *Signer, body BodyFunc, opts *Options) error {
+	panic("unimplemented")
+}
+
+// Opened is an S/MIME message read back by Open.
+type Opened struct {
+	// Entity is the innermost protected MIME entity.
+	Entity []byte
+	// Encrypted reports whether the message was enveloped or
+	// authEnveloped data.
+	Encrypted bool
+	// Signed reports whether a signature was found.
+	Signed bool
+	// SignerCertificate is the certificate of a good signature, or nil.
+	SignerCertificate *x509.Certificate
+	// SignatureErr says why the signature did not verify; nil when it did
+	// or when there was none.
+	SignatureErr error
+	// Micalg is the micalg parameter of a multipart/signed entity.
+	Micalg string
+}
+
+// Open reads a complete message or MIME entity, decrypts it with cert and
+// key when it is encrypted, and verifies a signature against roots, with
+// intermediates taken from the message.
+func Open(r io.Reader, cert *x509.Certificate, key crypto.PrivateKey, roots *x509.CertPool, opts *Options) (*Opened, error) {
+	panic("unimplemented")
+}
