@@ -44,6 +44,7 @@ package compose
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -51,6 +52,7 @@ import (
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
+	"github.com/sealmail/sealmail/crypto/smime"
 	"github.com/sealmail/sealmail/transport"
 )
 
@@ -119,15 +121,43 @@ type KeySource interface {
 	EncryptionKey(ctx context.Context, address string, now time.Time) (*openpgp.Entity, error)
 }
 
+// Scheme is the kind of protection. The zero value is OpenPGP.
+type Scheme int
+
+const (
+	// PGP protects with OpenPGP as PGP/MIME (RFC 3156).
+	PGP Scheme = iota
+	// SMIME protects with S/MIME 4.0 (RFC 8551).
+	SMIME
+)
+
+// CertificateSource finds the validated X.509 certificate to encrypt to for
+// an address, for S/MIME. A keyring adapter implements it.
+type CertificateSource interface {
+	RecipientCertificate(ctx context.Context, address string, now time.Time) (*x509.Certificate, error)
+}
+
 // Options say how to protect a message. The zero value signs and encrypts,
 // encrypts to the sender too, and fails closed.
 type Options struct {
 	Mode Mode
-	// Signer is the sender's unlocked secret key; required to sign.
+	// Scheme chooses OpenPGP (the zero value) or S/MIME.
+	Scheme Scheme
+	// Signer is the sender's unlocked secret key; required to sign with
+	// OpenPGP.
 	Signer *openpgp.Entity
 	// Keys resolves the recipients' certificates and, for encryption to
-	// self, the sender's; required to encrypt.
+	// self, the sender's; required to encrypt with OpenPGP.
 	Keys KeySource
+	// SMIMESigner is the sender's S/MIME identity with its unlocked key;
+	// required to sign with S/MIME.
+	SMIMESigner *smime.Signer
+	// Certificates resolves the recipients' X.509 certificates and, for
+	// encryption to self, the sender's; required to encrypt with S/MIME.
+	Certificates CertificateSource
+	// SMIME tunes S/MIME: cipher, key transport, opaque signing and the
+	// legacy media types. Its zero value is the safe default.
+	SMIME smime.Options
 	// NoEncryptToSelf leaves the sender's key out of the recipients.
 	NoEncryptToSelf bool
 	// Now returns the current time; nil means time.Now.

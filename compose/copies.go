@@ -3,6 +3,8 @@ package compose
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,10 +17,27 @@ import (
 	"github.com/sealmail/sealmail/transport"
 )
 
-// plannedCopy is a Copy with the keys its OpenPGP message is encrypted to.
+// plannedCopy is a Copy with the keys its message is encrypted to.
 type plannedCopy struct {
 	Copy
-	keys []*openpgp.Entity // nil when not encrypting
+	keys  []*openpgp.Entity   // OpenPGP; nil when not encrypting
+	certs []*x509.Certificate // S/MIME; nil when not encrypting
+}
+
+// recipientKey is the OpenPGP key or the X.509 certificate of one
+// recipient, whichever the scheme uses.
+type recipientKey struct {
+	pgp  *openpgp.Entity
+	cert *x509.Certificate
+}
+
+// fingerprint identifies the key so that one listed twice is used once.
+func (k recipientKey) fingerprint() string {
+	if k.cert != nil {
+		sum := sha256.Sum256(k.cert.Raw)
+		return "x509:" + hex.EncodeToString(sum[:])
+	}
+	return "pgp:" + hex.EncodeToString(k.pgp.PrimaryKey.Fingerprint)
 }
 
 // plan checks opts against the mode, resolves every key and decides the
@@ -29,14 +48,8 @@ func plan(ctx context.Context, m *Message, opts *Options) ([]plannedCopy, error)
 	if opts.Mode != SignAndEncrypt && opts.Mode != SignOnly && opts.Mode != EncryptOnly {
 		return nil, fmt.Errorf("invalid mode %v: use SignAndEncrypt, SignOnly or EncryptOnly", opts.Mode)
 	}
-	if opts.Mode.signs() && opts.Signer == nil {
-		return nil, fmt.Errorf("failed to compose: signing requires the sender's secret key in Options.Signer")
-	}
-	if opts.Mode.signs() && opts.Signer.PrivateKey == nil {
-		return nil, fmt.Errorf("failed to compose: the signer key %X has no secret key material; use the sender's secret key, not the certificate", opts.Signer.PrimaryKey.Fingerprint)
-	}
-	if opts.Mode.encrypts() && opts.Keys == nil {
-		return nil, fmt.Errorf("failed to compose: encryption requires a key source for the recipients' certificates in Options.Keys")
+	if err := checkSchemeOptions(opts); err != nil {
+		return nil, err
 	}
 
 	toCc := append(append([]*mail.Address(nil), m.To...), m.Cc...)
@@ -52,30 +65,56 @@ func plan(ctx context.Context, m *Message, opts *Options) ([]plannedCopy, error)
 
 	var copies []plannedCopy
 	if len(toCc) > 0 {
-		var list []*openpgp.Entity
+		var list []recipientKey
 		for _, a := range toCc {
 			list = append(list, keys[a.Address])
 		}
 		copies = append(copies, newCopy(m.From, toCc, "", dedupeKeys(append(list, self...))))
 	}
 	for _, a := range m.Bcc {
-		list := append([]*openpgp.Entity{keys[a.Address]}, self...)
+		list := append([]recipientKey{keys[a.Address]}, self...)
 		copies = append(copies, newCopy(m.From, []*mail.Address{a}, a.Address, dedupeKeys(list)))
 	}
 	return copies, nil
 }
 
+// checkSchemeOptions checks that opts holds what the scheme and mode need.
+func checkSchemeOptions(opts *Options) error {
+	switch opts.Scheme {
+	case PGP:
+		if opts.Mode.signs() && opts.Signer == nil {
+			return fmt.Errorf("failed to compose: signing requires the sender's secret key in Options.Signer")
+		}
+		if opts.Mode.signs() && opts.Signer.PrivateKey == nil {
+			return fmt.Errorf("failed to compose: the signer key %X has no secret key material; use the sender's secret key, not the certificate", opts.Signer.PrimaryKey.Fingerprint)
+		}
+		if opts.Mode.encrypts() && opts.Keys == nil {
+			return fmt.Errorf("failed to compose: encryption requires a key source for the recipients' certificates in Options.Keys")
+		}
+	case SMIME:
+		if opts.Mode.signs() && (opts.SMIMESigner == nil || opts.SMIMESigner.Certificate == nil || opts.SMIMESigner.Key == nil) {
+			return fmt.Errorf("failed to compose: S/MIME signing requires the sender's certificate and unlocked key in Options.SMIMESigner")
+		}
+		if opts.Mode.encrypts() && opts.Certificates == nil {
+			return fmt.Errorf("failed to compose: S/MIME encryption requires a certificate source in Options.Certificates")
+		}
+	default:
+		return fmt.Errorf("invalid scheme %d: use PGP or SMIME", opts.Scheme)
+	}
+	return nil
+}
+
 // resolveKeys looks up the key of every recipient, and of the sender unless
 // NoEncryptToSelf is set. It collects every failure into one
 // *RecipientError, so the user can fix them all at once.
-func resolveKeys(ctx context.Context, m *Message, opts *Options) (map[string]*openpgp.Entity, []*openpgp.Entity, error) {
+func resolveKeys(ctx context.Context, m *Message, opts *Options) (map[string]recipientKey, []recipientKey, error) {
 	now := opts.now()
-	keys := map[string]*openpgp.Entity{}
+	keys := map[string]recipientKey{}
 	var problems []error
 
 	for _, list := range [][]*mail.Address{m.To, m.Cc, m.Bcc} {
 		for _, a := range list {
-			key, err := lookupKey(ctx, opts.Keys, a.Address, now)
+			key, err := lookupKey(ctx, opts, a.Address, now)
 			if err != nil {
 				problems = append(problems, &KeyError{Address: a.Address, Err: err})
 				continue
@@ -84,13 +123,13 @@ func resolveKeys(ctx context.Context, m *Message, opts *Options) (map[string]*op
 		}
 	}
 
-	var self []*openpgp.Entity
+	var self []recipientKey
 	if !opts.NoEncryptToSelf {
-		key, err := lookupKey(ctx, opts.Keys, m.From.Address, now)
+		key, err := lookupKey(ctx, opts, m.From.Address, now)
 		if err != nil {
 			problems = append(problems, &KeyError{Address: m.From.Address, Sender: true, Err: err})
 		} else {
-			self = []*openpgp.Entity{key}
+			self = []recipientKey{key}
 		}
 	}
 
@@ -100,26 +139,37 @@ func resolveKeys(ctx context.Context, m *Message, opts *Options) (map[string]*op
 	return keys, self, nil
 }
 
-// lookupKey calls the key source and turns a nil key without an error into
-// one, so that a message is never encrypted to fewer keys than planned.
-func lookupKey(ctx context.Context, keys KeySource, address string, now time.Time) (*openpgp.Entity, error) {
-	key, err := keys.EncryptionKey(ctx, address, now)
+// lookupKey calls the key or certificate source of the scheme and turns a
+// nil result without an error into one, so that a message is never
+// encrypted to fewer keys than planned.
+func lookupKey(ctx context.Context, opts *Options, address string, now time.Time) (recipientKey, error) {
+	if opts.Scheme == SMIME {
+		cert, err := opts.Certificates.RecipientCertificate(ctx, address, now)
+		if err != nil {
+			return recipientKey{}, err
+		}
+		if cert == nil {
+			return recipientKey{}, errors.New("the certificate source returned no certificate")
+		}
+		return recipientKey{cert: cert}, nil
+	}
+	key, err := opts.Keys.EncryptionKey(ctx, address, now)
 	if err != nil {
-		return nil, err
+		return recipientKey{}, err
 	}
 	if key == nil || key.PrimaryKey == nil {
-		return nil, errors.New("the key source returned no key")
+		return recipientKey{}, errors.New("the key source returned no key")
 	}
-	return key, nil
+	return recipientKey{pgp: key}, nil
 }
 
-// dedupeKeys drops repeated keys by primary key fingerprint: a key listed
-// twice would make the recipient count differ from the PKESK packets.
-func dedupeKeys(keys []*openpgp.Entity) []*openpgp.Entity {
+// dedupeKeys drops repeated keys by fingerprint: a key listed twice would
+// make the recipient count differ from the PKESK packets or recipient infos.
+func dedupeKeys(keys []recipientKey) []recipientKey {
 	seen := map[string]bool{}
-	var out []*openpgp.Entity
+	var out []recipientKey
 	for _, k := range keys {
-		fp := hex.EncodeToString(k.PrimaryKey.Fingerprint)
+		fp := k.fingerprint()
 		if seen[fp] {
 			continue
 		}
@@ -129,19 +179,26 @@ func dedupeKeys(keys []*openpgp.Entity) []*openpgp.Entity {
 	return out
 }
 
-func newCopy(from *mail.Address, recipients []*mail.Address, bcc string, keys []*openpgp.Entity) plannedCopy {
+func newCopy(from *mail.Address, recipients []*mail.Address, bcc string, keys []recipientKey) plannedCopy {
 	addresses := make([]string, len(recipients))
 	for i, a := range recipients {
 		addresses[i] = a.Address
 	}
-	return plannedCopy{
+	pc := plannedCopy{
 		Copy: Copy{
 			Envelope:  transport.Envelope{From: from.Address, Recipients: addresses},
 			MessageID: newMessageID(from.Address),
 			Bcc:       bcc,
 		},
-		keys: keys,
 	}
+	for _, k := range keys {
+		if k.cert != nil {
+			pc.certs = append(pc.certs, k.cert)
+		} else {
+			pc.keys = append(pc.keys, k.pgp)
+		}
+	}
+	return pc
 }
 
 // newMessageID returns "random@domain" with 128 random bits and the

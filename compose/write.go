@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sealmail/sealmail/crypto/pgpmime"
+	"github.com/sealmail/sealmail/crypto/smime"
 )
 
 // WriteCopy writes the raw message of copy i (CRLF, no Bcc header) to w,
@@ -27,15 +28,11 @@ func (c *Composer) WriteCopy(ctx context.Context, w io.Writer, i int) error {
 	}
 
 	body := func(w io.Writer) error { return writeBody(ctx, w, c.msg) }
-	popts := &pgpmime.Options{Now: c.opts.Now}
 	var err error
-	switch c.opts.Mode {
-	case SignOnly:
-		err = pgpmime.Sign(bw, c.opts.Signer, body, popts)
-	case EncryptOnly:
-		err = pgpmime.Encrypt(bw, cp.keys, nil, body, popts)
-	default:
-		err = pgpmime.Encrypt(bw, cp.keys, c.opts.Signer, body, popts)
+	if c.opts.Scheme == SMIME {
+		err = c.protectSMIME(bw, cp, body)
+	} else {
+		err = c.protectPGP(bw, cp, body)
 	}
 	if err != nil {
 		return fmt.Errorf("failed to protect %s: %w", name, err)
@@ -45,6 +42,36 @@ func (c *Composer) WriteCopy(ctx context.Context, w io.Writer, i int) error {
 		return fmt.Errorf("failed to write %s: %w", name, err)
 	}
 	return nil
+}
+
+// protectPGP writes the PGP/MIME entity of a copy.
+func (c *Composer) protectPGP(w io.Writer, cp *plannedCopy, body pgpmime.BodyFunc) error {
+	opts := &pgpmime.Options{Now: c.opts.Now}
+	switch c.opts.Mode {
+	case SignOnly:
+		return pgpmime.Sign(w, c.opts.Signer, body, opts)
+	case EncryptOnly:
+		return pgpmime.Encrypt(w, cp.keys, nil, body, opts)
+	default:
+		return pgpmime.Encrypt(w, cp.keys, c.opts.Signer, body, opts)
+	}
+}
+
+// protectSMIME writes the S/MIME entity of a copy: signed, encrypted, or
+// signed and then encrypted.
+func (c *Composer) protectSMIME(w io.Writer, cp *plannedCopy, body smime.BodyFunc) error {
+	opts := c.opts.SMIME
+	if opts.Now == nil {
+		opts.Now = c.opts.Now
+	}
+	switch c.opts.Mode {
+	case SignOnly:
+		return smime.Sign(w, c.opts.SMIMESigner, body, &opts)
+	case EncryptOnly:
+		return smime.Encrypt(w, cp.certs, nil, body, &opts)
+	default:
+		return smime.Encrypt(w, cp.certs, c.opts.SMIMESigner, body, &opts)
+	}
 }
 
 // copyName returns how errors name cp: "the message" when it is the only
