@@ -4,7 +4,26 @@
 // enveloped-data or authEnveloped-data, with certificates handled as
 // RFC 8550 says.
 //
-// STUB: the contract below is fixed; the implementation is being written.
+// Sign writes multipart/signed by default (RFC 8551 section 3.5.3), with a
+// DER SignedData (RFC 5652 section 5) made by this package: RSA PKCS #1
+// v1.5 with SHA-256, or ECDSA with SHA-256, SHA-384 or SHA-512 for P-256,
+// P-384 or P-521 (RFC 5753 section 7.1.1). The signed attributes are
+// contentType, signingTime, messageDigest, SMIMECapabilities and, for a
+// separate encryption certificate, SMIMEEncryptionKeyPreference. The
+// certificates are the signer's and its chain without the root.
+//
+// Open reads what Sign and Encrypt write, and what other S/MIME agents
+// write in BER or DER. It verifies the certificate chain with the
+// emailProtection extended key usage.
+//
+// Divergences from RFC 8551:
+//   - Signing with SHA-1, MD5, RSASSA-PSS or EdDSA is not supported, and
+//     Open rejects SHA-1 and MD5 signatures (RFC 8551 section 2.1 allows
+//     SHA-1 for reading old mail).
+//   - Open verifies the certificate chain at the current time (Options.Now),
+//     not at the signingTime the sender claims.
+//   - The application/x-pkcs7-* types are written only with
+//     Options.LegacyTypes; Open accepts both forms.
 package smime
 
 import (
@@ -49,14 +68,6 @@ type Options struct {
 	Now func() time.Time
 	// Rand is the source of randomness; nil means crypto/rand.Reader.
 	Rand io.Reader
-}
-
-// Sign writes a signed entity to w: its header fields, an empty line and its
-// body. The default is multipart/signed with protocol and micalg matching
-// the signature part; Options.Opaque writes the opaque form instead. The
-// bytes body writes are signed and written unchanged.
-func Sign(w io.Writer, signer *Signer, body BodyFunc, opts *Options) error {
-	panic("unimplemented")
 }
 
 // Encrypt writes an application/pkcs7-mime entity with smime-type
