@@ -20,9 +20,12 @@ const keyIDLen = 16
 // order of List, with Status at now. The query is one of:
 //
 //   - an email address, matched as EncryptionKey matches it: without regard
-//     to case, and with the domain in its IDN (punycode) form;
+//     to case, and with the domain in its IDN (punycode) form; an X.509
+//     certificate matches when the address is in its subjectAltName or its
+//     subject;
 //   - a fingerprint of 40 or 64 hex digits, of the primary key or of a
-//     subkey, in any case, with an optional "0x" and spaces anywhere;
+//     subkey, or the SHA-256 of an X.509 certificate, in any case, with an
+//     optional "0x" and spaces anywhere;
 //   - a long key ID of 16 hex digits, written the same ways.
 //
 // An unreadable stored file matches a fingerprint or key ID query by its
@@ -41,7 +44,7 @@ func (k *Keyring) Find(ctx context.Context, query string, now time.Time) ([]Entr
 	var found []storedKey
 	var unreadable []string
 	for _, key := range keys {
-		if key.cert == nil {
+		if key.unreadable() {
 			unreadable = append(unreadable, key.entry.Path)
 		}
 		if match(key) {
@@ -60,6 +63,9 @@ func queryMatcher(query string) (func(storedKey) bool, error) {
 	if strings.Contains(query, "@") {
 		address := normalizeAddress(query)
 		return func(key storedKey) bool {
+			if key.certificate != nil {
+				return mentionsAddress(key.certificate, address)
+			}
 			return key.cert != nil && identityFor(key.cert, address) != nil
 		}, nil
 	}
@@ -75,6 +81,9 @@ func queryMatcher(query string) (func(storedKey) bool, error) {
 		}, nil
 	case ok && len(hex) == keyIDLen:
 		return func(key storedKey) bool {
+			if key.entry.Kind == KindX509 {
+				return false
+			}
 			if key.cert == nil {
 				return keyIDOf(key.entry.Fingerprint) == hex
 			}
@@ -146,6 +155,9 @@ func notFound(op, fpr string) error {
 // parsed and written again as a certificate, so it never contains secret key
 // material, even if another program stored a secret key in the certificate
 // directory. An unknown fingerprint returns an error that wraps ErrNotFound.
+//
+// A SHA-256 fingerprint of a stored X.509 certificate or trust anchor
+// returns the DER certificate.
 func (k *Keyring) Export(ctx context.Context, fingerprint string) ([]byte, error) {
 	fpr, err := parseFingerprint("export", fingerprint)
 	if err != nil {
@@ -162,6 +174,9 @@ func (k *Keyring) Export(ctx context.Context, fingerprint string) ([]byte, error
 	}
 	if err != nil {
 		return nil, err
+	}
+	if cert == nil && isCertFingerprint(fpr) {
+		return k.exportX509(fpr)
 	}
 	if cert == nil {
 		return nil, notFound("export", fpr)
@@ -184,6 +199,10 @@ func (k *Keyring) Export(ctx context.Context, fingerprint string) ([]byte, error
 // The secret key goes first, so that a crash in between leaves a
 // certificate without its secret key, never a secret key without the
 // revocations that its certificate may hold.
+//
+// A SHA-256 fingerprint of an X.509 certificate removes the certificate,
+// the S/MIME identity (PKCS#12 bundle) stored for it and a trust anchor
+// with that fingerprint, and removedSecret reports the identity.
 func (k *Keyring) Remove(ctx context.Context, fingerprint string) (removedSecret bool, err error) {
 	fpr, err := parseFingerprint("remove", fingerprint)
 	if err != nil {
@@ -206,6 +225,14 @@ func (k *Keyring) Remove(ctx context.Context, fingerprint string) (removedSecret
 	removedCert, err := removeFile(k.certPath(fpr))
 	if err != nil {
 		return removedSecret, err
+	}
+	if isCertFingerprint(fpr) {
+		removedIdentity, removedX509, err := k.removeX509(fpr)
+		if err != nil {
+			return removedSecret || removedIdentity, err
+		}
+		removedSecret = removedSecret || removedIdentity
+		removedCert = removedCert || removedX509
 	}
 	if !removedSecret && !removedCert {
 		return false, notFound("remove", fpr)

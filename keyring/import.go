@@ -12,7 +12,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 )
 
-// Imported describes one key that Import stored.
+// Imported describes one key or certificate that Import stored.
 type Imported struct {
 	Fingerprint string   // lowercase hex
 	UserIDs     []string // as in the key
@@ -23,7 +23,15 @@ type Imported struct {
 	// signing subkey, or that an unreadable stored file of the key was
 	// replaced and where its bytes were kept. Several are joined by "; ".
 	Warning string
+	// Kind is KindOpenPGP or KindX509.
+	Kind string
 }
+
+// The kinds of key that Imported and Entry describe.
+const (
+	KindOpenPGP = "openpgp"
+	KindX509    = "x509"
+)
 
 // Import reads OpenPGP keys from r, armored (any number of blocks) or
 // binary (any number of keys), and stores them. Public certificates go to the
@@ -41,14 +49,16 @@ type Imported struct {
 // The whole input is read and checked before anything is stored, so input
 // that cannot be read completely changes nothing. An input without keys
 // returns an error wrapping ErrNoKey.
+//
+// X.509 certificates and PKCS#12 bundles are imported too, as
+// ImportWithOptions describes, but a PKCS#12 bundle needs the password that
+// only ImportWithOptions can supply.
 func (k *Keyring) Import(ctx context.Context, r io.Reader) ([]Imported, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxInputSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("failed to read keys: %w", err)
-	}
-	if len(data) > maxInputSize {
-		return nil, fmt.Errorf("failed to read keys: the input is larger than %d MiB", maxInputSize>>20)
-	}
+	return k.ImportWithOptions(ctx, r, ImportOptions{})
+}
+
+// importOpenPGP imports the OpenPGP keys in data, as Import describes.
+func (k *Keyring) importOpenPGP(ctx context.Context, data []byte) ([]Imported, error) {
 	in, err := parseInput(data)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"context"
+	"crypto/x509"
 	"sort"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 // could not be read. Its JSON form is the stable document of "keyring list
 // --json".
 type Entry struct {
+	// Kind is KindOpenPGP or KindX509.
+	Kind string `json:"kind"`
+	// Fingerprint is the primary key fingerprint of an OpenPGP key, or the
+	// SHA-256 of an X.509 certificate, in lowercase hex.
 	Fingerprint string     `json:"fingerprint"`
 	UserIDs     []string   `json:"user_ids"`
 	Addresses   []string   `json:"addresses"`           // lowercase
@@ -35,16 +40,25 @@ type Entry struct {
 // storedKey is a certificate with its Entry, or an unreadable file with its
 // Entry and a nil cert.
 type storedKey struct {
-	cert  *openpgp.Entity
-	entry Entry
+	cert *openpgp.Entity
+	// certificate is set instead of cert for an X.509 certificate.
+	certificate *x509.Certificate
+	entry       Entry
 	// primaryAddress orders the entries.
 	primaryAddress string
 }
 
-// List returns every stored key, sorted by primary address, then
+// unreadable reports whether key is a stored file that could not be read.
+func (key storedKey) unreadable() bool {
+	return key.cert == nil && key.certificate == nil
+}
+
+// List returns every stored key and X.509 certificate, sorted by primary address, then
 // fingerprint, and after them an entry of StatusUnreadable for every stored
 // file that could not be read, sorted by path. Status is the usability for
-// encryption at now.
+// encryption at now. The status of an X.509 certificate is that of
+// VerifyCertificate without an address and with the zero CertPolicy, and a
+// trust anchor has StatusAnchor.
 func (k *Keyring) List(ctx context.Context, now time.Time) ([]Entry, error) {
 	keys, err := k.storedKeys(ctx, now)
 	if err != nil {
@@ -77,6 +91,7 @@ func (k *Keyring) storedKeys(ctx context.Context, now time.Time) ([]storedKey, e
 		keys = append(keys, storedKey{
 			cert: cert,
 			entry: Entry{
+				Kind:        KindOpenPGP,
 				Fingerprint: fpr,
 				UserIDs:     userIDs(cert),
 				Addresses:   addresses(cert),
@@ -91,6 +106,7 @@ func (k *Keyring) storedKeys(ctx context.Context, now time.Time) ([]storedKey, e
 	}
 	for _, file := range unreadable {
 		keys = append(keys, storedKey{entry: Entry{
+			Kind:        KindOpenPGP,
 			Fingerprint: file.fingerprint,
 			UserIDs:     []string{},
 			Addresses:   []string{},
@@ -100,7 +116,12 @@ func (k *Keyring) storedKeys(ctx context.Context, now time.Time) ([]storedKey, e
 			Problem:     file.err.Error(),
 		}})
 	}
-	return keys, nil
+
+	certificates, err := k.x509Keys(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	return append(keys, certificates...), nil
 }
 
 // sortedEntries returns the entries of keys: readable keys by primary
@@ -108,10 +129,10 @@ func (k *Keyring) storedKeys(ctx context.Context, now time.Time) ([]storedKey, e
 func sortedEntries(keys []storedKey) []Entry {
 	sort.Slice(keys, func(i, j int) bool {
 		a, b := keys[i], keys[j]
-		if unreadableA, unreadableB := a.cert == nil, b.cert == nil; unreadableA != unreadableB {
+		if unreadableA, unreadableB := a.unreadable(), b.unreadable(); unreadableA != unreadableB {
 			return unreadableB
 		}
-		if a.cert == nil {
+		if a.unreadable() {
 			return a.entry.Path < b.entry.Path
 		}
 		if a.primaryAddress != b.primaryAddress {
