@@ -70,15 +70,6 @@ type Options struct {
 	Rand io.Reader
 }
 
-// Encrypt writes an application/pkcs7-mime entity with smime-type
-// enveloped-data (CBC) or authEnveloped-data (GCM) and name=smime.p7m. When
-// signer is not nil, the entity body writes is signed first (Sign with the
-// same options) and the signed entity is encrypted, as RFC 8551 section 3.7
-// recommends.
-func Encrypt(w io.Writer, recipients []*x509.Certificate, signer *Signer, body BodyFunc, opts *Options) error {
-	panic("unimplemented")
-}
-
 // Opened is an S/MIME message read back by Open.
 type Opened struct {
 	// Entity is the innermost protected MIME entity.
@@ -95,11 +86,4 @@ type Opened struct {
 	SignatureErr error
 	// Micalg is the micalg parameter of a multipart/signed entity.
 	Micalg string
-}
-
-// Open reads a complete message or MIME entity, decrypts it with cert and
-// key when it is encrypted, and verifies a signature against roots, with
-// intermediates taken from the message.
-func Open(r io.Reader, cert *x509.Certificate, key crypto.PrivateKey, roots *x509.CertPool, opts *Options) (*Opened, error) {
-	panic("unimplemented")
 }
