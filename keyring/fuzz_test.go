@@ -24,6 +24,9 @@ func FuzzImport(f *testing.F) {
 	f.Add(public.Bytes()[:public.Len()/2])
 	f.Add([]byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQ==\n-----END PGP PUBLIC KEY BLOCK-----\n"))
 	f.Add([]byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n"))
+	for _, seed := range x509Seeds(f) {
+		f.Add(seed)
+	}
 
 	k, err := Open(f.TempDir())
 	if err != nil {

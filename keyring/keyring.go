@@ -9,7 +9,18 @@
 //	                       and a "writelock" file
 //	secret/                mode 0700: the user's secret keys, one binary
 //	                       transferable secret key a file, mode 0600, named
-//	                       by lowercase fingerprint
+//	                       by lowercase fingerprint, and S/MIME identities:
+//	                       PKCS#12 bundles as imported, still encrypted,
+//	                       named "<SHA-256 of the certificate>.p12"
+//	x509/                  DER X.509 certificates named by the lowercase hex
+//	                       SHA-256 of the DER, as "ab/cdef..."
+//	x509/anchors/          the trust anchors the user added, named the same
+//
+// X.509 certificates follow RFC 5280 and are validated for S/MIME as
+// RFC 8550 says; see RecipientCertificate, SMIMEIdentity and
+// VerifyCertificate. Only the user's trust anchors are trusted unless a
+// CertPolicy adds the system's roots. Revocation (CRLs, OCSP) is not
+// checked.
 //
 // Keys follow RFC 9580 (and RFC 4880 for the v4 keys GnuPG 2.2 reads);
 // the OpenPGP library is github.com/ProtonMail/go-crypto, v2 API. Every write

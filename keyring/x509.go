@@ -5,9 +5,10 @@ import (
 	"errors"
 )
 
-// ErrX509Unsupported is returned by Import when its input is an X.509
-// certificate or a PKCS#12 bundle rather than OpenPGP keys.
-var ErrX509Unsupported = errors.New("the input is an X.509 certificate or PKCS#12 bundle; importing those is not supported yet, only OpenPGP keys are")
+// ErrX509Unsupported is wrapped by the error of Import when its input is an
+// X.509 structure that the keyring does not store, such as a certificate
+// revocation list or a certificate request.
+var ErrX509Unsupported = errors.New("this kind of X.509 input is not supported; import certificates, certs-only PKCS#7 or PKCS#12 bundles")
 
 // isX509BlockType reports whether a PEM block of type blockType holds an
 // X.509 certificate, a PKCS#7 or PKCS#12 structure, or the private key that

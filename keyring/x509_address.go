@@ -96,7 +96,7 @@ func checkAddress(cert *x509.Certificate, address string) error {
 	}
 	addresses := certAddresses(cert)
 	if len(addresses) == 0 {
-		return fmt.Errorf("it contains no email address, so it cannot stand for %q", address)
+		return fmt.Errorf("it contains no email address, so it cannot be used for %q", address)
 	}
 	return fmt.Errorf("it is issued for %s, not for %q", strings.Join(addresses, ", "), address)
 }

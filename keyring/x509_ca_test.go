@@ -165,7 +165,7 @@ func (ca *testCA) issue(spec certSpec) (certPath, keyPath string) {
 // read from a file, and returns the bundle.
 func (ca *testCA) pkcs12(certPath, keyPath, password string, legacy bool) []byte {
 	ca.t.Helper()
-	passwordFile := ca.writeFile("password", password)
+	passwordFile := ca.writeFile("password", password+"\n")
 	out := certPath + ".p12"
 	args := []string{"pkcs12", "-export", "-in", certPath, "-inkey", keyPath,
 		"-certfile", ca.interPEM, "-passout", "file:" + passwordFile, "-out", out}
@@ -223,4 +223,16 @@ func trustTestCA(t *testing.T, k *Keyring, ca *testCA) {
 		t.Fatalf("AddTrustAnchor: %v", err)
 	}
 	importBytes(t, k, readFile(t, ca.interPEM))
+}
+
+// verifyOptions returns options that verify a leaf of ca against roots for
+// S/MIME.
+func verifyOptions(roots *x509.CertPool, ca *testCA) x509.VerifyOptions {
+	intermediates := x509.NewCertPool()
+	intermediates.AddCert(ca.intermediate)
+	return x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: intermediates,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+	}
 }
