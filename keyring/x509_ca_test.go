@@ -23,7 +23,7 @@ type testCA struct {
 	dir     string
 	serial  int
 
-	rootPEM, interPEM   string // paths
+	rootPEM, interPEM  string // paths
 	root, intermediate *x509.Certificate
 }
 
