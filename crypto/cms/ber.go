@@ -156,7 +156,7 @@ func (n *node) octets() ([]byte, error) {
 func (n *node) appendOctets(buf *bytes.Buffer) error {
 	for _, child := range n.children {
 		if !child.isUniversal(asn1.TagOctetString) {
-			return fmt.Errorf("%w: constructed OCTET STRING holds another type", errMalformed)
+			return fmt.Errorf("%w: constructed OCTET STRING contains another type", errMalformed)
 		}
 		if !child.constructed {
 			buf.Write(child.content)

@@ -14,7 +14,7 @@ import (
 )
 
 // errDecrypt is the one error for a wrong key, bad padding or a bad tag, so
-// that the error says nothing more about the plaintext than that it failed.
+// that the error reveals nothing about the plaintext beyond the failure.
 var errDecrypt = errors.New("cms: decryption failed: the key does not match or the message was altered")
 
 // envelope is the part of EnvelopedData or AuthEnvelopedData that Decrypt

@@ -273,8 +273,8 @@ func (g *gcmWriter) Write(p []byte) (int, error) {
 }
 
 // Close seals the content and writes it, the end of the
-// authEncryptedContentInfo and the mac (RFC 5083 section 2.1); authAttrs
-// is absent, so the additional data is empty.
+// authEncryptedContentInfo and the mac (RFC 5083 section 2.1). The
+// additional data is empty because authAttrs is absent.
 func (g *gcmWriter) Close() error {
 	if g.closed {
 		return g.err

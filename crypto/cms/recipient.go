@@ -23,7 +23,7 @@ var (
 	tagContext2 = cbasn1.Tag(2).ContextSpecific().Constructed()
 )
 
-// recipientKind is how the content-encryption key reaches one recipient.
+// recipientKind is the way the content-encryption key reaches one recipient.
 type recipientKind int
 
 const (
@@ -161,8 +161,8 @@ func wrapAlgorithm(keySize int) asn1.ObjectIdentifier {
 
 // addKeyAgreeRecipientInfo adds a [1] KeyAgreeRecipientInfo (RFC 5652
 // section 6.2.2, RFC 5753 section 3.1) of version 3 that carries cek to the
-// EC key of cert: an ephemeral key of the same curve, ECDH, the X9.63 KDF
-// over SHA-256 and an AES key wrap of the content key's size.
+// EC key of cert. It uses an ephemeral key of the same curve, ECDH, the
+// X9.63 KDF over SHA-256 and an AES key wrap of the content key's size.
 func addKeyAgreeRecipientInfo(b *cryptobyte.Builder, cert *x509.Certificate, cek []byte, rand io.Reader) error {
 	pub, err := cert.PublicKey.(*ecdsa.PublicKey).ECDH()
 	if err != nil {

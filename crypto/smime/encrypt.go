@@ -16,9 +16,9 @@ import (
 // same options) and the signed entity is encrypted, as RFC 8551 section 3.7
 // recommends.
 //
-// The entity streams from body through the signature and the encryption to
-// w in base64 for the CBC ciphers; the GCM ciphers hold the entity in
-// memory (see package cms). Nothing is written when a recipient certificate
+// With the CBC ciphers the entity streams from body through the signature
+// and the encryption to w in base64. The GCM ciphers hold the entity in
+// memory until it is complete, because Go's AEAD seals in one call. Nothing is written when a recipient certificate
 // cannot be used. After a later error, w holds a partial entity that the
 // caller must discard.
 func Encrypt(w io.Writer, recipients []*x509.Certificate, signer *Signer, body BodyFunc, opts *Options) error {
