@@ -157,7 +157,7 @@ func (o *opener) openPKCS7MIME(opened *Opened, entity *rawEntity, depth int) err
 		opened.Encrypted = true
 		return o.open(opened, plaintext, depth+1)
 	}
-	return fmt.Errorf("%w: application/pkcs7-mime holds CMS content type %s", ErrNotSMIME, contentType)
+	return fmt.Errorf("%w: application/pkcs7-mime contains CMS content type %s", ErrNotSMIME, contentType)
 }
 
 // decrypt decrypts EnvelopedData or AuthEnvelopedData with the opener's

@@ -191,8 +191,8 @@ func TestOpenRejectsOtherMessages(t *testing.T) {
 
 	pki := newTestPKI(t)
 	opaque := sign(t, pki.issue(t, kindP256, "alice@example.org"), testEntity, &Options{Opaque: true})
-	enveloped := bytes.Replace(opaque, []byte("MIIG"), []byte("MIIH"), 1)
-	if _, err := Open(bytes.NewReader(enveloped), nil, nil, pki.roots, nil); err == nil {
+	corrupted := bytes.Replace(opaque, []byte("MIIG"), []byte("MIIH"), 1)
+	if _, err := Open(bytes.NewReader(corrupted), nil, nil, pki.roots, nil); err == nil {
 		t.Errorf("Open accepted a corrupted SignedData")
 	}
 }

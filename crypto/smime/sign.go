@@ -16,8 +16,8 @@ import (
 // bytes body writes are signed and written unchanged.
 //
 // The detached form streams: only the digest of the entity is kept. The
-// opaque form holds the entity and its SignedData in memory, about three
-// times the entity size.
+// opaque form holds the entity in memory, several copies of it while the
+// DER SignedData is built.
 func Sign(w io.Writer, signer *Signer, body BodyFunc, opts *Options) error {
 	scheme, err := checkSigner(signer)
 	if err != nil {

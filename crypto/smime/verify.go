@@ -19,7 +19,7 @@ type signatureResult struct {
 	content []byte // the encapsulated content; nil for a detached signature
 	signer  *x509.Certificate
 	hash    crypto.Hash
-	err     error // why no signature verified; nil when one did
+	err     error // the reason no signer verified; nil when one did
 }
 
 // readSignedData parses a ContentInfo holding SignedData in DER or BER.
