@@ -16,7 +16,8 @@ import (
 )
 
 const keyringUsage = `Usage:
-  sealmail keyring import FILE...              import OpenPGP keys ("-" reads standard input)
+  sealmail keyring import FILE...              import OpenPGP keys, X.509 certificates or PKCS#12 bundles ("-" reads standard input)
+  sealmail keyring trust FILE...               add X.509 trust anchors for S/MIME
   sealmail keyring list [--json]               list the keys in the keyring
   sealmail keyring show ADDRESS|FINGERPRINT    show the keys for an address or fingerprint
   sealmail keyring export ADDRESS|FINGERPRINT  write a certificate, armored, to standard output
@@ -33,6 +34,8 @@ func (a *app) keyring(ctx context.Context, args []string) error {
 		return a.keyringImport(ctx, rest)
 	case "list":
 		return a.keyringList(ctx, rest)
+	case "trust":
+		return a.keyringTrust(ctx, rest)
 	case "show":
 		return a.keyringShow(ctx, rest)
 	case "export":
@@ -70,7 +73,9 @@ func (a *app) openExistingKeyring() (*keyring.Keyring, error) {
 }
 
 func (a *app) keyringImport(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("keyring import", "keyring import FILE...")
+	fs := a.newFlagSet("keyring import", "keyring import [--passphrase-file FILE] FILE...")
+	var passphraseFile onceFlag
+	fs.Var(&passphraseFile, "passphrase-file", "read the password of PKCS#12 bundles from `FILE` (or set SEALMAIL_PASSPHRASE)")
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -86,7 +91,7 @@ func (a *app) keyringImport(ctx context.Context, args []string) error {
 	// others out; the command fails at the end if any did.
 	var failed []string
 	for _, name := range fs.Args() {
-		imported, err := a.importFile(ctx, kr, name)
+		imported, err := a.importFile(ctx, kr, name, passphraseFile.value)
 		if err != nil {
 			a.progress("failed to import %s: %v", name, err)
 			failed = append(failed, name)
@@ -98,7 +103,12 @@ func (a *app) keyringImport(ctx context.Context, args []string) error {
 				verb = "updated"
 			}
 			kind := "public key"
-			if k.Secret {
+			switch {
+			case k.Kind == keyring.KindX509 && k.Secret:
+				kind = "S/MIME identity"
+			case k.Kind == keyring.KindX509:
+				kind = "certificate"
+			case k.Secret:
 				kind = "secret key"
 			}
 			fmt.Fprintf(a.stdout, "%s %s %s %s\n", verb, kind, strings.ToUpper(k.Fingerprint), strings.Join(k.UserIDs, ", "))
@@ -113,8 +123,10 @@ func (a *app) keyringImport(ctx context.Context, args []string) error {
 	return nil
 }
 
-// importFile imports the keys in the file name, or in standard input for "-".
-func (a *app) importFile(ctx context.Context, kr *keyring.Keyring, name string) ([]keyring.Imported, error) {
+// importFile imports the keys in the file name, or in standard input for
+// "-". The password of a PKCS#12 bundle comes from passphraseFile,
+// SEALMAIL_PASSPHRASE or the terminal, asked only when the file is one.
+func (a *app) importFile(ctx context.Context, kr *keyring.Keyring, name, passphraseFile string) ([]keyring.Imported, error) {
 	var r io.Reader = a.stdin
 	if name != "-" {
 		f, err := os.Open(name)
@@ -124,7 +136,40 @@ func (a *app) importFile(ctx context.Context, kr *keyring.Keyring, name string) 
 		defer f.Close()
 		r = f
 	}
-	return kr.Import(ctx, r)
+	opts := keyring.ImportOptions{Password: func() ([]byte, error) {
+		password, _, err := a.passphrase(name, passphraseFile)
+		return password, err
+	}}
+	return kr.ImportWithOptions(ctx, r, opts)
+}
+
+func (a *app) keyringTrust(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("keyring trust", "keyring trust FILE...")
+	if err := a.parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("keyring trust: missing FILE with the CA certificate to trust for S/MIME")
+	}
+	kr, err := a.openKeyring()
+	if err != nil {
+		return err
+	}
+	for _, name := range fs.Args() {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("failed to add a trust anchor: %w", err)
+		}
+		imported, err := kr.AddTrustAnchor(ctx, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("failed to add the trust anchors in %s: %w", name, err)
+		}
+		for _, k := range imported {
+			fmt.Fprintf(a.stdout, "trusted %s %s\n", strings.ToUpper(k.Fingerprint), strings.Join(k.UserIDs, ", "))
+		}
+	}
+	return nil
 }
 
 func (a *app) keyringList(ctx context.Context, args []string) error {
@@ -165,10 +210,10 @@ func (a *app) keyringList(ctx context.Context, args []string) error {
 			secret = " (secret key)"
 		}
 		if e.Status == keyring.StatusUnreadable {
-			fmt.Fprintf(tw, "%s\t%s\t%s: %s\n", strings.ToUpper(e.Fingerprint), e.Status, e.Path, e.Problem)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s: %s\n", e.Kind, strings.ToUpper(e.Fingerprint), e.Status, e.Path, e.Problem)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\texpires %s\t%s%s\n", strings.ToUpper(e.Fingerprint), e.Status, e.Algorithm, expires, strings.Join(e.UserIDs, ", "), secret)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\texpires %s\t%s%s\n", e.Kind, strings.ToUpper(e.Fingerprint), e.Status, e.Algorithm, expires, strings.Join(e.UserIDs, ", "), secret)
 	}
 	return tw.Flush()
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/sealmail/sealmail/compose"
+	"github.com/sealmail/sealmail/crypto/cms"
+	"github.com/sealmail/sealmail/crypto/smime"
 )
 
 // listFlag is a flag that may be given more than once.
@@ -58,6 +60,12 @@ type messageFlags struct {
 	sign, encrypt   bool
 	passphraseFile  onceFlag
 	noEncryptToSelf bool
+
+	smimeCipher       onceFlag
+	smimeKeyTransport onceFlag
+	smimeOpaque       bool
+	smimeLegacyTypes  bool
+	systemRoots       bool
 }
 
 func (f *messageFlags) register(fs *flag.FlagSet) {
@@ -77,16 +85,63 @@ func (f *messageFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.encrypt, "encrypt", false, "encrypt; with neither --sign nor --encrypt, both")
 	fs.Var(&f.passphraseFile, "passphrase-file", "read the passphrase of the sender's key from `FILE` (or set SEALMAIL_PASSPHRASE)")
 	fs.BoolVar(&f.noEncryptToSelf, "no-encrypt-to-self", false, "do not encrypt to the sender's own key (the sent copy becomes unreadable)")
+	fs.Var(&f.smimeCipher, "smime-cipher", "the S/MIME content `cipher`: aes256-cbc (default), aes128-cbc, aes128-gcm or aes256-gcm")
+	fs.Var(&f.smimeKeyTransport, "smime-key-transport", "the S/MIME key transport to RSA recipients: `pkcs1v15` (default) or oaep")
+	fs.BoolVar(&f.smimeOpaque, "smime-opaque", false, "sign with S/MIME in the opaque signed-data form instead of multipart/signed")
+	fs.BoolVar(&f.smimeLegacyTypes, "smime-legacy-types", false, "write the application/x-pkcs7-* media types, for old receivers")
+	fs.BoolVar(&f.systemRoots, "system-roots", false, "trust the system's TLS roots as S/MIME anchors too (by default only anchors added with keyring trust)")
+}
+
+// scheme returns the protection scheme the flags ask for, and checks that
+// the S/MIME flags come with --smime.
+func (f *messageFlags) scheme() (compose.Scheme, error) {
+	if f.pgp && f.smime {
+		return 0, usagef("--pgp and --smime cannot be used together")
+	}
+	if !f.smime && (f.smimeCipher.set || f.smimeKeyTransport.set || f.smimeOpaque || f.smimeLegacyTypes || f.systemRoots) {
+		return 0, usagef("the --smime-* and --system-roots flags need --smime")
+	}
+	if f.smime {
+		return compose.SMIME, nil
+	}
+	return compose.PGP, nil
+}
+
+// smimeOptions returns the S/MIME options the flags ask for.
+func (f *messageFlags) smimeOptions() (smime.Options, error) {
+	var opts smime.Options
+	switch f.smimeCipher.value {
+	case "", "aes256-cbc":
+		opts.Cipher = cms.AES256CBC
+	case "aes128-cbc":
+		opts.Cipher = cms.AES128CBC
+	case "aes128-gcm":
+		opts.Cipher = cms.AES128GCM
+	case "aes256-gcm":
+		opts.Cipher = cms.AES256GCM
+	default:
+		return opts, usagef("unknown --smime-cipher %q: use aes256-cbc, aes128-cbc, aes128-gcm or aes256-gcm", f.smimeCipher.value)
+	}
+	switch f.smimeKeyTransport.value {
+	case "", "pkcs1v15":
+		opts.KeyTransport = cms.RSAPKCS1v15
+	case "oaep":
+		opts.KeyTransport = cms.RSAOAEPSHA256
+	default:
+		return opts, usagef("unknown --smime-key-transport %q: use pkcs1v15 or oaep", f.smimeKeyTransport.value)
+	}
+	opts.Opaque = f.smimeOpaque
+	opts.LegacyTypes = f.smimeLegacyTypes
+	return opts, nil
 }
 
 // mode returns the protection the flags ask for.
 func (f *messageFlags) mode() (compose.Mode, error) {
-	if f.pgp && f.smime {
-		return 0, usagef("--pgp and --smime cannot be used together")
+	if _, err := f.scheme(); err != nil {
+		return 0, err
 	}
-	if f.smime {
-		// TODO: S/MIME output; until it exists the request is refused, never downgraded.
-		return 0, usagef("--smime is not supported yet; use --pgp")
+	if _, err := f.smimeOptions(); err != nil {
+		return 0, err
 	}
 	switch {
 	case f.sign && !f.encrypt:

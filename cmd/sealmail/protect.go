@@ -31,6 +31,18 @@ func (a *app) composer(ctx context.Context, h *home, m *compose.Message, f *mess
 		return nil, err
 	}
 
+	scheme, err := f.scheme()
+	if err != nil {
+		return nil, err
+	}
+	if scheme == compose.SMIME {
+		opts, err := a.smimeComposeOptions(ctx, kr, m, f, mode)
+		if err != nil {
+			return nil, err
+		}
+		return compose.New(ctx, m, opts)
+	}
+
 	opts := compose.Options{Mode: mode, Keys: kr, NoEncryptToSelf: f.noEncryptToSelf}
 	if mode != compose.EncryptOnly {
 		signer, err := a.unlockedSigner(ctx, kr, m.From.Address, f.passphraseFile.value)
@@ -53,24 +65,40 @@ func (a *app) unlockedSigner(ctx context.Context, kr *keyring.Keyring, address, 
 		return signer, nil
 	}
 
-	// A passphrase typed at the terminal gets three tries, as with gpg; one
-	// from a file or the environment gets one.
+	err = a.withPassphrase(address, passphraseFile, func(passphrase []byte) error {
+		return keyring.Unlock(signer, passphrase)
+	})
+	if errors.Is(err, keyring.ErrWrongPassphrase) {
+		return nil, fmt.Errorf("wrong passphrase for the secret key of %s (%X)", address, signer.PrimaryKey.Fingerprint)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return signer, nil
+}
+
+// withPassphrase calls unlock with the passphrase for the key of address,
+// from passphraseFile, SEALMAIL_PASSPHRASE or the terminal. A passphrase
+// typed at the terminal gets three tries, as with gpg; one from a file or the
+// environment gets one. unlock reports a wrong passphrase with an error
+// wrapping keyring.ErrWrongPassphrase.
+func (a *app) withPassphrase(address, passphraseFile string, unlock func([]byte) error) error {
 	for attempt := 1; ; attempt++ {
 		passphrase, prompted, err := a.passphrase(address, passphraseFile)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		err = keyring.Unlock(signer, passphrase)
+		err = unlock(passphrase)
 		clear(passphrase)
 		switch {
 		case err == nil:
-			return signer, nil
+			return nil
 		case !errors.Is(err, keyring.ErrWrongPassphrase):
-			return nil, err
+			return err
 		case prompted && attempt < 3:
 			a.progress("wrong passphrase, try again")
 		default:
-			return nil, fmt.Errorf("wrong passphrase for the secret key of %s (%X)", address, signer.PrimaryKey.Fingerprint)
+			return err
 		}
 	}
 }
