@@ -40,7 +40,8 @@ type demoPerson struct {
 // encrypted message with an attachment and a Bcc recipient to the outbox, and
 // opens every copy again as its recipient would.
 func (a *app) demo(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("demo", "demo")
+	fs := a.newFlagSet("demo", "demo [--smime]")
+	useSMIME := fs.Bool("smime", false, "show S/MIME with a throwaway certificate authority instead of OpenPGP")
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -72,7 +73,12 @@ func (a *app) demo(ctx context.Context, args []string) error {
 		{name: "Carol Blind-Copy", address: "carol@example.org"},
 	}
 	passphraseFile := filepath.Join(files, "alice.passphrase")
-	if err := a.demoKeys(ctx, h, people, files, passphraseFile); err != nil {
+	var pki *demoPKI
+	if *useSMIME {
+		if pki, err = a.demoSMIMEKeys(ctx, h, people, files, passphraseFile); err != nil {
+			return err
+		}
+	} else if err := a.demoKeys(ctx, h, people, files, passphraseFile); err != nil {
 		return err
 	}
 
@@ -94,6 +100,7 @@ func (a *app) demo(ctx context.Context, args []string) error {
 		textFile:       onceFlag{value: textFile},
 		attach:         listFlag{attachFile},
 		passphraseFile: onceFlag{value: passphraseFile},
+		smime:          *useSMIME,
 	}
 	m, err := mf.message(a.stdin)
 	if err != nil {
@@ -104,6 +111,14 @@ func (a *app) demo(ctx context.Context, args []string) error {
 	}
 
 	fmt.Fprintf(a.stdout, "\nopening each copy as its recipient:\n")
+	if pki != nil {
+		copies, err := a.demoSMIMEOpen(h, people, pki)
+		if err != nil {
+			return err
+		}
+		a.demoSMIMEHints(dir, files, passphraseFile, copies)
+		return nil
+	}
 	paths, err := a.demoOpen(h, people)
 	if err != nil {
 		return err

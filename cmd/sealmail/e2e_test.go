@@ -446,3 +446,29 @@ func TestSendSESTooManyRecipientsSendsNothing(t *testing.T) {
 		t.Errorf("stderr does not say that nothing was sent and why:\n%s", stderr)
 	}
 }
+
+func TestDemoSMIME(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	var stdout, stderr bytes.Buffer
+	if status := run([]string{"demo", "--smime"}, strings.NewReader(""), &stdout, &stderr); status != 0 {
+		t.Fatalf("demo --smime: exit status %d: %s", status, stderr.String())
+	}
+	out := stdout.String()
+	if n := strings.Count(out, "good signature from alice@example.org"); n != 2 {
+		t.Errorf("demo verified %d copies, want 2:\n%s", n, out)
+	}
+
+	// The printed openssl commands open the copies.
+	openssl := peers.Require(t, "openssl")
+	commands := regexp.MustCompile(`(?m)^  openssl cms -decrypt -in (\S+) -recip (\S+) -inkey (\S+) \| openssl cms -verify -CAfile (\S+)$`).FindAllStringSubmatch(out, -1)
+	if len(commands) != 2 {
+		t.Fatalf("demo printed %d openssl commands, want 2:\n%s", len(commands), out)
+	}
+	for _, c := range commands {
+		decrypted := runOpenSSL(t, openssl, nil, "cms", "-decrypt", "-in", c[1], "-recip", c[2], "-inkey", c[3])
+		content := runOpenSSL(t, openssl, decrypted, "cms", "-verify", "-CAfile", c[4])
+		if !bytes.Contains(content, []byte("figures.csv")) {
+			t.Errorf("the copy %s opened by openssl lacks the attachment", c[1])
+		}
+	}
+}
