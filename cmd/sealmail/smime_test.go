@@ -207,3 +207,62 @@ func checkSMIMEHeader(t *testing.T, raw string, encrypted bool, args []string) {
 		t.Error("outer header has a Bcc field")
 	}
 }
+
+// TestSMIMERefusesBadCertificates checks that recipients whose certificate
+// fails validation are each named, and that nothing reaches the outbox.
+func TestSMIMERefusesBadCertificates(t *testing.T) {
+	newKey := func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
+	home, files, _ := smimeSetup(t, newKey)
+	now := time.Now()
+
+	// An expired certificate from the trusted CA would need its key; a
+	// second CA the home does not trust issues the untrusted one.
+	other, err := newDemoCA(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := newKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	untrusted, err := other.issue("Dave", "dave@example.org", key.Public(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	untrustedFile := filepath.Join(files, "dave.pem")
+	if err := os.WriteFile(untrustedFile, pemCertificates(untrusted, other.intermediate), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, stderr := runCLI(t, home, "", "keyring", "import", untrustedFile); status != 0 {
+		t.Fatalf("keyring import: %s", stderr)
+	}
+
+	status, stdout, stderr := runCLI(t, home, "", "send", "--smime", "--passphrase-file", filepath.Join(files, "pass.txt"),
+		"--from", "alice@example.org", "--to", "bob@example.org,dave@example.org", "--cc", "nobody@example.org",
+		"--subject", "Hi", "--text", filepath.Join(files, "body.txt"))
+	if status != 1 {
+		t.Fatalf("send: exit status %d, want 1; stdout:\n%s\nstderr:\n%s", status, stdout, stderr)
+	}
+	for _, want := range []string{"dave@example.org", "untrusted", "nobody@example.org"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not name %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "bob@example.org") {
+		t.Errorf("stderr names bob@example.org, whose certificate is fine:\n%s", stderr)
+	}
+	if _, err := os.Stat(filepath.Join(home, "outbox", "new")); err == nil {
+		entries, _ := os.ReadDir(filepath.Join(home, "outbox", "new"))
+		if len(entries) > 0 {
+			t.Errorf("the outbox holds %d messages, want none", len(entries))
+		}
+	}
+
+	// Signing as an address the sender's certificate does not hold is
+	// refused too.
+	status, _, stderr = runCLI(t, home, "", "send", "--smime", "--sign", "--passphrase-file", filepath.Join(files, "pass.txt"),
+		"--from", "bob@example.org", "--to", "alice@example.org", "--subject", "Hi", "--text", filepath.Join(files, "body.txt"))
+	if status != 1 || !strings.Contains(stderr, "bob@example.org") {
+		t.Errorf("send as bob: exit status %d, want 1 with an error naming bob@example.org:\n%s", status, stderr)
+	}
+}
