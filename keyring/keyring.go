@@ -15,12 +15,41 @@
 //	x509/                  DER X.509 certificates named by the lowercase hex
 //	                       SHA-256 of the DER, as "ab/cdef..."
 //	x509/anchors/          the trust anchors the user added, named the same
+//	x509/crls/             cached CRLs, DER, named "<lowercase hex SHA-256
+//	                       of the distribution point URL>.crl"
 //
 // X.509 certificates follow RFC 5280 and are validated for S/MIME as
 // RFC 8550 says; see RecipientCertificate, SMIMEIdentity and
 // VerifyCertificate. Only the user's trust anchors are trusted unless a
-// CertPolicy adds the system's roots. Revocation (CRLs, OCSP) is not
-// checked.
+// CertPolicy adds the system's roots.
+//
+// # Revocation
+//
+// Every certificate of a verified chain but the trust anchor is checked
+// against the CRL (RFC 5280 section 5) of its http:// and https:// CRL
+// distribution points; the first point with a current CRL decides. Other
+// points, such as ldap://, are skipped and named in the error or warning. A
+// certificate without distribution points is not checked. A CRL is used
+// from the cache while its NextUpdate is in the future, and fetched again
+// after that. It must be issued and signed by the issuer of the
+// certificate, with a ThisUpdate that is not in the future and no critical
+// extension sealmail does not know. A revoked certificate is rejected with
+// StatusRevoked, also when only an expired CRL lists it. When no current
+// CRL can be had, CertPolicy decides: by default the certificate is
+// accepted and CertPolicy.Warn is called, and RequireRevocationCheck
+// rejects it with StatusRevocationUnknown. The cache is written without the
+// lock, by atomic rename, and read without it. OCSP is not used.
+//
+// Divergences in revocation checking:
+//   - Plain http:// is used for CRLs on any host, while sealmail accepts
+//     plain HTTP elsewhere only on loopback addresses. CRL distribution
+//     points are http:// by design (RFC 5280 section 4.2.1.13), and the
+//     signature of the CA on the CRL, which is checked, protects it. A CRL
+//     older than the cached one is rejected, so a replayed CRL cannot hide
+//     a revocation that the cache has seen.
+//   - Indirect CRLs, delta CRLs, CRLs with an issuing distribution point
+//     and version 1 CRLs, which Go's crypto/x509 does not parse, are not
+//     supported: such a CRL counts as one that cannot be had.
 //
 // Keys follow RFC 9580 (and RFC 4880 for the v4 keys GnuPG 2.2 reads);
 // the OpenPGP library is github.com/ProtonMail/go-crypto, v2 API. Every write

@@ -57,8 +57,8 @@ func (key storedKey) unreadable() bool {
 // fingerprint, and after them an entry of StatusUnreadable for every stored
 // file that could not be read, sorted by path. Status is the usability for
 // encryption at now. The status of an X.509 certificate is that of
-// VerifyCertificate without an address and with the zero CertPolicy, and a
-// trust anchor has StatusAnchor.
+// VerifyCertificate without an address and with the zero CertPolicy, except
+// that only cached CRLs are used, and a trust anchor has StatusAnchor.
 func (k *Keyring) List(ctx context.Context, now time.Time) ([]Entry, error) {
 	keys, err := k.storedKeys(ctx, now)
 	if err != nil {

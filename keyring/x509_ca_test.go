@@ -38,6 +38,9 @@ type certSpec struct {
 	// startDate and endDate are in the form "20240101000000Z"; empty means
 	// now and a year from now.
 	startDate, endDate string
+	// crlURL is the URI of the CRL distribution point; empty leaves the
+	// extension out.
+	crlURL string
 }
 
 func newTestCA(t *testing.T) *testCA {
@@ -71,12 +74,17 @@ authorityKeyIdentifier = keyid
 	}
 	ca.writeFile("index.txt", "")
 	ca.writeFile("serial", "1000\n")
+	ca.writeFile("crlnumber", "1000\n")
+	// The CRL number and the extensions make "openssl ca -gencrl" write v2
+	// CRLs, the only version Go parses.
 	ca.writeFile("ca.cnf", fmt.Sprintf(`[ca]
 default_ca = test
 [test]
 database = %[1]s/index.txt
 new_certs_dir = %[1]s/newcerts
 serial = %[1]s/serial
+crlnumber = %[1]s/crlnumber
+crl_extensions = crl_ext
 default_md = sha256
 default_days = 365
 policy = any
@@ -84,6 +92,8 @@ unique_subject = no
 [any]
 commonName = supplied
 emailAddress = optional
+[crl_ext]
+authorityKeyIdentifier = keyid:always
 `, ca.dir))
 
 	ca.rootPEM, ca.interPEM = ca.path("root.pem"), ca.path("intermediate.pem")
@@ -143,6 +153,9 @@ func (ca *testCA) issue(spec certSpec) (certPath, keyPath string) {
 	}
 	if spec.san != "-" {
 		extensions += "subjectAltName = " + spec.san + "\n"
+	}
+	if spec.crlURL != "" {
+		extensions += "crlDistributionPoints = URI:" + spec.crlURL + "\n"
 	}
 	ca.writeFile(spec.name+".ext", extensions)
 

@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,7 +12,8 @@ import (
 // them, and an entry for every file of the X.509 store that could not be
 // read.
 func (k *Keyring) x509Keys(ctx context.Context, now time.Time) ([]storedKey, error) {
-	store, err := k.readX509Store(ctx, CertPolicy{})
+	// List makes no request: it checks revocation with the cached CRLs only.
+	store, err := k.readX509Store(ctx, CertPolicy{Offline: true})
 	if err != nil {
 		return nil, err
 	}
@@ -21,8 +23,13 @@ func (k *Keyring) x509Keys(ctx context.Context, now time.Time) ([]storedKey, err
 		status := StatusAnchor
 		if !stored.anchor {
 			status = StatusValid
-			if _, err := store.validate(stored.cert, "", now, UsageEncryption); err != nil {
-				status = err.(*CertError).Status
+			_, err := store.validate(ctx, stored.cert, "", now, UsageEncryption)
+			var certErr *CertError
+			switch {
+			case errors.As(err, &certErr):
+				status = certErr.Status
+			case err != nil:
+				return nil, err
 			}
 		}
 		expires := stored.cert.NotAfter

@@ -39,15 +39,26 @@ func (k *Keyring) RecipientCertificate(ctx context.Context, address string, now 
 	sortNewestFirst(candidates)
 	var failure error
 	for _, candidate := range candidates {
-		_, err := store.validate(candidate.cert, address, now, UsageEncryption)
+		_, err := store.validate(ctx, candidate.cert, address, now, UsageEncryption)
 		if err == nil {
 			return candidate.cert, nil
+		}
+		if !isCertError(err) {
+			return nil, err
 		}
 		if failure == nil {
 			failure = err
 		}
 	}
 	return nil, failure
+}
+
+// isCertError reports whether err is a *CertError, which rules out one
+// candidate, rather than an error that ends the lookup, such as that of
+// the context.
+func isCertError(err error) bool {
+	var certErr *CertError
+	return errors.As(err, &certErr)
 }
 
 // sortNewestFirst sorts certs by NotBefore, the latest first, and then by
@@ -125,9 +136,12 @@ func (k *Keyring) SMIMEIdentity(ctx context.Context, address string, now time.Ti
 	sortNewestFirst(matching)
 	var failure error
 	for _, candidate := range matching {
-		chain, err := store.validate(candidate.cert, address, now, UsageSigning)
+		chain, err := store.validate(ctx, candidate.cert, address, now, UsageSigning)
 		if err == nil {
 			return k.loadIdentity(candidate, chain)
+		}
+		if !isCertError(err) {
+			return nil, err
 		}
 		if failure == nil {
 			failure = err

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -35,12 +36,37 @@ const (
 )
 
 // CertPolicy is the trust policy of X.509 validation. The zero value trusts
-// only the anchors that the user added with AddTrustAnchor.
+// only the anchors that the user added with AddTrustAnchor, fetches CRLs
+// with a default client, and accepts a certificate whose revocation cannot
+// be checked, without a warning.
 type CertPolicy struct {
 	// SystemRoots adds the system's TLS roots to the trust anchors. Off by
 	// default, because those CAs were chosen to vouch for web servers, not
 	// for email addresses.
 	SystemRoots bool
+
+	// RequireRevocationCheck rejects a certificate, with a *CertError of
+	// StatusRevocationUnknown, when no CRL of its distribution points can be
+	// fetched and verified. Off by default, so that a CA that cannot be
+	// reached does not stop mail.
+	RequireRevocationCheck bool
+
+	// Warn receives a warning, one line without a prefix, when the
+	// revocation of a certificate cannot be checked and
+	// RequireRevocationCheck is off, or when a fetched CRL cannot be cached.
+	// nil drops the warnings.
+	Warn func(msg string)
+
+	// HTTPClient fetches the CRLs. nil means a client with a timeout of 10
+	// seconds, TLS 1.2 or later with certificate verification for https://,
+	// and the proxy of the environment. A client given here is used as it
+	// is, with its own TLS settings.
+	HTTPClient *http.Client
+
+	// Offline uses only the cached CRLs and fetches none, as List does. A
+	// certificate whose CRL is not cached, or has expired, is one whose
+	// revocation cannot be checked.
+	Offline bool
 }
 
 // CertUsage is what a certificate is validated for.
@@ -59,7 +85,10 @@ type CertError struct {
 	Fingerprint string // lowercase hex SHA-256 of the DER certificate
 	Subject     string // the subject distinguished name
 	Status      Status
-	Err         error // the detail
+	// Revoked is the revocation date of the certificate, or of the revoked
+	// CA certificate of its chain, for StatusRevoked.
+	Revoked time.Time
+	Err     error // the detail
 }
 
 func (e *CertError) Error() string {
@@ -98,6 +127,10 @@ func certHint(status Status) string {
 		return "ask for a certificate with an RSA key of at least 2048 bits"
 	case StatusUnsupported:
 		return "ask for a certificate with an RSA, EC P-256 or EC P-384 key"
+	case StatusRevoked:
+		return "ask the owner for a new certificate"
+	case StatusRevocationUnknown:
+		return "check that the CRL distribution point can be reached, or turn off the required revocation check"
 	}
 	return ""
 }
@@ -137,6 +170,7 @@ type x509Store struct {
 	roots      *x509.CertPool
 	pool       *x509.CertPool // every stored certificate, as intermediates
 	unreadable []*unreadableFile
+	revocation *revocationChecker
 }
 
 // readX509Store reads the stored certificates and anchors for policy.
@@ -164,6 +198,7 @@ func (k *Keyring) readX509Store(ctx context.Context, policy CertPolicy) (*x509St
 		roots:      roots,
 		pool:       pool,
 		unreadable: append(unreadable, unreadableAnchors...),
+		revocation: newRevocationChecker(k, policy),
 	}, nil
 }
 
@@ -171,9 +206,11 @@ func (k *Keyring) readX509Store(ctx context.Context, policy CertPolicy) (*x509St
 // chain to a trust anchor of policy, through the stored certificates and
 // intermediates (as from a signed message); every certificate of the chain
 // within its validity period; key usage and extended key usage that allow
-// S/MIME and usage; a supported key of sufficient size; and, unless address
-// is "", the address in its subjectAltName. It returns the chain from cert
-// to the anchor. Every failure is a *CertError.
+// S/MIME and usage; a supported key of sufficient size; unless address is
+// "", the address in its subjectAltName; and no certificate of the chain but
+// the anchor revoked, as the package doc describes. It returns the chain
+// from cert to the anchor. Every failure is a *CertError, but for the error
+// of ctx.
 func (k *Keyring) VerifyCertificate(ctx context.Context, cert *x509.Certificate, intermediates []*x509.Certificate,
 	address string, now time.Time, policy CertPolicy, usage CertUsage) ([]*x509.Certificate, error) {
 	store, err := k.readX509Store(ctx, policy)
@@ -183,20 +220,23 @@ func (k *Keyring) VerifyCertificate(ctx context.Context, cert *x509.Certificate,
 	for _, intermediate := range intermediates {
 		store.pool.AddCert(intermediate)
 	}
-	return store.validate(cert, address, now, usage)
+	return store.validate(ctx, cert, address, now, usage)
 }
 
 // validate checks cert as VerifyCertificate describes. The checks that need
 // no chain come first, so that the status names the most specific cause.
-func (s *x509Store) validate(cert *x509.Certificate, address string, now time.Time, usage CertUsage) ([]*x509.Certificate, error) {
-	fail := func(status Status, err error) ([]*x509.Certificate, error) {
-		return nil, &CertError{
+func (s *x509Store) validate(ctx context.Context, cert *x509.Certificate, address string, now time.Time, usage CertUsage) ([]*x509.Certificate, error) {
+	certError := func(status Status, err error) *CertError {
+		return &CertError{
 			Address:     address,
 			Fingerprint: certFingerprint(cert),
 			Subject:     cert.Subject.String(),
 			Status:      status,
 			Err:         err,
 		}
+	}
+	fail := func(status Status, err error) ([]*x509.Certificate, error) {
+		return nil, certError(status, err)
 	}
 
 	if status, err := checkCertKey(cert, usage); err != nil {
@@ -232,6 +272,17 @@ func (s *x509Store) validate(cert *x509.Certificate, address string, now time.Ti
 		if status, err := checkValidity(link, now); err != nil {
 			return fail(status, fmt.Errorf("CA certificate %q: %w", link.Subject.String(), err))
 		}
+	}
+
+	// Revocation comes last, because it may need the network.
+	if err := s.revocation.checkChain(ctx, chains[0], now); err != nil {
+		var revocation *revocationError
+		if !errors.As(err, &revocation) {
+			return nil, err
+		}
+		failure := certError(revocation.status, revocation.err)
+		failure.Revoked = revocation.revoked
+		return nil, failure
 	}
 	return chains[0], nil
 }
