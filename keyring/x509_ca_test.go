@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sealmail/sealmail/internal/peers"
 )
@@ -247,5 +248,23 @@ func verifyOptions(roots *x509.CertPool, ca *testCA) x509.VerifyOptions {
 		Roots:         roots,
 		Intermediates: intermediates,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+	}
+}
+
+func TestListShowsIntermediateAsCA(t *testing.T) {
+	ca := newTestCA(t)
+	k := openTemp(t)
+	trustTestCA(t, k, ca)
+
+	entries, err := k.List(context.Background(), time.Now())
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	statuses := map[string]Status{}
+	for _, e := range entries {
+		statuses[strings.Join(e.UserIDs, ",")] = e.Status
+	}
+	if got := statuses["Sealmail Test Intermediate"]; got != StatusCA {
+		t.Errorf("intermediate status = %q, want %q; all: %v", got, StatusCA, statuses)
 	}
 }

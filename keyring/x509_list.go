@@ -21,7 +21,9 @@ func (k *Keyring) x509Keys(ctx context.Context, now time.Time) ([]storedKey, err
 	var keys []storedKey
 	for _, stored := range append(store.certs, store.anchors...) {
 		status := StatusAnchor
-		if !stored.anchor {
+		if !stored.anchor && stored.cert.IsCA {
+			status = StatusCA
+		} else if !stored.anchor {
 			status = StatusValid
 			_, err := store.validate(ctx, stored.cert, "", now, UsageEncryption)
 			var certErr *CertError

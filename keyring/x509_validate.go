@@ -33,6 +33,10 @@ const (
 	StatusAddressMismatch Status = "address-mismatch"
 	// StatusAnchor is the status List gives a trust anchor.
 	StatusAnchor Status = "anchor"
+	// StatusCA is the status List gives a stored CA certificate that is not
+	// a trust anchor, such as an intermediate: it completes chains but is
+	// never a recipient or a signer.
+	StatusCA Status = "ca"
 )
 
 // CertPolicy is the trust policy of X.509 validation. The zero value trusts

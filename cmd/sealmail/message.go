@@ -66,6 +66,7 @@ type messageFlags struct {
 	smimeOpaque       bool
 	smimeLegacyTypes  bool
 	systemRoots       bool
+	requireRevocation bool
 }
 
 func (f *messageFlags) register(fs *flag.FlagSet) {
@@ -89,6 +90,7 @@ func (f *messageFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.smimeKeyTransport, "smime-key-transport", "the S/MIME key transport to RSA recipients: `pkcs1v15` (default) or oaep")
 	fs.BoolVar(&f.smimeOpaque, "smime-opaque", false, "sign with S/MIME in the opaque signed-data form instead of multipart/signed")
 	fs.BoolVar(&f.smimeLegacyTypes, "smime-legacy-types", false, "write the application/x-pkcs7-* media types, for old receivers")
+	fs.BoolVar(&f.requireRevocation, "require-revocation-check", false, "refuse an S/MIME certificate whose CRL cannot be fetched (by default sealmail warns and goes on)")
 	fs.BoolVar(&f.systemRoots, "system-roots", false, "trust the system's TLS roots as S/MIME anchors too (by default only anchors added with keyring trust)")
 }
 
@@ -98,8 +100,8 @@ func (f *messageFlags) scheme() (compose.Scheme, error) {
 	if f.pgp && f.smime {
 		return 0, usagef("--pgp and --smime cannot be used together")
 	}
-	if !f.smime && (f.smimeCipher.set || f.smimeKeyTransport.set || f.smimeOpaque || f.smimeLegacyTypes || f.systemRoots) {
-		return 0, usagef("the --smime-* and --system-roots flags need --smime")
+	if !f.smime && (f.smimeCipher.set || f.smimeKeyTransport.set || f.smimeOpaque || f.smimeLegacyTypes || f.systemRoots || f.requireRevocation) {
+		return 0, usagef("the --smime-*, --system-roots and --require-revocation-check flags need --smime")
 	}
 	if f.smime {
 		return compose.SMIME, nil

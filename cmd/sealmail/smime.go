@@ -30,7 +30,11 @@ func (a *app) smimeComposeOptions(ctx context.Context, kr *keyring.Keyring, m *c
 	if err != nil {
 		return compose.Options{}, err
 	}
-	policy := keyring.CertPolicy{SystemRoots: f.systemRoots}
+	policy := keyring.CertPolicy{
+		SystemRoots:            f.systemRoots,
+		RequireRevocationCheck: f.requireRevocation,
+		Warn:                   func(msg string) { a.progress("warning: %s", msg) },
+	}
 	opts := compose.Options{
 		Mode:            mode,
 		Scheme:          compose.SMIME,
