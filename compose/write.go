@@ -87,7 +87,7 @@ func (c *Composer) copyName(cp *plannedCopy) string {
 }
 
 // writeHeader writes the outer header fields of a copy, up to the
-// Content-Type field that pgpmime writes. It never writes Bcc: Bcc
+// Content-Type field that pgpmime or smime writes. It never writes Bcc: Bcc
 // recipients are only in the envelope.
 func (c *Composer) writeHeader(w io.Writer, cp *plannedCopy) error {
 	m := c.msg
