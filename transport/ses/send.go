@@ -196,7 +196,6 @@ func failedBeforeSending(err error) bool {
 	return errors.As(err, &verifyErr) || errors.As(err, &recordErr)
 }
 
-
 // Error returns what SES answered, when it answered with an error code and
 // message, or else the SDK's error, and says when the message may have been
 // accepted all the same.
