@@ -80,11 +80,11 @@ func (r *revocationChecker) checkChain(ctx context.Context, chain []*x509.Certif
 			return err
 		}
 		if i > 0 {
-			revocation.err = fmt.Errorf("CA certificate %q: %w", cert.Subject.String(), revocation.err)
+			revocation.err = fmt.Errorf("CA certificate %q: %w", readableSubject(cert), revocation.err)
 		}
 		if revocation.status == StatusRevocationUnknown && !r.policy.RequireRevocationCheck {
 			r.warn(fmt.Sprintf("certificate %q (SHA-256 %s) is used without a revocation check: %v",
-				cert.Subject.String(), certFingerprint(cert), revocation.err))
+				readableSubject(cert), certFingerprint(cert), revocation.err))
 			continue
 		}
 		return revocation

@@ -124,7 +124,7 @@ func (k *Keyring) SMIMEIdentity(ctx context.Context, address string, now time.Ti
 		return nil, &CertError{
 			Address:     address,
 			Fingerprint: newest.fpr,
-			Subject:     newest.cert.Subject.String(),
+			Subject:     readableSubject(newest.cert),
 			Status:      StatusAddressMismatch,
 			Err:         checkAddress(newest.cert, address),
 		}
@@ -172,11 +172,11 @@ func (k *Keyring) loadIdentity(stored storedCertificate, chain []*x509.Certifica
 func (id *Identity) Unlock(password []byte) (crypto.Signer, error) {
 	key, cert, _, err := decodePKCS12(id.bundle, password)
 	if err != nil {
-		return nil, fmt.Errorf("failed to unlock S/MIME identity %q: %w", id.Certificate.Subject.String(), err)
+		return nil, fmt.Errorf("failed to unlock S/MIME identity %q: %w", readableSubject(id.Certificate), err)
 	}
 	if !bytes.Equal(cert.Raw, id.Certificate.Raw) {
 		return nil, fmt.Errorf("failed to unlock S/MIME identity %q: the stored PKCS#12 bundle holds the key of another certificate; import the identity again",
-			id.Certificate.Subject.String())
+			readableSubject(id.Certificate))
 	}
 	return key, nil
 }

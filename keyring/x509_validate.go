@@ -97,7 +97,7 @@ type CertError struct {
 
 func (e *CertError) Error() string {
 	subject := fmt.Sprintf("certificate %q (SHA-256 %s)", e.Subject, e.Fingerprint)
-	reason := subject + " is " + string(e.Status)
+	reason := subject + " " + statusPhrase(e.Status)
 	if e.Err != nil {
 		reason += ": " + e.Err.Error()
 	}
@@ -111,6 +111,35 @@ func (e *CertError) Error() string {
 }
 
 func (e *CertError) Unwrap() error { return e.Err }
+
+// statusPhrase says in words what a certificate of status is.
+func statusPhrase(status Status) string {
+	switch status {
+	case StatusExpired:
+		return "has expired"
+	case StatusNotYetValid:
+		return "is not valid yet"
+	case StatusUntrusted:
+		return "does not chain to a trusted CA"
+	case StatusNoEmailProtection:
+		return "is not issued for S/MIME (no emailProtection purpose)"
+	case StatusWrongKeyUsage:
+		return "has a key usage that does not allow this use"
+	case StatusAddressMismatch:
+		return "does not contain the address"
+	case StatusWeak:
+		return "has a key that is too weak"
+	case StatusUnsupported:
+		return "has a key type sealmail does not support"
+	case StatusRevoked:
+		return "is revoked"
+	case StatusRevocationUnknown:
+		return "could not be checked for revocation"
+	case StatusCA:
+		return "is a CA certificate"
+	}
+	return "is " + string(status)
+}
 
 // certHint returns what the user can do about a certificate of status.
 func certHint(status Status) string {
@@ -134,7 +163,9 @@ func certHint(status Status) string {
 	case StatusRevoked:
 		return "ask the owner for a new certificate"
 	case StatusRevocationUnknown:
-		return "check that the CRL distribution point can be reached, or turn off the required revocation check"
+		return "no current CRL signed by the issuing CA could be had; check the CRL distribution point and what it serves, or send without --require-revocation-check"
+	case StatusCA:
+		return "a CA certificate vouches for others and is never a recipient or a signer; use the person's own certificate"
 	}
 	return ""
 }
@@ -234,7 +265,7 @@ func (s *x509Store) validate(ctx context.Context, cert *x509.Certificate, addres
 		return &CertError{
 			Address:     address,
 			Fingerprint: certFingerprint(cert),
-			Subject:     cert.Subject.String(),
+			Subject:     readableSubject(cert),
 			Status:      status,
 			Err:         err,
 		}
@@ -243,6 +274,11 @@ func (s *x509Store) validate(ctx context.Context, cert *x509.Certificate, addres
 		return nil, certError(status, err)
 	}
 
+	// RFC 5280 section 4.2.1.9: a CA certificate certifies other keys; S/MIME
+	// encrypts and signs with end-entity certificates only.
+	if cert.IsCA {
+		return fail(StatusCA, errors.New("its basicConstraints say CA:TRUE"))
+	}
 	if status, err := checkCertKey(cert, usage); err != nil {
 		return fail(status, err)
 	}
@@ -274,7 +310,7 @@ func (s *x509Store) validate(ctx context.Context, cert *x509.Certificate, addres
 	// chain too; this names the one that failed.
 	for _, link := range chains[0][1:] {
 		if status, err := checkValidity(link, now); err != nil {
-			return fail(status, fmt.Errorf("CA certificate %q: %w", link.Subject.String(), err))
+			return fail(status, fmt.Errorf("CA certificate %q: %w", readableSubject(link), err))
 		}
 	}
 
@@ -402,4 +438,21 @@ func certAlgorithm(cert *x509.Certificate) string {
 	default:
 		return "unknown"
 	}
+}
+
+// readableSubject returns the subject of cert as people read it: the common
+// name and the email addresses, instead of the RFC 4514 string, which prints
+// the emailAddress attribute as a hex-encoded object identifier.
+func readableSubject(cert *x509.Certificate) string {
+	parts := []string{}
+	if cn := cert.Subject.CommonName; cn != "" {
+		parts = append(parts, "CN="+cn)
+	}
+	for _, address := range certAddresses(cert) {
+		parts = append(parts, "email="+address)
+	}
+	if len(parts) == 0 {
+		return cert.Subject.String()
+	}
+	return strings.Join(parts, ", ")
 }

@@ -4,7 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -256,5 +263,57 @@ func TestSMIMEIdentityRefusesOtherAddress(t *testing.T) {
 	_, err = empty.SMIMEIdentity(context.Background(), "alice@example.org", time.Now(), CertPolicy{})
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("SMIMEIdentity without identities: error = %v, want ErrNotFound", err)
+	}
+}
+
+func TestRecipientCertificateRefusesCA(t *testing.T) {
+	now := time.Now()
+	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Root"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	rootDER, err := x509.CreateCertificate(rand.Reader, root, root, rootKey.Public(), rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ = x509.ParseCertificate(rootDER)
+
+	// A CA certificate that otherwise looks like an S/MIME certificate.
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "List CA"},
+		EmailAddresses: []string{"list@example.org"},
+		NotBefore:      now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyAgreement,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	listDER, err := x509.CreateCertificate(rand.Reader, list, root, caKey.Public(), rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	k := openTemp(t)
+	ctx := context.Background()
+	if _, err := k.AddTrustAnchor(ctx, bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rootDER}))); err != nil {
+		t.Fatal(err)
+	}
+	importBytes(t, k, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: listDER}))
+
+	_, err = k.RecipientCertificate(ctx, "list@example.org", now, CertPolicy{})
+	var certErr *CertError
+	if !errors.As(err, &certErr) || certErr.Status != StatusCA {
+		t.Fatalf("RecipientCertificate = %v, want a *CertError with status %q", err, StatusCA)
+	}
+	if !strings.Contains(err.Error(), "is a CA certificate") {
+		t.Errorf("error %q does not say the certificate is a CA certificate", err)
 	}
 }

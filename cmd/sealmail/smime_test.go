@@ -243,7 +243,7 @@ func TestSMIMERefusesBadCertificates(t *testing.T) {
 	if status != 1 {
 		t.Fatalf("send: exit status %d, want 1; stdout:\n%s\nstderr:\n%s", status, stdout, stderr)
 	}
-	for _, want := range []string{"dave@example.org", "untrusted", "nobody@example.org"} {
+	for _, want := range []string{"dave@example.org", "does not chain to a trusted CA", "nobody@example.org"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr does not name %q:\n%s", want, stderr)
 		}
