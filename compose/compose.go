@@ -216,11 +216,12 @@ func (e *RecipientError) Error() string {
 	for i, p := range e.Problems {
 		reasons[i] = p.Error()
 	}
-	noun := "recipients"
 	if len(e.Problems) == 1 {
-		noun = "recipient"
+		return "no usable encryption key for 1 recipient: " + reasons[0]
 	}
-	return fmt.Sprintf("no usable encryption key for %d %s: %s", len(e.Problems), noun, strings.Join(reasons, "; "))
+	// One line per recipient, because each reason may be long and carry a
+	// hint of its own.
+	return fmt.Sprintf("no usable encryption key for %d recipients:\n  %s", len(e.Problems), strings.Join(reasons, "\n  "))
 }
 
 // Unwrap returns the problems, so that errors.As finds a *KeyError or the

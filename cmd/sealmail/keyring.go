@@ -20,7 +20,7 @@ const keyringUsage = `Usage:
   sealmail keyring trust FILE...               add X.509 trust anchors for S/MIME
   sealmail keyring list [--json]               list the keys in the keyring
   sealmail keyring show ADDRESS|FINGERPRINT    show the keys for an address or fingerprint
-  sealmail keyring export ADDRESS|FINGERPRINT  write a certificate, armored, to standard output
+  sealmail keyring export ADDRESS|FINGERPRINT  write a certificate (OpenPGP armor or X.509 PEM) to standard output
   sealmail keyring remove FINGERPRINT          remove a key and its secret key
 `
 

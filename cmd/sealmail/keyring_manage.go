@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -77,7 +78,7 @@ func printEntry(w io.Writer, e keyring.Entry) {
 
 func (a *app) keyringExport(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("keyring export", "keyring export [--binary] ADDRESS|FINGERPRINT")
-	binary := fs.Bool("binary", false, "write the binary certificate instead of the armored one")
+	binary := fs.Bool("binary", false, "write the binary certificate (OpenPGP packets or X.509 DER) instead of armor or PEM")
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -108,6 +109,10 @@ func (a *app) keyringExport(ctx context.Context, args []string) error {
 	}
 	if *binary {
 		_, err := a.stdout.Write(cert)
+		return err
+	}
+	if entries[0].Kind == keyring.KindX509 {
+		_, err := a.stdout.Write(pemCertificates(&x509.Certificate{Raw: cert}))
 		return err
 	}
 	aw, err := armor.Encode(a.stdout, "PGP PUBLIC KEY BLOCK", nil)

@@ -23,7 +23,7 @@ import (
 	"github.com/sealmail/sealmail/transport/ses"
 )
 
-const usageText = `sealmail composes email, protects it with OpenPGP and sends it through Amazon SES.
+const usageText = `sealmail composes email, protects it with OpenPGP or S/MIME and sends it through Amazon SES.
 
 Usage:
   sealmail [--home DIR] COMMAND [flags] [arguments]
@@ -34,7 +34,7 @@ Commands:
   keyring trust FILE...     add X.509 trust anchors for S/MIME
   keyring list [--json]     list the keys in the keyring
   keyring show QUERY        show the keys for an address, fingerprint or key ID
-  keyring export QUERY      write a certificate, armored, to standard output
+  keyring export QUERY      write a certificate (OpenPGP armor or X.509 PEM) to standard output
   keyring remove FPR        remove a key (and its secret key) by full fingerprint
   compose [message flags]   write the protected message to standard output
   send [message flags]      send the protected message (to the outbox unless --via)

@@ -145,6 +145,9 @@ func (f *messageFlags) mode() (compose.Mode, error) {
 	if _, err := f.smimeOptions(); err != nil {
 		return 0, err
 	}
+	if f.smimeOpaque && f.encrypt && !f.sign {
+		return 0, usagef("--smime-opaque chooses the form of a signature, and --encrypt alone does not sign; drop one of them")
+	}
 	switch {
 	case f.sign && !f.encrypt:
 		return compose.SignOnly, nil

@@ -35,23 +35,70 @@ func (a *app) composer(ctx context.Context, h *home, m *compose.Message, f *mess
 	if err != nil {
 		return nil, err
 	}
+	var opts compose.Options
 	if scheme == compose.SMIME {
-		opts, err := a.smimeComposeOptions(ctx, kr, m, f, mode)
-		if err != nil {
-			return nil, err
+		opts, err = a.smimeComposeOptions(ctx, kr, m, f, mode)
+	} else {
+		opts = compose.Options{Mode: mode, Keys: kr, NoEncryptToSelf: f.noEncryptToSelf}
+		if mode != compose.EncryptOnly {
+			opts.Signer, err = a.unlockedSigner(ctx, kr, m.From.Address, f.passphraseFile.value)
 		}
-		return compose.New(ctx, m, opts)
+	}
+	if err != nil {
+		return nil, schemeHint(ctx, kr, scheme, m.From.Address, err)
+	}
+	c, err := compose.New(ctx, m, opts)
+	if err != nil {
+		return nil, schemeHint(ctx, kr, scheme, "", err)
+	}
+	return c, nil
+}
+
+// schemeHint adds to a "not found" error for an address the hint that the
+// keyring holds a key of the other scheme for it, which users who mix
+// OpenPGP and S/MIME hit: the default is --pgp, and --smime needs X.509.
+// The address of a RecipientError's problems is taken from each problem.
+func schemeHint(ctx context.Context, kr *keyring.Keyring, scheme compose.Scheme, address string, err error) error {
+	other, flag := keyring.KindX509, "--smime"
+	if scheme == compose.SMIME {
+		other, flag = keyring.KindOpenPGP, "--pgp"
+	}
+	hint := func(address string, err error) error {
+		if !errors.Is(err, keyring.ErrNotFound) {
+			return err
+		}
+		entries, findErr := kr.Find(ctx, address, time.Now())
+		if findErr != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.Kind == other {
+				kind := "an X.509 certificate"
+				if other == keyring.KindOpenPGP {
+					kind = "an OpenPGP key"
+				}
+				return fmt.Errorf("%w (the keyring has %s for %s: send with %s)", err, kind, address, flag)
+			}
+		}
+		return err
 	}
 
-	opts := compose.Options{Mode: mode, Keys: kr, NoEncryptToSelf: f.noEncryptToSelf}
-	if mode != compose.EncryptOnly {
-		signer, err := a.unlockedSigner(ctx, kr, m.From.Address, f.passphraseFile.value)
-		if err != nil {
-			return nil, err
+	var recipients *compose.RecipientError
+	if errors.As(err, &recipients) {
+		problems := make([]error, len(recipients.Problems))
+		for i, p := range recipients.Problems {
+			problems[i] = p
+			var keyErr *compose.KeyError
+			if errors.As(p, &keyErr) {
+				problems[i] = hint(keyErr.Address, p)
+			}
 		}
-		opts.Signer = signer
+		return &compose.RecipientError{Problems: problems}
 	}
-	return compose.New(ctx, m, opts)
+	if address != "" {
+		return hint(address, err)
+	}
+	return err
 }
 
 // unlockedSigner returns the sender's secret key, unlocked with the
@@ -120,6 +167,9 @@ func (a *app) passphrase(address, file string) (passphrase []byte, prompted bool
 		return line, false, nil
 	}
 	if v := a.getenv("SEALMAIL_PASSPHRASE"); v != "" {
+		// A trailing newline, as from $(cat file) with a stray line
+		// break, is dropped as it is for --passphrase-file.
+		v = strings.TrimSuffix(strings.TrimSuffix(v, "\n"), "\r")
 		return []byte(v), false, nil
 	}
 

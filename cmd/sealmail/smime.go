@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"time"
 
@@ -70,8 +71,11 @@ func (a *app) unlockIdentity(id *keyring.Identity, address, passphraseFile strin
 		key, err = id.Unlock(password)
 		return err
 	})
+	if errors.Is(err, keyring.ErrWrongPassphrase) {
+		return nil, fmt.Errorf("wrong password for the S/MIME identity of %s (%s)", address, id.Certificate.Subject.CommonName)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to unlock the S/MIME identity of %s (%s): %w", address, id.Certificate.Subject, err)
+		return nil, err
 	}
 	return key, nil
 }

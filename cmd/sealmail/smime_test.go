@@ -266,3 +266,23 @@ func TestSMIMERefusesBadCertificates(t *testing.T) {
 		t.Errorf("send as bob: exit status %d, want 1 with an error naming bob@example.org:\n%s", status, stderr)
 	}
 }
+
+func TestSchemeMismatchHint(t *testing.T) {
+	home, files, _ := smimeSetup(t, func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) })
+
+	// Without --smime the default is OpenPGP, and Alice has only an S/MIME
+	// identity.
+	status, _, stderr := runCLI(t, home, "", "send", "--passphrase-file", filepath.Join(files, "pass.txt"),
+		"--from", "alice@example.org", "--to", "bob@example.org", "--subject", "Hi", "--text", filepath.Join(files, "body.txt"))
+	if status != 1 || !strings.Contains(stderr, "send with --smime") {
+		t.Errorf("send without --smime: exit status %d, want 1 with a hint to use --smime:\n%s", status, stderr)
+	}
+
+	// Encrypting to Bob without a signature still finds only his
+	// certificate.
+	status, _, stderr = runCLI(t, home, "", "send", "--encrypt", "--no-encrypt-to-self",
+		"--from", "alice@example.org", "--to", "bob@example.org", "--subject", "Hi", "--text", filepath.Join(files, "body.txt"))
+	if status != 1 || !strings.Contains(stderr, "the keyring has an X.509 certificate for bob@example.org: send with --smime") {
+		t.Errorf("send --encrypt without --smime: exit status %d, want 1 with a hint naming bob@example.org:\n%s", status, stderr)
+	}
+}
