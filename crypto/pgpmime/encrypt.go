@@ -11,6 +11,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/sealmail/sealmail/internal/rawmime"
 )
 
 // Encrypt writes a multipart/encrypted entity (RFC 3156 section 4) to w: the
@@ -54,7 +56,7 @@ func Encrypt(w io.Writer, recipients []*openpgp.Entity, signer *openpgp.Entity, 
 		return err
 	}
 
-	boundary, err := newBoundary(config.Random())
+	boundary, err := rawmime.NewBoundary(config.Random(), "pgp.")
 	if err != nil {
 		return err
 	}
@@ -91,7 +93,7 @@ func Encrypt(w io.Writer, recipients []*openpgp.Entity, signer *openpgp.Entity, 
 	// go-crypto's cipher stream allocates a buffer on every Write, so small
 	// writes of single lines are gathered first.
 	buffered := bufio.NewWriterSize(plaintext, 64<<10)
-	checker := newEntityChecker(buffered, false)
+	checker := rawmime.NewChecker(buffered, rawmime.CheckOptions{})
 	if err := body(checker); err != nil {
 		return fmt.Errorf("failed to write the entity to encrypt: %w", err)
 	}

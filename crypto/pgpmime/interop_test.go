@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
 	"github.com/sealmail/sealmail/internal/peers"
 )
 

@@ -1,21 +1,18 @@
 package pgpmime
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"mime/quotedprintable"
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
-	"github.com/emersion/go-message/textproto"
+
+	"github.com/sealmail/sealmail/internal/rawmime"
 )
 
 // Opened is a PGP/MIME message read back by Open.
@@ -56,26 +53,26 @@ func Open(r io.Reader, keys openpgp.KeyRing, opts *Options) (*Opened, error) {
 	}
 	config := opts.config()
 
-	entity, err := parseEntity(data)
+	entity, err := rawmime.ParseEntity(data)
 	if err != nil {
 		return nil, err
 	}
-	switch entity.mediaType {
+	switch entity.MediaType {
 	case "multipart/signed":
 		return openSigned(entity, keys, config)
 	case "multipart/encrypted":
 		return openEncrypted(entity, keys, config)
 	}
-	return nil, fmt.Errorf("%w: Content-Type is %q", ErrNotPGPMIME, entity.mediaType)
+	return nil, fmt.Errorf("%w: Content-Type is %q", ErrNotPGPMIME, entity.MediaType)
 }
 
 // openSigned verifies a multipart/signed entity.
-func openSigned(entity *rawEntity, keys openpgp.KeyRing, config *packet.Config) (*Opened, error) {
-	protocol := entity.params["protocol"]
+func openSigned(entity *rawmime.Entity, keys openpgp.KeyRing, config *packet.Config) (*Opened, error) {
+	protocol := entity.Params["protocol"]
 	if !strings.EqualFold(protocol, "application/pgp-signature") {
 		return nil, fmt.Errorf("%w: multipart/signed with protocol %q", ErrNotPGPMIME, protocol)
 	}
-	parts, err := splitMultipart(entity.body, entity.params["boundary"])
+	parts, err := rawmime.SplitMultipart(entity.Body, entity.Params["boundary"])
 	if err != nil {
 		return nil, err
 	}
@@ -83,14 +80,14 @@ func openSigned(entity *rawEntity, keys openpgp.KeyRing, config *packet.Config) 
 		return nil, fmt.Errorf("pgpmime: multipart/signed has %d parts, want 2", len(parts))
 	}
 
-	signaturePart, err := parseEntity(parts[1])
+	signaturePart, err := rawmime.ParseEntity(parts[1])
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the signature part: %w", err)
 	}
-	if signaturePart.mediaType != "application/pgp-signature" {
-		return nil, fmt.Errorf("pgpmime: signature part has Content-Type %q, want application/pgp-signature", signaturePart.mediaType)
+	if signaturePart.MediaType != "application/pgp-signature" {
+		return nil, fmt.Errorf("pgpmime: signature part has Content-Type %q, want application/pgp-signature", signaturePart.MediaType)
 	}
-	signature, err := signaturePart.decodedBody()
+	signature, err := signaturePart.DecodedBody()
 	if err != nil {
 		return nil, fmt.Errorf("failed to decode the signature part: %w", err)
 	}
@@ -98,7 +95,7 @@ func openSigned(entity *rawEntity, keys openpgp.KeyRing, config *packet.Config) 
 	opened := &Opened{Entity: parts[0], Signed: true}
 	verifyDetached(opened, parts[0], signature, keys, config)
 	if opened.SignatureErr == nil {
-		micalg := strings.ToLower(entity.params["micalg"])
+		micalg := strings.ToLower(entity.Params["micalg"])
 		if micalg != "pgp-"+opened.Hash {
 			opened.SignatureErr = fmt.Errorf("pgpmime: micalg %q does not match the signature hash %q", micalg, opened.Hash)
 			opened.Signer = ""
@@ -151,12 +148,12 @@ func recordSignature(opened *Opened, details *openpgp.MessageDetails) {
 
 // openEncrypted decrypts a multipart/encrypted entity and verifies the
 // signature inside, if any.
-func openEncrypted(entity *rawEntity, keys openpgp.KeyRing, config *packet.Config) (*Opened, error) {
-	protocol := entity.params["protocol"]
+func openEncrypted(entity *rawmime.Entity, keys openpgp.KeyRing, config *packet.Config) (*Opened, error) {
+	protocol := entity.Params["protocol"]
 	if !strings.EqualFold(protocol, "application/pgp-encrypted") {
 		return nil, fmt.Errorf("%w: multipart/encrypted with protocol %q", ErrNotPGPMIME, protocol)
 	}
-	parts, err := splitMultipart(entity.body, entity.params["boundary"])
+	parts, err := rawmime.SplitMultipart(entity.Body, entity.Params["boundary"])
 	if err != nil {
 		return nil, err
 	}
@@ -164,18 +161,18 @@ func openEncrypted(entity *rawEntity, keys openpgp.KeyRing, config *packet.Confi
 		return nil, fmt.Errorf("pgpmime: multipart/encrypted has %d parts, want 2", len(parts))
 	}
 
-	control, err := parseEntity(parts[0])
+	control, err := rawmime.ParseEntity(parts[0])
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the control part: %w", err)
 	}
-	if control.mediaType != "application/pgp-encrypted" {
-		return nil, fmt.Errorf("pgpmime: first part has Content-Type %q, want application/pgp-encrypted", control.mediaType)
+	if control.MediaType != "application/pgp-encrypted" {
+		return nil, fmt.Errorf("pgpmime: first part has Content-Type %q, want application/pgp-encrypted", control.MediaType)
 	}
-	payload, err := parseEntity(parts[1])
+	payload, err := rawmime.ParseEntity(parts[1])
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the encrypted part: %w", err)
 	}
-	ciphertext, err := payload.decodedBody()
+	ciphertext, err := payload.DecodedBody()
 	if err != nil {
 		return nil, fmt.Errorf("failed to decode the encrypted part: %w", err)
 	}
@@ -225,8 +222,8 @@ func decrypt(ciphertext []byte, keys openpgp.KeyRing, config *packet.Config) (*O
 // section 6.1) and merges its outcome into opened: any signature that fails
 // makes SignatureErr non-nil.
 func verifyNested(opened *Opened, keys openpgp.KeyRing, config *packet.Config) *Opened {
-	entity, err := parseEntity(opened.Entity)
-	if err != nil || entity.mediaType != "multipart/signed" {
+	entity, err := rawmime.ParseEntity(opened.Entity)
+	if err != nil || entity.MediaType != "multipart/signed" {
 		return opened
 	}
 	inner, err := openSigned(entity, keys, config)
@@ -271,130 +268,4 @@ func dearmor(data []byte, blockType string) (io.Reader, error) {
 		return nil, fmt.Errorf("pgpmime: armored block is %q, want %q", block.Type, blockType)
 	}
 	return block.Body, nil
-}
-
-// rawEntity is a MIME entity split into its header and the raw bytes of its
-// body, which stay as they were received.
-type rawEntity struct {
-	header    textproto.Header
-	mediaType string
-	params    map[string]string
-	body      []byte
-}
-
-// parseEntity reads the header of a message or entity. A missing
-// Content-Type means text/plain (RFC 2045 section 5.2).
-func parseEntity(data []byte) (*rawEntity, error) {
-	source := bytes.NewReader(data)
-	reader := bufio.NewReader(source)
-	header, err := textproto.ReadHeader(reader)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read the header: %w", err)
-	}
-	consumed := len(data) - source.Len() - reader.Buffered()
-
-	entity := &rawEntity{header: header, mediaType: "text/plain", body: data[consumed:]}
-	if value := header.Get("Content-Type"); value != "" {
-		mediaType, params, err := mime.ParseMediaType(value)
-		if err != nil {
-			return nil, fmt.Errorf("failed to parse Content-Type %q: %w", value, err)
-		}
-		entity.mediaType = mediaType
-		entity.params = params
-	}
-	return entity, nil
-}
-
-// decodedBody returns the body with its Content-Transfer-Encoding undone.
-func (e *rawEntity) decodedBody() ([]byte, error) {
-	encoding := strings.ToLower(strings.TrimSpace(e.header.Get("Content-Transfer-Encoding")))
-	switch encoding {
-	case "", "7bit", "8bit", "binary":
-		return e.body, nil
-	case "base64":
-		return io.ReadAll(base64.NewDecoder(base64.StdEncoding, newlineStripper{bytes.NewReader(e.body)}))
-	case "quoted-printable":
-		return io.ReadAll(quotedprintable.NewReader(bytes.NewReader(e.body)))
-	}
-	return nil, fmt.Errorf("pgpmime: unknown Content-Transfer-Encoding %q", encoding)
-}
-
-// newlineStripper drops CR and LF, which base64.NewDecoder skips only when
-// they are not part of other white space.
-type newlineStripper struct {
-	r io.Reader
-}
-
-func (s newlineStripper) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	kept := 0
-	for _, b := range p[:n] {
-		if b != '\r' && b != '\n' && b != ' ' && b != '\t' {
-			p[kept] = b
-			kept++
-		}
-	}
-	return kept, err
-}
-
-// splitMultipart returns the raw bytes of each body part of a multipart
-// body (RFC 2046 section 5.1.1), without re-serializing anything: a part
-// ends before the line break that precedes the next delimiter, because that
-// line break belongs to the delimiter. Line breaks may be CRLF or LF.
-func splitMultipart(body []byte, boundary string) ([][]byte, error) {
-	if boundary == "" || len(boundary) > 70 {
-		return nil, fmt.Errorf("pgpmime: invalid multipart boundary %q", boundary)
-	}
-	delimiter := []byte("--" + boundary)
-
-	var parts [][]byte
-	partStart := -1
-	for lineStart := 0; lineStart < len(body); {
-		lineEnd := len(body)
-		next := len(body)
-		if i := bytes.IndexByte(body[lineStart:], '\n'); i >= 0 {
-			lineEnd = lineStart + i
-			next = lineEnd + 1
-		}
-		line := bytes.TrimSuffix(body[lineStart:lineEnd], []byte("\r"))
-
-		closing, isDelimiter := delimiterLine(line, delimiter)
-		if isDelimiter {
-			if partStart >= 0 {
-				parts = append(parts, body[partStart:max(partStart, lineBreakStart(body, lineStart))])
-			}
-			if closing {
-				return parts, nil
-			}
-			partStart = next
-		}
-		lineStart = next
-	}
-	return nil, fmt.Errorf("pgpmime: multipart body has no close delimiter for boundary %q", boundary)
-}
-
-// delimiterLine reports whether line is a delimiter line ("--boundary"
-// followed by optional white space) or a close delimiter line
-// ("--boundary--").
-func delimiterLine(line, delimiter []byte) (closing, ok bool) {
-	rest, found := bytes.CutPrefix(line, delimiter)
-	if !found {
-		return false, false
-	}
-	if after, found := bytes.CutPrefix(rest, []byte("--")); found {
-		return true, len(bytes.Trim(after, " \t")) == 0
-	}
-	return false, len(bytes.Trim(rest, " \t")) == 0
-}
-
-// lineBreakStart returns where the line break before lineStart begins.
-func lineBreakStart(body []byte, lineStart int) int {
-	if lineStart == 0 {
-		return 0
-	}
-	end := lineStart - 1
-	if end > 0 && body[end-1] == '\r' {
-		end--
-	}
-	return end
 }

@@ -17,7 +17,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
 	"github.com/sealmail/sealmail/internal/gpgtest"
+	"github.com/sealmail/sealmail/internal/rawmime"
 )
 
 // testEntity is a quoted-printable text part as compose writes one.
@@ -61,11 +63,11 @@ func checkWire(t *testing.T, message []byte) {
 // contentType parses the Content-Type of the message's top-level header.
 func contentType(t *testing.T, message []byte) (string, map[string]string) {
 	t.Helper()
-	entity, err := parseEntity(message)
+	entity, err := rawmime.ParseEntity(message)
 	if err != nil {
 		t.Fatalf("failed to parse the message: %v", err)
 	}
-	value := entity.header.Get("Content-Type")
+	value := entity.Header.Get("Content-Type")
 	mediaType, params, err := mime.ParseMediaType(value)
 	if err != nil {
 		t.Fatalf("failed to parse Content-Type %q: %v", value, err)
@@ -108,11 +110,11 @@ func encrypt(t *testing.T, recipients []*openpgp.Entity, signer *openpgp.Entity,
 func verifyWithGPG(t *testing.T, gpg *gpgtest.GPG, message []byte) (string, error) {
 	t.Helper()
 	_, params := contentType(t, message)
-	entity, err := parseEntity(message)
+	entity, err := rawmime.ParseEntity(message)
 	if err != nil {
 		t.Fatal(err)
 	}
-	parts, err := splitMultipart(entity.body, params["boundary"])
+	parts, err := rawmime.SplitMultipart(entity.Body, params["boundary"])
 	if err != nil || len(parts) != 2 {
 		t.Fatalf("failed to split the signed message into two parts: %v", err)
 	}
@@ -322,11 +324,11 @@ func checkEncryptedStructure(t *testing.T, message []byte) {
 		t.Errorf("protocol is %q, want application/pgp-encrypted", params["protocol"])
 	}
 
-	entity, err := parseEntity(message)
+	entity, err := rawmime.ParseEntity(message)
 	if err != nil {
 		t.Fatal(err)
 	}
-	parts, err := splitMultipart(entity.body, params["boundary"])
+	parts, err := rawmime.SplitMultipart(entity.Body, params["boundary"])
 	if err != nil {
 		t.Fatalf("failed to split the message: %v", err)
 	}
@@ -334,29 +336,29 @@ func checkEncryptedStructure(t *testing.T, message []byte) {
 		t.Fatalf("message has %d parts, want 2", len(parts))
 	}
 
-	control, err := parseEntity(parts[0])
+	control, err := rawmime.ParseEntity(parts[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if control.mediaType != "application/pgp-encrypted" {
-		t.Errorf("first part is %q, want application/pgp-encrypted", control.mediaType)
+	if control.MediaType != "application/pgp-encrypted" {
+		t.Errorf("first part is %q, want application/pgp-encrypted", control.MediaType)
 	}
-	if got := strings.TrimSpace(string(control.body)); got != "Version: 1" {
+	if got := strings.TrimSpace(string(control.Body)); got != "Version: 1" {
 		t.Errorf("first part body is %q, want Version: 1", got)
 	}
 
-	payload, err := parseEntity(parts[1])
+	payload, err := rawmime.ParseEntity(parts[1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if payload.mediaType != "application/octet-stream" {
-		t.Errorf("second part is %q, want application/octet-stream", payload.mediaType)
+	if payload.MediaType != "application/octet-stream" {
+		t.Errorf("second part is %q, want application/octet-stream", payload.MediaType)
 	}
-	if payload.params["name"] != "encrypted.asc" {
-		t.Errorf("second part name is %q, want encrypted.asc", payload.params["name"])
+	if payload.Params["name"] != "encrypted.asc" {
+		t.Errorf("second part name is %q, want encrypted.asc", payload.Params["name"])
 	}
-	if !bytes.HasPrefix(payload.body, []byte("-----BEGIN PGP MESSAGE-----\r\n")) {
-		t.Errorf("second part does not start with the armor header: %q", payload.body[:min(40, len(payload.body))])
+	if !bytes.HasPrefix(payload.Body, []byte("-----BEGIN PGP MESSAGE-----\r\n")) {
+		t.Errorf("second part does not start with the armor header: %q", payload.Body[:min(40, len(payload.Body))])
 	}
 }
 
@@ -740,40 +742,6 @@ func TestCRLFWriter(t *testing.T) {
 	}
 	if _, err := io.WriteString(w, "a\rb"); err == nil {
 		t.Errorf("crlfWriter accepted a CR")
-	}
-}
-
-func TestSplitMultipart(t *testing.T) {
-	tests := []struct {
-		name    string
-		body    string
-		want    []string
-		wantErr bool
-	}{
-		{"two parts", "preamble\r\n--b\r\nA\r\n--b\r\nB\r\n--b--\r\nepilogue", []string{"A", "B"}, false},
-		{"no preamble", "--b\r\nA\r\n\r\n--b--", []string{"A\r\n"}, false},
-		{"LF line breaks", "--b\nA\n--b\nB\n--b--\n", []string{"A", "B"}, false},
-		{"padding after delimiter", "--b  \r\nA\r\n--b--  \r\n", []string{"A"}, false},
-		{"longer boundary is content", "--b\r\n--bc\r\n--b--\r\n", []string{"--bc"}, false},
-		{"empty part", "--b\r\n\r\n--b--\r\n", []string{""}, false},
-		{"adjacent delimiters", "--b\r\n--b--\r\n", []string{""}, false},
-		{"no close delimiter", "--b\r\nA\r\n", nil, true},
-		{"no delimiter", "A", nil, true},
-	}
-	for _, test := range tests {
-		t.Run(test.name, func(t *testing.T) {
-			parts, err := splitMultipart([]byte(test.body), "b")
-			if (err != nil) != test.wantErr {
-				t.Fatalf("error is %v, want error %v", err, test.wantErr)
-			}
-			var got []string
-			for _, part := range parts {
-				got = append(got, string(part))
-			}
-			if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", test.want) {
-				t.Errorf("parts are %q, want %q", got, test.want)
-			}
-		})
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/sealmail/sealmail/internal/rawmime"
 )
 
 // Sign writes a multipart/signed entity (RFC 3156 section 5) to w: the header
@@ -34,7 +36,7 @@ func Sign(w io.Writer, signer *openpgp.Entity, body BodyFunc, opts *Options) err
 	if err != nil {
 		return err
 	}
-	boundary, err := newBoundary(config.Random())
+	boundary, err := rawmime.NewBoundary(config.Random(), "pgp.")
 	if err != nil {
 		return err
 	}
@@ -53,7 +55,7 @@ func Sign(w io.Writer, signer *openpgp.Entity, body BodyFunc, opts *Options) err
 		return fmt.Errorf("failed to write the multipart/signed header: %w", err)
 	}
 
-	checker := newEntityChecker(io.MultiWriter(w, signatureWriter), true)
+	checker := rawmime.NewChecker(io.MultiWriter(w, signatureWriter), rawmime.CheckOptions{Signed: true, NoMIMEVersion: true})
 	if err := body(checker); err != nil {
 		return fmt.Errorf("failed to write the entity to sign: %w", err)
 	}

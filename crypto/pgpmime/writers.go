@@ -2,7 +2,6 @@ package pgpmime
 
 import (
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"io"
 )
@@ -36,96 +35,6 @@ func (c crlfWriter) Write(p []byte) (int, error) {
 		p = p[i+1:]
 	}
 	return written, nil
-}
-
-// maxLineLength is the limit of RFC 5322 section 2.1.1 on a line, in octets
-// without the CRLF.
-const maxLineLength = 998
-
-// entityChecker passes bytes through to w and rejects an entity that would
-// not survive transport unchanged: a bare CR or LF, a NUL or 8-bit octet, a
-// line longer than maxLineLength. With signed set it also rejects trailing
-// white space and lines that start with "From ", which relays rewrite.
-type entityChecker struct {
-	w      io.Writer
-	signed bool
-
-	line       int  // 1-based number of the current line
-	lineLength int  // octets in the current line so far
-	pendingCR  bool // the previous octet was a CR
-	lastSpace  bool // the previous octet was a space or tab
-	linePrefix [5]byte
-}
-
-func newEntityChecker(w io.Writer, signed bool) *entityChecker {
-	return &entityChecker{w: w, signed: signed, line: 1}
-}
-
-func (c *entityChecker) Write(p []byte) (int, error) {
-	for _, b := range p {
-		if err := c.check(b); err != nil {
-			return 0, err
-		}
-	}
-	return c.w.Write(p)
-}
-
-// check advances the checker by one octet.
-func (c *entityChecker) check(b byte) error {
-	if c.pendingCR {
-		if b != '\n' {
-			return c.fail("bare CR")
-		}
-		c.pendingCR = false
-		c.line++
-		c.lineLength = 0
-		c.lastSpace = false
-		return nil
-	}
-
-	switch {
-	case b == '\r':
-		if c.signed && c.lastSpace {
-			return c.fail("trailing white space")
-		}
-		c.pendingCR = true
-		return nil
-	case b == '\n':
-		return c.fail("bare LF")
-	case b == 0:
-		return c.fail("NUL octet")
-	case b >= 0x80:
-		return c.fail(fmt.Sprintf("8-bit octet 0x%02x", b))
-	}
-
-	if c.lineLength < len(c.linePrefix) {
-		c.linePrefix[c.lineLength] = b
-		if c.signed && c.lineLength == len(c.linePrefix)-1 && string(c.linePrefix[:]) == "From " {
-			return c.fail(`line starts with "From "`)
-		}
-	}
-	c.lineLength++
-	if c.lineLength > maxLineLength {
-		return c.fail(fmt.Sprintf("line longer than %d octets", maxLineLength))
-	}
-	c.lastSpace = b == ' ' || b == '\t'
-	return nil
-}
-
-// Close checks the end of the entity: the last line may lack a line break,
-// because the CRLF before the next boundary belongs to the boundary.
-func (c *entityChecker) Close() error {
-	if c.pendingCR {
-		return c.fail("bare CR")
-	}
-	if c.signed && c.lastSpace {
-		return c.fail("trailing white space")
-	}
-	return nil
-}
-
-func (c *entityChecker) fail(reason string) error {
-	return fmt.Errorf("pgpmime: invalid entity at line %d: %s (write it 7-bit, with CRLF line endings)", c.line, reason)
 }
 
 // holdWriter buffers what go-crypto writes while it sets up a message, so
@@ -163,15 +72,4 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		p.prefix = append(p.prefix, b[:min(room, len(b))]...)
 	}
 	return p.w.Write(b)
-}
-
-// newBoundary returns a random multipart boundary. It contains "=_", which
-// neither base64, armor nor quoted-printable can produce, and 128 random
-// bits against collisions with any other text.
-func newBoundary(rand io.Reader) (string, error) {
-	var random [16]byte
-	if _, err := io.ReadFull(rand, random[:]); err != nil {
-		return "", fmt.Errorf("failed to read random bytes for a boundary: %w", err)
-	}
-	return "=_pgp." + hex.EncodeToString(random[:]), nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/sealmail/sealmail/crypto/cms"
+	"github.com/sealmail/sealmail/internal/rawmime"
 )
 
 // Encrypt writes an application/pkcs7-mime entity with smime-type
@@ -53,7 +54,7 @@ func Encrypt(w io.Writer, recipients []*x509.Certificate, signer *Signer, body B
 	if signer != nil {
 		err = Sign(plaintext, signer, body, opts)
 	} else {
-		checker := newTransportChecker(plaintext)
+		checker := rawmime.NewChecker(plaintext, rawmime.CheckOptions{})
 		err = body(checker)
 		if err == nil {
 			err = checker.Close()
@@ -130,72 +131,4 @@ func (l *base64LineWriter) Close() error {
 	l.lineLength = 0
 	_, err := l.w.Write(crlf)
 	return err
-}
-
-// transportChecker passes bytes through to w and rejects an entity that
-// would not survive transport unchanged once decrypted: a bare CR or LF, a
-// NUL or 8-bit octet, or a line longer than maxLineLength. Unlike a signed
-// entity, an encrypted one may have trailing white space and "From " lines,
-// because no relay sees them.
-type transportChecker struct {
-	w          io.Writer
-	line       int // 1-based number of the current line
-	lineLength int // octets in the current line so far
-	pendingCR  bool
-}
-
-func newTransportChecker(w io.Writer) *transportChecker {
-	return &transportChecker{w: w, line: 1}
-}
-
-func (c *transportChecker) Write(p []byte) (int, error) {
-	for _, b := range p {
-		if err := c.check(b); err != nil {
-			return 0, err
-		}
-	}
-	return c.w.Write(p)
-}
-
-// check advances the checker by one octet.
-func (c *transportChecker) check(b byte) error {
-	if c.pendingCR {
-		if b != '\n' {
-			return c.fail("bare CR")
-		}
-		c.pendingCR = false
-		c.line++
-		c.lineLength = 0
-		return nil
-	}
-
-	switch {
-	case b == '\r':
-		c.pendingCR = true
-		return nil
-	case b == '\n':
-		return c.fail("bare LF")
-	case b == 0:
-		return c.fail("NUL octet")
-	case b >= 0x80:
-		return c.fail(fmt.Sprintf("8-bit octet 0x%02x", b))
-	}
-
-	c.lineLength++
-	if c.lineLength > maxLineLength {
-		return c.fail(fmt.Sprintf("line longer than %d octets", maxLineLength))
-	}
-	return nil
-}
-
-// Close checks that the entity does not end in a bare CR.
-func (c *transportChecker) Close() error {
-	if c.pendingCR {
-		return c.fail("bare CR")
-	}
-	return nil
-}
-
-func (c *transportChecker) fail(reason string) error {
-	return fmt.Errorf("smime: invalid entity at line %d: %s (write it 7-bit, with CRLF line endings)", c.line, reason)
 }

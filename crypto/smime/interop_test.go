@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sealmail/sealmail/internal/peers"
+	"github.com/sealmail/sealmail/internal/rawmime"
 )
 
 // newGpgsmHome returns a GNUPGHOME in which gpgsm trusts the test root. It
@@ -57,11 +58,11 @@ func TestSignGpgsm(t *testing.T) {
 	for _, kind := range signerKinds {
 		t.Run(string(kind), func(t *testing.T) {
 			message := sign(t, pki.issue(t, kind, "alice@example.org"), testEntity, nil)
-			entity, err := parseEntity(message)
+			entity, err := rawmime.ParseEntity(message)
 			if err != nil {
 				t.Fatal(err)
 			}
-			parts, err := splitMultipart(entity.body, entity.params["boundary"])
+			parts, err := rawmime.SplitMultipart(entity.Body, entity.Params["boundary"])
 			if err != nil || len(parts) != 2 {
 				t.Fatalf("failed to split multipart/signed: %v", err)
 			}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sealmail/sealmail/crypto/cms"
+	"github.com/sealmail/sealmail/internal/rawmime"
 )
 
 // ErrNotSMIME is wrapped by the error Open returns for a message that is
@@ -55,7 +56,7 @@ func Open(r io.Reader, cert *x509.Certificate, key crypto.PrivateKey, roots *x50
 // open unwraps one layer of data into opened and recurses into the entity
 // inside.
 func (o *opener) open(opened *Opened, data []byte, depth int) error {
-	entity, err := parseEntity(data)
+	entity, err := rawmime.ParseEntity(data)
 	if err != nil {
 		if depth > 0 {
 			opened.Entity = data
@@ -65,12 +66,12 @@ func (o *opener) open(opened *Opened, data []byte, depth int) error {
 	}
 
 	switch {
-	case entity.mediaType == "multipart/signed" && isSignatureType(entity.params["protocol"]):
+	case entity.MediaType == "multipart/signed" && isSignatureType(entity.Params["protocol"]):
 		if depth >= maxNesting {
 			return fmt.Errorf("smime: more than %d nested S/MIME layers", maxNesting)
 		}
 		return o.openSigned(opened, entity, depth)
-	case isPKCS7MIME(entity.mediaType):
+	case isPKCS7MIME(entity.MediaType):
 		if depth >= maxNesting {
 			return fmt.Errorf("smime: more than %d nested S/MIME layers", maxNesting)
 		}
@@ -78,7 +79,7 @@ func (o *opener) open(opened *Opened, data []byte, depth int) error {
 	}
 
 	if depth == 0 {
-		return fmt.Errorf("%w: Content-Type is %q", ErrNotSMIME, entity.mediaType)
+		return fmt.Errorf("%w: Content-Type is %q", ErrNotSMIME, entity.MediaType)
 	}
 	opened.Entity = data
 	return nil
@@ -86,8 +87,8 @@ func (o *opener) open(opened *Opened, data []byte, depth int) error {
 
 // openSigned verifies a multipart/signed entity (RFC 8551 section 3.5.3)
 // over the raw bytes of its first part.
-func (o *opener) openSigned(opened *Opened, entity *rawEntity, depth int) error {
-	parts, err := splitMultipart(entity.body, entity.params["boundary"])
+func (o *opener) openSigned(opened *Opened, entity *rawmime.Entity, depth int) error {
+	parts, err := rawmime.SplitMultipart(entity.Body, entity.Params["boundary"])
 	if err != nil {
 		return err
 	}
@@ -95,28 +96,28 @@ func (o *opener) openSigned(opened *Opened, entity *rawEntity, depth int) error 
 		return fmt.Errorf("smime: multipart/signed has %d parts, want 2", len(parts))
 	}
 
-	signaturePart, err := parseEntity(parts[1])
+	signaturePart, err := rawmime.ParseEntity(parts[1])
 	if err != nil {
 		return fmt.Errorf("failed to read the signature part: %w", err)
 	}
-	if !isSignatureType(signaturePart.mediaType) {
-		return fmt.Errorf("smime: signature part has Content-Type %q, want application/pkcs7-signature", signaturePart.mediaType)
+	if !isSignatureType(signaturePart.MediaType) {
+		return fmt.Errorf("smime: signature part has Content-Type %q, want application/pkcs7-signature", signaturePart.MediaType)
 	}
 	if opened.Micalg == "" {
-		opened.Micalg = entity.params["micalg"]
+		opened.Micalg = entity.Params["micalg"]
 	}
 
 	result := o.verifyDetached(parts[0], signaturePart)
 	if result.err == nil {
-		result.err = checkMicalg(entity.params["micalg"], result.hash)
+		result.err = checkMicalg(entity.Params["micalg"], result.hash)
 	}
 	recordSignature(opened, result)
 	return o.open(opened, parts[0], depth+1)
 }
 
 // verifyDetached verifies the SignedData of a signature part over signed.
-func (o *opener) verifyDetached(signed []byte, signaturePart *rawEntity) signatureResult {
-	der, err := signaturePart.decodedBody()
+func (o *opener) verifyDetached(signed []byte, signaturePart *rawmime.Entity) signatureResult {
+	der, err := cmsBody(signaturePart)
 	if err != nil {
 		return signatureResult{err: fmt.Errorf("failed to decode the signature part: %w", err)}
 	}
@@ -130,8 +131,8 @@ func (o *opener) verifyDetached(signed []byte, signaturePart *rawEntity) signatu
 // openPKCS7MIME reads an application/pkcs7-mime entity. The CMS content
 // type decides what it holds, because the smime-type parameter is
 // optional in old messages.
-func (o *opener) openPKCS7MIME(opened *Opened, entity *rawEntity, depth int) error {
-	der, err := entity.decodedBody()
+func (o *opener) openPKCS7MIME(opened *Opened, entity *rawmime.Entity, depth int) error {
+	der, err := cmsBody(entity)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/sealmail/sealmail/internal/rawmime"
 )
 
 // Sign writes a signed entity to w: its header fields, an empty line and its
@@ -56,7 +58,7 @@ func checkSigner(signer *Signer) (signatureScheme, error) {
 // as the first part, hashed while it streams to w, and a detached
 // SignedData as the second part.
 func signDetached(w io.Writer, signer *Signer, scheme signatureScheme, body BodyFunc, opts *Options) error {
-	boundary, err := newBoundary(opts.rand())
+	boundary, err := rawmime.NewBoundary(opts.rand(), "smime.")
 	if err != nil {
 		return err
 	}
@@ -73,7 +75,7 @@ func signDetached(w io.Writer, signer *Signer, scheme signatureScheme, body Body
 	}
 
 	digest := scheme.hash.New()
-	checker := newEntityChecker(io.MultiWriter(w, digest))
+	checker := rawmime.NewChecker(io.MultiWriter(w, digest), signedEntity)
 	if err := body(checker); err != nil {
 		return fmt.Errorf("failed to write the entity to sign: %w", err)
 	}
@@ -116,7 +118,7 @@ func signOpaque(w io.Writer, signer *Signer, scheme signatureScheme, body BodyFu
 	// NOTE: DER needs the content length before the content, so the
 	// entity is held in memory here.
 	var entity bytes.Buffer
-	checker := newEntityChecker(&entity)
+	checker := rawmime.NewChecker(&entity, signedEntity)
 	if err := body(checker); err != nil {
 		return fmt.Errorf("failed to write the entity to sign: %w", err)
 	}
@@ -184,3 +186,8 @@ func (o *Options) rand() io.Reader {
 	}
 	return rand.Reader
 }
+
+// signedEntity are the rules for an entity to sign: 7-bit with CRLF, and
+// nothing that relays rewrite (trailing white space, "From " lines, a
+// MIME-Version field inside the part).
+var signedEntity = rawmime.CheckOptions{Signed: true, NoMIMEVersion: true}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sealmail/sealmail/internal/peers"
+	"github.com/sealmail/sealmail/internal/rawmime"
 )
 
 // testEntity is a quoted-printable text part as compose writes one.
@@ -59,11 +60,11 @@ func checkWire(t *testing.T, message []byte) {
 // contentType parses the Content-Type of the message's top-level header.
 func contentType(t *testing.T, message []byte) (string, map[string]string) {
 	t.Helper()
-	entity, err := parseEntity(message)
+	entity, err := rawmime.ParseEntity(message)
 	if err != nil {
 		t.Fatalf("failed to parse the message: %v", err)
 	}
-	value := entity.header.Get("Content-Type")
+	value := entity.Header.Get("Content-Type")
 	mediaType, params, err := mime.ParseMediaType(value)
 	if err != nil {
 		t.Fatalf("failed to parse Content-Type %q: %v", value, err)
@@ -101,20 +102,20 @@ func openssl(t *testing.T, args ...string) ([]byte, error) {
 // of multipart/signed or the body of application/pkcs7-mime.
 func signedDataDER(t *testing.T, message []byte) []byte {
 	t.Helper()
-	entity, err := parseEntity(message)
+	entity, err := rawmime.ParseEntity(message)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if entity.mediaType == "multipart/signed" {
-		parts, err := splitMultipart(entity.body, entity.params["boundary"])
+	if entity.MediaType == "multipart/signed" {
+		parts, err := rawmime.SplitMultipart(entity.Body, entity.Params["boundary"])
 		if err != nil || len(parts) != 2 {
 			t.Fatalf("failed to split multipart/signed into two parts: %v", err)
 		}
-		if entity, err = parseEntity(parts[1]); err != nil {
+		if entity, err = rawmime.ParseEntity(parts[1]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	der, err := entity.decodedBody()
+	der, err := entity.DecodedBody()
 	if err != nil {
 		t.Fatal(err)
 	}
