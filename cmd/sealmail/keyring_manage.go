@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,14 +24,7 @@ func (a *app) keyringShow(ctx context.Context, args []string) error {
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usagef("keyring show: give one address, fingerprint or key ID")
-	}
-	kr, err := a.openExistingKeyring()
-	if err != nil {
-		return err
-	}
-	entries, err := kr.Find(ctx, fs.Arg(0), time.Now())
+	_, entries, err := a.findKeys(ctx, fs, "keyring show: give one address, fingerprint or key ID")
 	if err != nil {
 		return err
 	}
@@ -47,6 +41,24 @@ func (a *app) keyringShow(ctx context.Context, args []string) error {
 		printEntry(a.stdout, e)
 	}
 	return nil
+}
+
+// findKeys opens the keyring of an existing home and finds the keys that
+// the one argument of fs names; without exactly one argument it returns a
+// usage error with the message usage.
+func (a *app) findKeys(ctx context.Context, fs *flag.FlagSet, usage string) (*keyring.Keyring, []keyring.Entry, error) {
+	if fs.NArg() != 1 {
+		return nil, nil, usagef("%s", usage)
+	}
+	kr, err := a.openExistingKeyring()
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, err := kr.Find(ctx, fs.Arg(0), time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	return kr, entries, nil
 }
 
 // printEntry writes one key as labelled lines.
@@ -82,14 +94,7 @@ func (a *app) keyringExport(ctx context.Context, args []string) error {
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usagef("keyring export: give one address, fingerprint or key ID")
-	}
-	kr, err := a.openExistingKeyring()
-	if err != nil {
-		return err
-	}
-	entries, err := kr.Find(ctx, fs.Arg(0), time.Now())
+	kr, entries, err := a.findKeys(ctx, fs, "keyring export: give one address, fingerprint or key ID")
 	if err != nil {
 		return err
 	}
@@ -135,14 +140,7 @@ func (a *app) keyringRemove(ctx context.Context, args []string) error {
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usagef("keyring remove: give the full fingerprint of one key")
-	}
-	kr, err := a.openExistingKeyring()
-	if err != nil {
-		return err
-	}
-	entries, err := kr.Find(ctx, fs.Arg(0), time.Now())
+	kr, entries, err := a.findKeys(ctx, fs, "keyring remove: give the full fingerprint of one key")
 	if err != nil {
 		return err
 	}
