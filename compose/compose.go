@@ -59,7 +59,8 @@ import (
 // Field is an extra header field a caller adds to the outer header.
 type Field struct{ Name, Value string }
 
-// Message is what the user writes, before protection.
+// Message is the user's message before protection: its header fields,
+// bodies and attachments.
 type Message struct {
 	From    *mail.Address
 	To      []*mail.Address
@@ -90,7 +91,7 @@ type Message struct {
 	Attachments []Attachment
 }
 
-// Mode says which protection to apply. The zero value signs and encrypts.
+// Mode is the protection to apply. The zero value signs and encrypts.
 type Mode int
 
 const (
@@ -137,7 +138,7 @@ type CertificateSource interface {
 	RecipientCertificate(ctx context.Context, address string, now time.Time) (*x509.Certificate, error)
 }
 
-// Options say how to protect a message. The zero value signs and encrypts,
+// Options are the settings that protect a message. The zero value signs and encrypts,
 // encrypts to the sender too, and fails closed.
 type Options struct {
 	Mode Mode

@@ -19,7 +19,7 @@
 //	                       of the distribution point URL>.crl"
 //
 // X.509 certificates follow RFC 5280 and are validated for S/MIME as
-// RFC 8550 says; see RecipientCertificate, SMIMEIdentity and
+// RFC 8550 requires; see RecipientCertificate, SMIMEIdentity and
 // VerifyCertificate. Only the user's trust anchors are trusted unless a
 // CertPolicy adds the system's roots.
 //

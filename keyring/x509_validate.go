@@ -73,7 +73,7 @@ type CertPolicy struct {
 	Offline bool
 }
 
-// CertUsage is what a certificate is validated for.
+// CertUsage is the use a certificate is validated for: encryption or signing.
 type CertUsage int
 
 const (
@@ -112,7 +112,7 @@ func (e *CertError) Error() string {
 
 func (e *CertError) Unwrap() error { return e.Err }
 
-// statusPhrase says in words what a certificate of status is.
+// statusPhrase returns the words for what a certificate of status is.
 func statusPhrase(status Status) string {
 	switch status {
 	case StatusExpired:
@@ -182,7 +182,7 @@ func (k *Keyring) Anchors(ctx context.Context, policy CertPolicy) (*x509.CertPoo
 }
 
 // anchorPool returns a pool of anchors, on top of the system roots when
-// policy asks for them.
+// policy.SystemRoots is set.
 func anchorPool(anchors []storedCertificate, policy CertPolicy) (*x509.CertPool, error) {
 	pool := x509.NewCertPool()
 	if policy.SystemRoots {
@@ -237,7 +237,7 @@ func (k *Keyring) readX509Store(ctx context.Context, policy CertPolicy) (*x509St
 	}, nil
 }
 
-// VerifyCertificate validates cert for usage at now, as RFC 8550 asks: a
+// VerifyCertificate validates cert for usage at now, as RFC 8550 requires: a
 // chain to a trust anchor of policy, through the stored certificates and
 // intermediates (as from a signed message); every certificate of the chain
 // within its validity period; key usage and extended key usage that allow

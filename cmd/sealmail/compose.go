@@ -69,8 +69,8 @@ func (a *app) compose(ctx context.Context, args []string) error {
 }
 
 // writeWhole writes the output of write to w only once write has succeeded,
-// through a temporary file in the home, so that a reader of w such as a
-// sendmail in a pipe never gets a message cut short by a late check.
+// through a temporary file in the home. A reader of w, such as a sendmail in
+// a pipe, then never gets a message cut short by a late check.
 func writeWhole(h *home, w io.Writer, write func(io.Writer) error) error {
 	tmp, err := h.tempFile()
 	if err != nil {

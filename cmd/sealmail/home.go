@@ -67,9 +67,8 @@ func (h *home) sent() (*maildir.Maildir, error) {
 	return maildir.Open(filepath.Join(h.dir, "sent"))
 }
 
-// staleAge is how old a file in tmp/ must be before it counts as left by a
-// process that was killed; a send in progress writes its copies within
-// minutes.
+// staleAge is the age after which a file in tmp/ counts as left by a
+// killed process. A send in progress writes its copies within minutes.
 const staleAge = 24 * time.Hour
 
 // removeStaleCopies deletes copies in tmp/ that a killed process left

@@ -88,7 +88,7 @@ func (a *app) keyringImport(ctx context.Context, args []string) error {
 	}
 
 	// Each file is imported on its own, so one bad file does not keep the
-	// others out; the command fails at the end if any did.
+	// others out. The command fails at the end if any file failed.
 	var failed []string
 	for _, name := range fs.Args() {
 		imported, err := a.importFile(ctx, kr, name, passphraseFile.value)

@@ -185,8 +185,8 @@ func normalizeFingerprint(s string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
 }
 
-// confirm asks question on the terminal and reports whether the answer is
-// yes. Without a terminal it fails, because a script must say --yes.
+// confirm prints question on the terminal and reports whether the reply is
+// yes. Without a terminal it fails, because a script must pass --yes.
 func (a *app) confirm(question string) (bool, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil || !term.IsTerminal(int(tty.Fd())) {
@@ -199,7 +199,7 @@ func (a *app) confirm(question string) (bool, error) {
 	fmt.Fprint(tty, question)
 	answer, err := bufio.NewReader(tty).ReadString('\n')
 	if err != nil {
-		return false, fmt.Errorf("failed to read the answer: %w", err)
+		return false, fmt.Errorf("failed to read the reply from the terminal: %w", err)
 	}
 	answer = strings.ToLower(strings.TrimSpace(answer))
 	return answer == "y" || answer == "yes", nil

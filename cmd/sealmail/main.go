@@ -169,8 +169,8 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 	})
 }
 
-// parseFlags parses args, prints the help of the command when -h or --help
-// asks for it, and turns a flag error into a usage error.
+// parseFlags parses args, prints the help of the command for -h or --help,
+// and turns a flag error into a usage error.
 func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
 	err := fs.Parse(args)
 	switch {

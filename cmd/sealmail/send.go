@@ -82,7 +82,7 @@ func (a *app) send(ctx context.Context, args []string) error {
 // to the transport one after another, so that a copy that cannot be built
 // stops the send before anything leaves.
 func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *messageFlags, sf *sendFlags) error {
-	// SES options are checked before any key is unlocked; the outbox is
+	// SES options are checked before any key is unlocked. The outbox is
 	// opened only once the copies can be built, so a failed send leaves no
 	// trace in the home.
 	var t transport.Transport

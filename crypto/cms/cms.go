@@ -48,7 +48,8 @@ const (
 	AES256GCM // AuthEnvelopedData
 )
 
-// KeyTransport is how the content-encryption key reaches an RSA recipient.
+// KeyTransport is the algorithm that carries the content-encryption key to
+// an RSA recipient.
 // The zero value is PKCS #1 v1.5. EC recipients always use ECDH.
 type KeyTransport int
 

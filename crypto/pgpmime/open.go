@@ -29,7 +29,7 @@ type Opened struct {
 	// Signer is the fingerprint (lowercase hex) of the key that made a good
 	// signature; empty when no signature verified.
 	Signer string
-	// SignatureErr says why the signature did not verify; nil when it did or
+	// SignatureErr is the reason the signature did not verify; nil when it did or
 	// when there was none.
 	SignatureErr error
 	// Hash is the hash algorithm of the signature, as micalg names it

@@ -26,7 +26,7 @@ func Sign(w io.Writer, signer *openpgp.Entity, body BodyFunc, opts *Options) err
 	params := &openpgp.SignParams{TextSig: true, Config: config}
 
 	// go-crypto picks the hash from the key for some key types (P-521 and
-	// Ed448 force SHA-512), so a trial signature tells which hash micalg must
+	// Ed448 force SHA-512), so a trial signature shows which hash micalg must
 	// announce before the body streams through.
 	hash, err := trialSignatureHash(signer, params)
 	if err != nil {

@@ -81,7 +81,7 @@ type Opened struct {
 	Signed bool
 	// SignerCertificate is the certificate of a good signature, or nil.
 	SignerCertificate *x509.Certificate
-	// SignatureErr says why the signature did not verify; nil when it did
+	// SignatureErr is the reason the signature did not verify; nil when it did
 	// or when there was none.
 	SignatureErr error
 	// Micalg is the micalg parameter of a multipart/signed entity.

@@ -81,7 +81,7 @@ func send(ctx context.Context, keyringDir, from, to, outbox string) error {
 	}
 
 	// Each WriteCopy signs and encrypts anew, so every copy is written once
-	// and checked before the first is sent; a retry then sends the same bytes.
+	// and checked before the first is sent. A retry then sends the same bytes.
 	copies := c.Copies()
 	raws := make([][]byte, len(copies))
 	for i, cp := range copies {

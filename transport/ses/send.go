@@ -196,9 +196,8 @@ func failedBeforeSending(err error) bool {
 	return errors.As(err, &verifyErr) || errors.As(err, &recordErr)
 }
 
-// Error returns what SES answered, when it answered with an error code and
-// message, or else the SDK's error, and says when the message may have been
-// accepted all the same.
+// Error returns the error code and message SES returned, or else the SDK's
+// error, and states when the message may have been accepted all the same.
 func (e *SendError) Error() string {
 	msg := fmt.Sprintf("failed to send through SES: %v", e.Err)
 	switch {
