@@ -226,6 +226,9 @@ func (k *Keyring) Remove(ctx context.Context, fingerprint string) (removedSecret
 	if err != nil {
 		return removedSecret, err
 	}
+	if err := k.removeProvenance(fpr); err != nil {
+		return removedSecret, err
+	}
 	if isCertFingerprint(fpr) {
 		removedIdentity, removedX509, err := k.removeX509(fpr)
 		if err != nil {

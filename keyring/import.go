@@ -57,11 +57,19 @@ func (k *Keyring) Import(ctx context.Context, r io.Reader) ([]Imported, error) {
 	return k.ImportWithOptions(ctx, r, ImportOptions{})
 }
 
-// importOpenPGP imports the OpenPGP keys in data, as Import describes.
-func (k *Keyring) importOpenPGP(ctx context.Context, data []byte) ([]Imported, error) {
+// importOpenPGP imports the OpenPGP keys in data, as Import describes, with
+// the options of ImportWithOptions.
+func (k *Keyring) importOpenPGP(ctx context.Context, data []byte, opts ImportOptions) ([]Imported, error) {
 	in, err := parseInput(data)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkImportOptions(in, opts); err != nil {
+		return nil, err
+	}
+	origin := opts.Origin
+	if origin == OriginUnknown {
+		origin = OriginFile
 	}
 
 	unlock, err := k.lock()
@@ -79,11 +87,21 @@ func (k *Keyring) importOpenPGP(ctx context.Context, data []byte) ([]Imported, e
 		}
 	}
 
+	now := time.Now()
 	var imported []Imported
 	for _, e := range in.entities {
 		result, err := k.importEntity(e)
 		if err != nil {
 			return imported, err
+		}
+		fpr := result.Fingerprint
+		if err := k.recordArrival(fpr, origin, opts.Source, e.PrivateKey != nil, now); err != nil {
+			return imported, err
+		}
+		if held, err := k.heldBack(ctx, e, now); err != nil {
+			return imported, err
+		} else if held != "" {
+			result.Warning = joinWarnings(result.Warning, held)
 		}
 		imported = addImported(imported, result)
 	}
@@ -95,6 +113,30 @@ func (k *Keyring) importOpenPGP(ctx context.Context, data []byte) ([]Imported, e
 		imported = addImported(imported, result)
 	}
 	return imported, nil
+}
+
+// checkImportOptions applies ImportOptions.Address and PublicOnly to the
+// parsed input, before anything is stored: it drops the user IDs for other
+// addresses and rejects what the options forbid.
+func checkImportOptions(in keyInput, opts ImportOptions) error {
+	for _, e := range in.entities {
+		if opts.PublicOnly && e.PrivateKey != nil {
+			return fmt.Errorf("failed to import key %s: %w", displayFingerprint(e), ErrSecretKey)
+		}
+		if opts.Address == "" {
+			continue
+		}
+		want := normalizeAddress(opts.Address)
+		for name, identity := range e.Identities {
+			if normalizeAddress(identityAddress(identity)) != want {
+				delete(e.Identities, name)
+			}
+		}
+		if len(e.Identities) == 0 {
+			return fmt.Errorf("failed to import key %s for %q: %w", displayFingerprint(e), opts.Address, ErrNoMatchingUserID)
+		}
+	}
+	return nil
 }
 
 // addImported appends result to list, or folds it into the entry for the

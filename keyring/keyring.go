@@ -254,7 +254,7 @@ func (k *Keyring) EncryptionKey(ctx context.Context, address string, now time.Ti
 	if err != nil {
 		return nil, err
 	}
-	key, err := pickKey(certs, address, now, false, encryptionStatus)
+	key, err := pickKey(certs, address, now, false, encryptionStatus, k.isConfirmed)
 	return key, withUnreadable(err, unreadable)
 }
 
@@ -289,18 +289,22 @@ func (k *Keyring) SigningKey(ctx context.Context, address string, now time.Time)
 		}
 		usable = append(usable, secret)
 	}
-	key, err := pickKey(usable, address, now, true, signingStatus)
+	key, err := pickKey(usable, address, now, true, signingStatus, nil)
 	return key, withUnreadable(err, unreadable)
 }
 
 // pickKey returns the newest key among keys that has a user ID for address
 // and whose status at now is valid, or a *LookupError with the reason why the
-// newest key with the address is unusable.
+// newest key with the address is unusable. When confirmed is not nil, a
+// confirmed valid key is preferred to any unconfirmed one, so a key that
+// arrives later, as from a Web Key Directory, does not displace the key the
+// user checked.
 func pickKey(keys []*openpgp.Entity, address string, now time.Time, secret bool,
-	statusOf func(*openpgp.Entity, time.Time) (Status, error)) (*openpgp.Entity, error) {
+	statusOf func(*openpgp.Entity, time.Time) (Status, error), confirmed func(*openpgp.Entity) bool) (*openpgp.Entity, error) {
 	want := normalizeAddress(address)
 
 	var usable, unusable *openpgp.Entity
+	usableConfirmed := false
 	var failure *LookupError
 	for _, e := range keys {
 		identity := identityFor(e, want)
@@ -316,8 +320,12 @@ func pickKey(keys []*openpgp.Entity, address string, now time.Time, secret bool,
 			}
 		}
 		if status == StatusValid {
-			if usable == nil || newer(e, usable) {
-				usable = e
+			isConfirmed := confirmed != nil && confirmed(e)
+			switch {
+			case usable == nil,
+				isConfirmed && !usableConfirmed,
+				isConfirmed == usableConfirmed && newer(e, usable):
+				usable, usableConfirmed = e, isConfirmed
 			}
 			continue
 		}
@@ -347,6 +355,13 @@ func pickKey(keys []*openpgp.Entity, address string, now time.Time, secret bool,
 	default:
 		return nil, &LookupError{Address: address, Err: ErrNotFound, Secret: secret}
 	}
+}
+
+// isConfirmed reports whether the user confirmed the fingerprint of e. A
+// provenance that cannot be read counts as unconfirmed.
+func (k *Keyring) isConfirmed(e *openpgp.Entity) bool {
+	p, err := k.readProvenance(hexFingerprint(e.PrimaryKey.Fingerprint))
+	return err == nil && p.Confirmed != nil
 }
 
 // newer reports whether key a was created after key b; fingerprints break

@@ -28,6 +28,14 @@ type Entry struct {
 	// entry for an unreadable secret key file has it set too.
 	Secret bool `json:"secret"`
 
+	// Origin, Source and Confirmed are the provenance of an OpenPGP key:
+	// how it arrived, from where, and when the user confirmed its
+	// fingerprint (nil when never). They are empty for X.509 certificates,
+	// which are checked against trust anchors instead.
+	Origin    Origin     `json:"origin,omitempty"`
+	Source    string     `json:"source,omitempty"`
+	Confirmed *time.Time `json:"confirmed,omitempty"`
+
 	// Path is the file that could not be read, for StatusUnreadable. It is
 	// in the secret folder when the secret key file is the unreadable one,
 	// so a key whose certificate is readable but whose secret key file is
@@ -88,6 +96,10 @@ func (k *Keyring) storedKeys(ctx context.Context, now time.Time) ([]storedKey, e
 	for _, cert := range certs {
 		fpr := hexFingerprint(cert.PrimaryKey.Fingerprint)
 		status, _ := encryptionStatus(cert, now)
+		provenance, err := k.readProvenance(fpr)
+		if err != nil {
+			return nil, err
+		}
 		keys = append(keys, storedKey{
 			cert: cert,
 			entry: Entry{
@@ -100,6 +112,9 @@ func (k *Keyring) storedKeys(ctx context.Context, now time.Time) ([]storedKey, e
 				Expires:     keyExpiry(cert),
 				Status:      status,
 				Secret:      hasSecret[fpr],
+				Origin:      provenance.Origin,
+				Source:      provenance.Source,
+				Confirmed:   provenance.Confirmed,
 			},
 			primaryAddress: primaryAddress(cert),
 		})

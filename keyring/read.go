@@ -102,3 +102,21 @@ func (k *Keyring) readSecret(fpr string) (*openpgp.Entity, error) {
 	}
 	return secret, nil
 }
+
+// certsForAddress returns the readable stored certificates with a user ID
+// for address.
+// TODO: look the address up in the index instead of reading every file.
+func (k *Keyring) certsForAddress(ctx context.Context, address string) ([]*openpgp.Entity, error) {
+	certs, _, err := k.readCerts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want := normalizeAddress(address)
+	var found []*openpgp.Entity
+	for _, cert := range certs {
+		if identityFor(cert, want) != nil {
+			found = append(found, cert)
+		}
+	}
+	return found, nil
+}

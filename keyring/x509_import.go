@@ -22,7 +22,30 @@ type ImportOptions struct {
 	// Password returns the password of a PKCS#12 bundle. It is called once,
 	// and only when the input is a PKCS#12 bundle.
 	Password func() ([]byte, error)
+
+	// Origin records how the input arrived, for OpenPGP keys; the zero
+	// value records OriginFile.
+	Origin Origin
+	// Source names where the input came from, as Provenance.Source.
+	Source string
+	// Address, when set, keeps only the user IDs of each OpenPGP key that
+	// are for this address, as a key from a Web Key Directory or an
+	// Autocrypt header must be stored; a key without one is rejected with
+	// an error that wraps ErrNoMatchingUserID, and nothing is stored.
+	Address string
+	// PublicOnly rejects input that holds a secret key or a PKCS#12
+	// bundle with an error that wraps ErrSecretKey, for sources that must
+	// carry certificates only.
+	PublicOnly bool
 }
+
+// ErrNoMatchingUserID is wrapped by the error of ImportWithOptions when
+// ImportOptions.Address is set and a key has no user ID for it.
+var ErrNoMatchingUserID = errors.New("the key has no user ID for the address")
+
+// ErrSecretKey is wrapped by the error of ImportWithOptions when
+// ImportOptions.PublicOnly is set and the input holds a secret key.
+var ErrSecretKey = errors.New("the input holds a secret key where a certificate was expected")
 
 // ErrPasswordNeeded is wrapped by the error of Import when its input is a
 // PKCS#12 bundle and no ImportOptions.Password was given.
@@ -55,14 +78,20 @@ func (k *Keyring) ImportWithOptions(ctx context.Context, r io.Reader, opts Impor
 	}
 
 	if !isX509Input(data) {
-		imported, err := k.importOpenPGP(ctx, data)
+		imported, err := k.importOpenPGP(ctx, data, opts)
 		for i := range imported {
 			imported[i].Kind = KindOpenPGP
 		}
 		return imported, err
 	}
 
-	in, err := parseX509Input(data, opts.Password)
+	password := opts.Password
+	if opts.PublicOnly {
+		password = func() ([]byte, error) {
+			return nil, fmt.Errorf("failed to import a PKCS#12 bundle: %w", ErrSecretKey)
+		}
+	}
+	in, err := parseX509Input(data, password)
 	if err != nil {
 		return nil, err
 	}
