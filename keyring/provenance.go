@@ -14,7 +14,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 )
 
-// Origin is how an OpenPGP key arrived in the keyring.
+// Origin is the channel through which an OpenPGP key arrived in the keyring.
 type Origin string
 
 // The origins of keys. A key keeps the origin it first arrived with; later
@@ -33,8 +33,8 @@ const (
 // key.
 type Provenance struct {
 	Origin Origin `json:"origin"`
-	// Source is where the key came from: a file name, the URL of a Web Key
-	// Directory, or the From address of the message that carried it.
+	// Source is the place the key came from: a file name, the URL of a Web
+	// Key Directory, or the From address of the message that carried it.
 	Source string `json:"source,omitempty"`
 	// Added is when the key was first stored.
 	Added time.Time `json:"added,omitzero"`
