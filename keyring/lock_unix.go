@@ -11,7 +11,9 @@ import (
 
 // lock takes the exclusive flock on the writelock file of the certificate
 // directory, which every writer of the directory holds, and returns the
-// function that releases it. The same lock guards the secret folder.
+// function that releases it. The same lock guards the secret folder and the
+// provenance folder. Once it holds the lock, it removes the temporary files
+// of writers that were killed.
 func (k *Keyring) lock() (unlock func(), err error) {
 	path := filepath.Join(k.certDir, writeLockName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -29,6 +31,8 @@ func (k *Keyring) lock() (unlock func(), err error) {
 		f.Close()
 		return nil, fmt.Errorf("failed to lock %q: %w", path, err)
 	}
+
+	k.removeTemporaryFiles()
 	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()

@@ -99,7 +99,7 @@ func (k *Keyring) secretFingerprints() ([]string, error) {
 // folder, so a crash leaves either the old or the new content.
 func writeFileAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	tmp, err := os.CreateTemp(dir, temporaryPrefix+filepath.Base(path)+"-*")
 	if err != nil {
 		return fmt.Errorf("failed to create temporary file in %q: %w", dir, err)
 	}
@@ -126,6 +126,56 @@ func writeFileAtomic(path string, data []byte) (err error) {
 		return fmt.Errorf("failed to rename %q to %q: %w", tmp.Name(), path, err)
 	}
 	return syncDir(dir)
+}
+
+// temporaryPrefix starts the name of every temporary file of
+// writeFileAtomic. Readers of the certificate directory skip such names,
+// because they are not fingerprints.
+const temporaryPrefix = ".tmp-"
+
+// isTemporaryName reports whether name is that of a temporary file of
+// writeFileAtomic: the prefix, the name of the target, a hyphen and the
+// random digits of os.CreateTemp.
+func isTemporaryName(name string) bool {
+	rest, ok := strings.CutPrefix(name, temporaryPrefix)
+	if !ok {
+		return false
+	}
+	i := strings.LastIndexByte(rest, '-')
+	if i <= 0 || i == len(rest)-1 {
+		return false
+	}
+	for _, c := range rest[i+1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// removeTemporaryFiles deletes the temporary files that writers killed
+// in the middle of writeFileAtomic left in the certificate directory, the
+// secret folder and the provenance folder. It must be called with the lock
+// held, because every writer of those folders holds it while its temporary
+// file exists, so any such file found then is stale. Failures are ignored:
+// a leftover file wastes space, and readers skip it.
+func (k *Keyring) removeTemporaryFiles() {
+	dirs := []string{k.secretDir, filepath.Join(k.dir, provenanceDirName)}
+	prefixes, _ := os.ReadDir(k.certDir)
+	for _, prefix := range prefixes {
+		if prefix.IsDir() && len(prefix.Name()) == 2 {
+			dirs = append(dirs, filepath.Join(k.certDir, prefix.Name()))
+		}
+	}
+
+	for _, dir := range dirs {
+		files, _ := os.ReadDir(dir)
+		for _, file := range files {
+			if file.Type().IsRegular() && isTemporaryName(file.Name()) {
+				os.Remove(filepath.Join(dir, file.Name()))
+			}
+		}
+	}
 }
 
 // syncDir flushes the entries of folder dir to disk.
