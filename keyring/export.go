@@ -1,0 +1,139 @@
+package keyring
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+)
+
+// ExportMinimal returns the smallest certificate that lets another program
+// encrypt to the stored OpenPGP key with the given primary key fingerprint
+// (40 or 64 hex digits, written as Find accepts it), in binary form:
+//
+//   - the primary key, and its newest valid direct-key signature if it has
+//     one (a v6 key keeps its expiry and preferences there);
+//   - one user ID with its newest valid self-signature: the user ID for
+//     address, or the primary user ID when address is "";
+//   - the newest valid encryption subkey with its newest valid binding
+//     signature, unless the primary key is the encryption key.
+//
+// Third-party certifications, other user IDs and subkeys, and superseded
+// signatures are left out. The key must be usable for encryption now: a
+// revoked or expired key, or one without a valid encryption subkey, returns
+// an error, because its minimal form would hide that. An unknown fingerprint
+// returns an error that wraps ErrNotFound, and an X.509 certificate one that
+// says minimal export is for OpenPGP keys only.
+func (k *Keyring) ExportMinimal(ctx context.Context, fingerprint, address string) ([]byte, error) {
+	fpr, err := parseFingerprint("export", fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	cert, err := k.readCert(fpr)
+	if file := asUnreadable(err); file != nil {
+		return nil, fmt.Errorf("failed to export key 0x%s: %w; import the key again to replace the file, or remove it",
+			strings.ToUpper(fpr), file)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cert == nil && isCertFingerprint(fpr) {
+		// A v6 fingerprint and the SHA-256 of an X.509 certificate have the
+		// same length; only a stored certificate gets the X.509 message.
+		if _, err := k.exportX509(fpr); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("failed to export certificate %s in minimal form: minimal export is for OpenPGP keys only; export the X.509 certificate without it",
+			strings.ToUpper(fpr))
+	}
+	if cert == nil {
+		return nil, notFound("export", fpr)
+	}
+
+	minimal, err := minimalCertificate(cert, address, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("failed to export key %s in minimal form: %w", displayFingerprint(cert), err)
+	}
+	data, err := encodeEntity(minimal, false)
+	if err != nil {
+		return nil, fmt.Errorf("failed to export key %s: %w", displayFingerprint(cert), err)
+	}
+	return data, nil
+}
+
+// minimalCertificate returns a new entity with the packets of cert that
+// ExportMinimal keeps, checked to be valid for encryption at now.
+func minimalCertificate(cert *openpgp.Entity, address string, now time.Time) (*openpgp.Entity, error) {
+	if status, detail := encryptionStatus(cert, now); status != StatusValid {
+		if detail != nil {
+			return nil, fmt.Errorf("the key is %s: %w", status, detail)
+		}
+		return nil, fmt.Errorf("the key is %s", status)
+	}
+
+	identity, selfSignature, err := minimalIdentity(cert, address, now)
+	if err != nil {
+		return nil, err
+	}
+	minimal := &openpgp.Entity{
+		PrimaryKey: cert.PrimaryKey,
+		Identities: map[string]*openpgp.Identity{},
+	}
+	if direct, err := cert.LatestValidDirectSignature(now, nil); err == nil {
+		minimal.DirectSignatures = []*packet.VerifiableSignature{packet.NewVerifiableSig(direct)}
+	}
+	minimal.Identities[identity.Name] = &openpgp.Identity{
+		Primary:            minimal,
+		Name:               identity.Name,
+		UserId:             identity.UserId,
+		SelfCertifications: []*packet.VerifiableSignature{packet.NewVerifiableSig(selfSignature)},
+	}
+
+	key, err := cert.EncryptionKeyWithError(now, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(key.PublicKey.Fingerprint, cert.PrimaryKey.Fingerprint) {
+		minimal.Subkeys = []openpgp.Subkey{{
+			Primary:   minimal,
+			PublicKey: key.PublicKey,
+			Bindings:  []*packet.VerifiableSignature{packet.NewVerifiableSig(key.SelfSignature)},
+		}}
+	}
+
+	// The result must stand on its own: a receiver sees only these packets.
+	if status, detail := encryptionStatus(minimal, now); status != StatusValid {
+		return nil, fmt.Errorf("the minimal form is %s: %v", status, detail)
+	}
+	return minimal, nil
+}
+
+// minimalIdentity returns the user ID of cert for address, or its primary
+// user ID when address is "", with its newest self-signature valid at now.
+func minimalIdentity(cert *openpgp.Entity, address string, now time.Time) (*openpgp.Identity, *packet.Signature, error) {
+	if address == "" {
+		selfSignature, identity := cert.PrimaryIdentity(now, nil)
+		if identity == nil {
+			return nil, nil, fmt.Errorf("it has no valid user ID")
+		}
+		return identity, selfSignature, nil
+	}
+
+	identity := identityFor(cert, normalizeAddress(address))
+	if identity == nil {
+		return nil, nil, fmt.Errorf("it has no user ID for %q; give the fingerprint to export its primary user ID", address)
+	}
+	selfSignature, err := identity.Verify(now, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("its user ID %q is not valid: %w", identity.Name, err)
+	}
+	return identity, selfSignature, nil
+}
