@@ -75,6 +75,13 @@
 // damaged file does not make the other keys unusable. Import replaces such
 // a file and keeps its bytes beside it as "<file>.corrupt".
 //
+// ImportWithOptions also reads a received message (RFC 5322) and imports
+// the OpenPGP keys in its Autocrypt header field (Autocrypt Level 1) and its
+// application/pgp-keys parts (RFC 3156 section 7), as package
+// keyring/mailkeys finds them. Only the user IDs for the sender's address
+// are kept, the provenance records the origin and the sender, and a key the
+// user confirmed for that address stays the one EncryptionKey returns.
+//
 // EncryptionKey and SigningKey find the key to use for an address; List,
 // Find, Export and Remove serve the "keyring" commands of the CLI.
 package keyring

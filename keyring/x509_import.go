@@ -70,6 +70,16 @@ var ErrPasswordNeeded = errors.New("a password is needed to import a PKCS#12 bun
 // ErrWrongPassphrase. Certificates become trust anchors only through
 // AddTrustAnchor, even a self-signed one.
 //
+// From an RFC 5322 message, such as a ".eml" file, the OpenPGP keys it
+// carries are imported. These are the key in its Autocrypt header field
+// (Autocrypt Level 1) and the keys in its application/pgp-keys parts outside
+// encrypted parts, as package keyring/mailkeys finds them. Each is stored
+// with OriginAutocrypt or OriginAttached, the From address as Source, only
+// the user IDs for its address and no secret key, whatever opts says. Such a
+// key never displaces a confirmed key: see EncryptionKey and
+// Imported.Warning. A message without keys returns an error that wraps
+// ErrNoKey.
+//
 // The whole input is read and parsed before anything is stored.
 func (k *Keyring) ImportWithOptions(ctx context.Context, r io.Reader, opts ImportOptions) ([]Imported, error) {
 	data, err := readInput(r)
@@ -77,6 +87,11 @@ func (k *Keyring) ImportWithOptions(ctx context.Context, r io.Reader, opts Impor
 		return nil, err
 	}
 
+	// A message is recognised first, because its body may contain PEM or
+	// armor that the other branches would take for the whole input.
+	if isMessage(data) {
+		return k.importMessage(ctx, data)
+	}
 	if !isX509Input(data) {
 		imported, err := k.importOpenPGP(ctx, data, opts)
 		for i := range imported {

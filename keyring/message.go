@@ -1,0 +1,127 @@
+package keyring
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/sealmail/sealmail/keyring/mailkeys"
+)
+
+// isMessage reports whether data is an RFC 5322 message rather than keys or
+// certificates. A message starts with header fields, after the "From " line
+// of an mbox file if any. The fields end in an empty line, and one of them is
+// From or Content-Type. Armor and PEM start with a "-----BEGIN" line, binary
+// OpenPGP with a byte whose top bit is set, and DER is ruled out first.
+func isMessage(data []byte) bool {
+	if isDER(data) {
+		return false
+	}
+	rest := data
+	if bytes.HasPrefix(rest, []byte("From ")) {
+		_, rest = cutLine(rest)
+	}
+
+	seenField, seenKeyField := false, false
+	for len(rest) > 0 {
+		var line []byte
+		line, rest = cutLine(rest)
+		line = bytes.TrimRight(line, "\r\n")
+
+		switch {
+		case len(line) == 0:
+			return seenKeyField
+		case line[0] == ' ' || line[0] == '\t':
+			// A folded continuation line belongs to the field before it.
+			if !seenField {
+				return false
+			}
+		default:
+			name, ok := fieldName(line)
+			if !ok {
+				return false
+			}
+			seenField = true
+			if strings.EqualFold(name, "From") || strings.EqualFold(name, "Content-Type") {
+				seenKeyField = true
+			}
+		}
+	}
+	return false
+}
+
+// fieldName returns the name of the header field line, which is printable
+// ASCII other than the colon, up to the colon (RFC 5322 section 2.2).
+func fieldName(line []byte) (string, bool) {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return "", false
+	}
+	for _, b := range line[:colon] {
+		if b < 33 || b > 126 {
+			return "", false
+		}
+	}
+	return string(line[:colon]), true
+}
+
+// importMessage imports the keys that the message data carries in its
+// Autocrypt header field and its application/pgp-keys parts, as
+// ImportWithOptions describes. Every key is parsed and checked before any is
+// stored, so a bad key keeps the others out too.
+func (k *Keyring) importMessage(ctx context.Context, data []byte) ([]Imported, error) {
+	found, err := mailkeys.Extract(data)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read keys from the message: %w", err)
+	}
+	if len(found.Keys) == 0 {
+		return nil, noKeyInMessage(found)
+	}
+
+	options := make([]ImportOptions, len(found.Keys))
+	for i, key := range found.Keys {
+		options[i] = messageKeyOptions(key, found.From)
+		in, err := parseInput(key.Data)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read the key in %s: %w", key.Location, err)
+		}
+		if err := checkImportOptions(in, options[i]); err != nil {
+			return nil, fmt.Errorf("failed to import the key in %s: %w", key.Location, err)
+		}
+	}
+
+	var imported []Imported
+	for i, key := range found.Keys {
+		results, err := k.importOpenPGP(ctx, key.Data, options[i])
+		for _, result := range results {
+			result.Kind = KindOpenPGP
+			imported = addImported(imported, result)
+		}
+		if err != nil {
+			return imported, fmt.Errorf("failed to import the key in %s: %w", key.Location, err)
+		}
+	}
+	return imported, nil
+}
+
+// messageKeyOptions returns the options to import key with: only its user
+// IDs for its address, no secret key, and the message's sender as the
+// source.
+func messageKeyOptions(key mailkeys.Key, from string) ImportOptions {
+	origin := OriginAttached
+	if key.Kind == mailkeys.KindAutocrypt {
+		origin = OriginAutocrypt
+	}
+	return ImportOptions{Origin: origin, Source: from, Address: key.Address, PublicOnly: true}
+}
+
+// noKeyInMessage returns the error for a message without keys, with the
+// reasons its Autocrypt header fields were ignored.
+func noKeyInMessage(found *mailkeys.Result) error {
+	if len(found.Ignored) == 0 {
+		return fmt.Errorf("failed to import keys from the message: it carries no Autocrypt header or application/pgp-keys part: %w", ErrNoKey)
+	}
+	return fmt.Errorf("failed to import keys from the message: it carries no valid Autocrypt header (%s) and no application/pgp-keys part: %w",
+		strings.Join(found.Ignored, "; "), ErrNoKey)
+}
