@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -176,6 +177,14 @@ func (a *app) demoKeys(ctx context.Context, h *home, people []*demoPerson, files
 		}
 		if _, err := kr.Import(ctx, &toImport); err != nil {
 			return err
+		}
+		// The demo made the recipients' keys itself, so their fingerprints
+		// need no check with their owners. The sender's key is confirmed
+		// by the import of its secret key.
+		if i > 0 {
+			if _, err := kr.Confirm(ctx, fmt.Sprintf("%x", e.PrimaryKey.Fingerprint), time.Now()); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(a.stdout, "  %-18s %X\n", p.address, e.PrimaryKey.Fingerprint)
 	}

@@ -60,6 +60,8 @@ type messageFlags struct {
 	sign, encrypt   bool
 	passphraseFile  onceFlag
 	noEncryptToSelf bool
+	// requireConfirmed rejects unconfirmed OpenPGP recipient keys.
+	requireConfirmed bool
 
 	smimeCipher       onceFlag
 	smimeKeyTransport onceFlag
@@ -86,6 +88,7 @@ func (f *messageFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.encrypt, "encrypt", false, "encrypt; with neither --sign nor --encrypt, both")
 	fs.Var(&f.passphraseFile, "passphrase-file", "read the passphrase of the sender's key from `FILE` (or set SEALMAIL_PASSPHRASE)")
 	fs.BoolVar(&f.noEncryptToSelf, "no-encrypt-to-self", false, "do not encrypt to the sender's own key (the sent copy becomes unreadable)")
+	fs.BoolVar(&f.requireConfirmed, "require-confirmed", false, "write and send nothing when an OpenPGP key to encrypt to was never confirmed with \"sealmail keyring confirm\"; S/MIME certificates pass when they validate against a trust anchor")
 	fs.Var(&f.smimeCipher, "smime-cipher", "the S/MIME content `cipher`: aes256-cbc (default), aes128-cbc, aes128-gcm or aes256-gcm")
 	fs.Var(&f.smimeKeyTransport, "smime-key-transport", "the S/MIME key transport to RSA recipients: `pkcs1v15` (default) or oaep")
 	fs.BoolVar(&f.smimeOpaque, "smime-opaque", false, "sign with S/MIME in the opaque signed-data form instead of multipart/signed")

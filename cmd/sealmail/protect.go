@@ -35,11 +35,20 @@ func (a *app) composer(ctx context.Context, h *home, m *compose.Message, f *mess
 	if err != nil {
 		return nil, err
 	}
+	// The key sources record what compose.New resolves, so that the keys
+	// in use are checked before anything is written.
 	var opts compose.Options
+	var keys *recordingKeys
+	var certs *recordingCertificates
 	if scheme == compose.SMIME {
 		opts, err = a.smimeComposeOptions(ctx, kr, m, f, mode)
+		if err == nil && opts.Certificates != nil {
+			certs = &recordingCertificates{source: opts.Certificates}
+			opts.Certificates = certs
+		}
 	} else {
-		opts = compose.Options{Mode: mode, Keys: kr, NoEncryptToSelf: f.noEncryptToSelf}
+		keys = &recordingKeys{source: kr}
+		opts = compose.Options{Mode: mode, Keys: keys, NoEncryptToSelf: f.noEncryptToSelf}
 		if mode != compose.EncryptOnly {
 			opts.Signer, err = a.unlockedSigner(ctx, kr, m.From.Address, f.passphraseFile.value)
 		}
@@ -50,6 +59,9 @@ func (a *app) composer(ctx context.Context, h *home, m *compose.Message, f *mess
 	c, err := compose.New(ctx, m, opts)
 	if err != nil {
 		return nil, schemeHint(ctx, kr, scheme, "", err)
+	}
+	if err := a.checkKeysInUse(ctx, kr, opts, keys, certs, m.From.Address, f); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
