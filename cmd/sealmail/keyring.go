@@ -17,6 +17,8 @@ import (
 
 const keyringUsage = `Usage:
   sealmail keyring import FILE...              import OpenPGP keys, X.509 certificates or PKCS#12 bundles ("-" reads standard input)
+  sealmail keyring fetch ADDRESS...            look up OpenPGP keys in the Web Key Directories of their domains and store them
+  sealmail keyring refresh [ADDRESS...]        look up the stored OpenPGP keys again and merge updates, such as revocations
   sealmail keyring trust FILE...               add X.509 trust anchors for S/MIME
   sealmail keyring list [--json]               list the keys in the keyring
   sealmail keyring show ADDRESS|FINGERPRINT    show the keys for an address or fingerprint
@@ -32,6 +34,10 @@ func (a *app) keyring(ctx context.Context, args []string) error {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "import":
 		return a.keyringImport(ctx, rest)
+	case "fetch":
+		return a.keyringFetch(ctx, rest)
+	case "refresh":
+		return a.keyringRefresh(ctx, rest)
 	case "list":
 		return a.keyringList(ctx, rest)
 	case "trust":

@@ -31,6 +31,8 @@ Usage:
 Commands:
   demo                      run the whole job in a new home, no AWS account needed
   keyring import FILE...    import OpenPGP keys, X.509 certificates, PKCS#12 bundles
+  keyring fetch ADDRESS...  look up OpenPGP keys in Web Key Directories and store them
+  keyring refresh [ADDR...] look up the stored OpenPGP keys again and merge updates
   keyring trust FILE...     add X.509 trust anchors for S/MIME
   keyring list [--json]     list the keys in the keyring
   keyring show QUERY        show the keys for an address, fingerprint or key ID

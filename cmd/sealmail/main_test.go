@@ -41,6 +41,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"genkey":      cmdGenkey,
 			"fingerprint": cmdFingerprint,
+			"wkd":         cmdWKD,
 		},
 	})
 }
