@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sealmail/sealmail/keyring"
+)
+
+// importOrigin returns the note "keyring import" prints after an imported
+// OpenPGP key to say where it came from, such as " (from the Autocrypt
+// header of bob@example.org)". It returns "" for keys from files and for
+// X.509 certificates. For a key that was already stored, the note gives the
+// origin it was first stored with, which is the one the keyring keeps.
+func importOrigin(ctx context.Context, kr *keyring.Keyring, k keyring.Imported) string {
+	if k.Kind != keyring.KindOpenPGP {
+		return ""
+	}
+	// The note only adds detail, so a provenance that cannot be read
+	// leaves it out rather than failing an import that succeeded.
+	p, err := kr.Provenance(ctx, k.Fingerprint)
+	if err != nil {
+		return ""
+	}
+
+	var origin string
+	switch p.Origin {
+	case keyring.OriginAutocrypt:
+		origin = "from the Autocrypt header of " + p.Source
+	case keyring.OriginAttached:
+		origin = "from a key attached to a message from " + p.Source
+	case keyring.OriginWKD:
+		origin = "from the Web Key Directory " + p.Source
+	default:
+		return ""
+	}
+	if k.Updated {
+		origin = "first stored " + origin
+	}
+	return fmt.Sprintf(" (%s)", origin)
+}
