@@ -36,25 +36,39 @@ func (k *Keyring) Find(ctx context.Context, query string, now time.Time) ([]Entr
 	if err != nil {
 		return nil, err
 	}
-	keys, err := k.storedKeys(ctx, now)
+	certs, unreadable, err := k.indexedCerts(ctx, indexKey(query), checkWhenStale)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := k.describeKeys(ctx, now, certs, unreadable)
 	if err != nil {
 		return nil, err
 	}
 
 	var found []storedKey
-	var unreadable []string
+	var unreadablePaths []string
 	for _, key := range keys {
 		if key.unreadable() {
-			unreadable = append(unreadable, key.entry.Path)
+			unreadablePaths = append(unreadablePaths, key.entry.Path)
 		}
 		if match(key) {
 			found = append(found, key)
 		}
 	}
 	if len(found) == 0 {
-		return nil, &LookupError{Address: query, Err: ErrNotFound, Unreadable: unreadable}
+		return nil, &LookupError{Address: query, Err: ErrNotFound, Unreadable: unreadablePaths}
 	}
 	return sortedEntries(found), nil
+}
+
+// indexKey returns the key under which the index lists the certificates
+// that may match query, a query that queryMatcher accepted.
+func indexKey(query string) string {
+	if strings.Contains(query, "@") {
+		return normalizeAddress(query)
+	}
+	hex, _ := normalizeHex(query)
+	return hex
 }
 
 // queryMatcher returns the function that reports whether a stored key
@@ -222,10 +236,15 @@ func (k *Keyring) Remove(ctx context.Context, fingerprint string) (removedSecret
 	if err != nil {
 		return false, err
 	}
+	if err := k.refreshIndex(ctx); err != nil {
+		return false, err
+	}
+	defer k.saveIndexIfDirty()
 	removedCert, err := removeFile(k.certPath(fpr))
 	if err != nil {
 		return removedSecret, err
 	}
+	k.noteRemoved(fpr)
 	if err := k.removeProvenance(fpr); err != nil {
 		return removedSecret, err
 	}

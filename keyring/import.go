@@ -77,6 +77,10 @@ func (k *Keyring) importOpenPGP(ctx context.Context, data []byte, opts ImportOpt
 		return nil, err
 	}
 	defer unlock()
+	if err := k.refreshIndex(ctx); err != nil {
+		return nil, err
+	}
+	defer k.saveIndexIfDirty()
 
 	// Revocations are checked against their keys before anything is
 	// written, so an unknown or forged one changes nothing.
@@ -240,7 +244,11 @@ func (k *Keyring) storeEntity(fpr string, e *openpgp.Entity, secret bool) error 
 	if secret {
 		return k.writeSecret(fpr, data)
 	}
-	return k.writeCert(fpr, data)
+	if err := k.writeCert(fpr, data); err != nil {
+		return err
+	}
+	k.noteWritten(fpr, data)
+	return nil
 }
 
 // revocationTarget returns the fingerprint of the key that sig revokes,
@@ -248,7 +256,15 @@ func (k *Keyring) storeEntity(fpr string, e *openpgp.Entity, secret bool) error 
 // signature.
 func (k *Keyring) revocationTarget(ctx context.Context, sig *packet.Signature, inputKeys []*openpgp.Entity) (string, error) {
 	candidates := append([]*openpgp.Entity(nil), inputKeys...)
-	stored, unreadable, err := k.readCerts(ctx)
+	var stored []*openpgp.Entity
+	var unreadable []*unreadableFile
+	var err error
+	switch {
+	case sig.IssuerFingerprint != nil:
+		stored, unreadable, err = k.certsForKey(ctx, hexFingerprint(sig.IssuerFingerprint))
+	case sig.IssuerKeyId != nil:
+		stored, unreadable, err = k.certsForKey(ctx, fmt.Sprintf("%016x", *sig.IssuerKeyId))
+	}
 	if err != nil {
 		return "", err
 	}

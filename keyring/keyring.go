@@ -66,9 +66,21 @@
 //     type does not belong where they sit. Keys with subkeys of an
 //     unsupported algorithm are rejected instead of stored in part.
 //   - A key without a valid self-signature is rejected on import.
-//   - Lookups read and parse every certificate; there is no index yet.
+//   - X.509 lookups read and parse every certificate, because chain
+//     building needs the intermediates among them.
 //
-// Only Import and Remove take the writelock. Readers need no lock, because
+// # Index
+//
+// OpenPGP lookups by address, fingerprint or key ID go through an index,
+// saved as "pgp.index" beside the certificate directory, that maps them to
+// the certificates to parse. It is a cache of the directory: it is checked
+// against the modification times of the directory and its prefix folders
+// when a lookup finds nothing, when another sealmail process saved it, and
+// at least once a second, so it follows what other processes and other
+// cert-d tools write. A certificate that another cert-d tool adds for an
+// address that already has one may go unseen for up to that second.
+//
+// Only Import, Confirm and Remove take the writelock. Readers need no lock, because
 // every write is an atomic rename or removal, so a read-only keyring can be
 // read. A stored file that cannot be read or parsed is skipped by the
 // lookups and reported by List and Find with StatusUnreadable, so one
@@ -93,6 +105,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
@@ -104,6 +117,14 @@ type Keyring struct {
 	dir       string
 	certDir   string
 	secretDir string
+
+	// indexMu guards the certificate index of this process, when it was
+	// last checked against the folder times, and the stamp of the saved
+	// index file it was loaded from or saved to.
+	indexMu      sync.Mutex
+	index        *certIndex
+	indexChecked time.Time
+	indexStamp   fileStamp
 }
 
 // Open opens the keyring in dir, creating its layout if it does not exist.
@@ -257,7 +278,7 @@ var ErrNotFound = errors.New("not found")
 // The certificate keeps all its subkeys, so that the OpenPGP library picks
 // the newest valid encryption subkey when it encrypts.
 func (k *Keyring) EncryptionKey(ctx context.Context, address string, now time.Time) (*openpgp.Entity, error) {
-	certs, unreadable, err := k.readCerts(ctx)
+	certs, unreadable, err := k.certsForAddress(ctx, address)
 	if err != nil {
 		return nil, err
 	}

@@ -82,6 +82,13 @@ func (k *Keyring) storedKeys(ctx context.Context, now time.Time) ([]storedKey, e
 	if err != nil {
 		return nil, err
 	}
+	return k.describeKeys(ctx, now, certs, unreadable)
+}
+
+// describeKeys returns the entries of the certificates certs and the
+// unreadable certificate files, with every secret key file and X.509
+// certificate.
+func (k *Keyring) describeKeys(ctx context.Context, now time.Time, certs []*openpgp.Entity, unreadable []*unreadableFile) ([]storedKey, error) {
 	secrets, unreadableSecrets, err := k.readSecrets(ctx)
 	if err != nil {
 		return nil, err

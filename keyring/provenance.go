@@ -181,14 +181,15 @@ func (k *Keyring) removeProvenance(fpr string) error {
 // heldBack returns a warning when the just imported key e is not
 // confirmed and another, confirmed key is stored for one of its addresses:
 // EncryptionKey goes on using the confirmed key until the user confirms e.
-// It returns "" otherwise.
+// It returns "" otherwise. The caller holds the lock, so the index is not
+// brought up to date for each key of a large import.
 func (k *Keyring) heldBack(ctx context.Context, e *openpgp.Entity, now time.Time) (string, error) {
 	if k.isConfirmed(e) {
 		return "", nil
 	}
 	fpr := hexFingerprint(e.PrimaryKey.Fingerprint)
 	for _, address := range addresses(e) {
-		others, err := k.certsForAddress(ctx, address)
+		others, _, err := k.indexedCerts(ctx, normalizeAddress(address), checkNever)
 		if err != nil {
 			return "", err
 		}

@@ -103,20 +103,57 @@ func (k *Keyring) readSecret(fpr string) (*openpgp.Entity, error) {
 	return secret, nil
 }
 
-// certsForAddress returns the readable stored certificates with a user ID
-// for address.
-// TODO: look the address up in the index instead of reading every file.
-func (k *Keyring) certsForAddress(ctx context.Context, address string) ([]*openpgp.Entity, error) {
-	certs, _, err := k.readCerts(ctx)
+// certsForAddress returns the readable stored certificates that the index
+// lists for address, and the stored files that could not be read, any of
+// which may hold a key for it.
+func (k *Keyring) certsForAddress(ctx context.Context, address string) ([]*openpgp.Entity, []*unreadableFile, error) {
+	return k.indexedCerts(ctx, normalizeAddress(address), checkWhenStale)
+}
+
+// certsForKey returns the readable stored certificates with a primary key
+// or subkey whose lowercase fingerprint or long key ID is id, and the files
+// that could not be read.
+func (k *Keyring) certsForKey(ctx context.Context, id string) ([]*openpgp.Entity, []*unreadableFile, error) {
+	return k.indexedCerts(ctx, id, checkWhenStale)
+}
+
+// indexedCerts reads the certificates that the index lists under key,
+// checking the index first as mode selects. When a listed file is gone or no
+// longer reads, the index was stale: the lookup runs once more after a
+// full check.
+func (k *Keyring) indexedCerts(ctx context.Context, key string, mode lookupMode) ([]*openpgp.Entity, []*unreadableFile, error) {
+	certs, unreadable, stale, err := k.readIndexed(ctx, key, mode)
+	if err == nil && stale && mode != checkNever {
+		certs, unreadable, _, err = k.readIndexed(ctx, key, checkAlways)
+	}
+	return certs, unreadable, err
+}
+
+// readIndexed reads the certificates that the index lists under key, and
+// reports whether one of them was gone or unreadable.
+func (k *Keyring) readIndexed(ctx context.Context, key string, mode lookupMode) (certs []*openpgp.Entity, unreadable []*unreadableFile, stale bool, err error) {
+	fprs, unreadable, err := k.indexLookup(ctx, key, mode)
 	if err != nil {
-		return nil, err
+		return nil, nil, false, err
 	}
-	want := normalizeAddress(address)
-	var found []*openpgp.Entity
-	for _, cert := range certs {
-		if identityFor(cert, want) != nil {
-			found = append(found, cert)
+	for _, fpr := range fprs {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, false, err
 		}
+		cert, err := k.readCert(fpr)
+		if file := asUnreadable(err); file != nil {
+			unreadable = append(unreadable, file)
+			stale = true
+			continue
+		}
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if cert == nil {
+			stale = true
+			continue
+		}
+		certs = append(certs, cert)
 	}
-	return found, nil
+	return certs, unreadable, stale, nil
 }

@@ -176,6 +176,17 @@ func (k *Keyring) removeTemporaryFiles() {
 			}
 		}
 	}
+
+	// The index is saved without the lock, so its temporary file may
+	// belong to a save in progress. Removing it makes that save fail, and
+	// the index is saved again by the next lookup.
+	files, _ := os.ReadDir(k.dir)
+	for _, file := range files {
+		name := file.Name()
+		if file.Type().IsRegular() && isTemporaryName(name) && strings.HasPrefix(name, temporaryPrefix+indexFileName+"-") {
+			os.Remove(filepath.Join(k.dir, name))
+		}
+	}
 }
 
 // syncDir flushes the entries of folder dir to disk.
