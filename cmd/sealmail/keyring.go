@@ -16,13 +16,14 @@ import (
 )
 
 const keyringUsage = `Usage:
+  sealmail keyring generate [flags] ADDRESS    make your own OpenPGP key, protected by a passphrase
   sealmail keyring import FILE...              import OpenPGP keys, X.509 certificates or PKCS#12 bundles ("-" reads standard input)
   sealmail keyring fetch ADDRESS...            look up OpenPGP keys in the Web Key Directories of their domains and store them
   sealmail keyring refresh [ADDRESS...]        look up the stored OpenPGP keys again and merge updates, such as revocations
   sealmail keyring trust FILE...               add X.509 trust anchors for S/MIME
-  sealmail keyring list [--json]               list the keys in the keyring
+  sealmail keyring list [flags] [ADDRESS...]   list the keys in the keyring, or those for the addresses
   sealmail keyring show ADDRESS|FINGERPRINT    show the keys for an address or fingerprint
-  sealmail keyring export ADDRESS|FINGERPRINT  write a certificate (OpenPGP armor or X.509 PEM) to standard output
+  sealmail keyring export [flags] QUERY        write the certificate for an address or fingerprint (OpenPGP armor or X.509 PEM) to standard output
   sealmail keyring remove FINGERPRINT          remove a key and its secret key
 `
 
@@ -32,6 +33,8 @@ func (a *app) keyring(ctx context.Context, args []string) error {
 		return usagef("keyring: missing subcommand")
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
+	case "generate":
+		return a.keyringGenerate(ctx, rest)
 	case "import":
 		return a.keyringImport(ctx, rest)
 	case "fetch":
@@ -179,38 +182,45 @@ func (a *app) keyringTrust(ctx context.Context, args []string) error {
 }
 
 func (a *app) keyringList(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("keyring list", "keyring list [--json]")
+	fs := a.newFlagSet("keyring list", "keyring list [--json] [--status STATUS] [--kind openpgp|x509] [--secret] [ADDRESS...]")
 	asJSON := fs.Bool("json", false, "print a JSON document instead of a table")
+	var status, kind onceFlag
+	fs.Var(&status, "status", "list only the keys with this `STATUS`, such as valid, expired or revoked, or expiring: valid but expiring within 30 days")
+	fs.Var(&kind, "kind", "list only OpenPGP keys (openpgp) or X.509 certificates (x509)")
+	secretOnly := fs.Bool("secret", false, "list only keys with a secret key: your own keys and S/MIME identities")
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("keyring list: unexpected argument %q", fs.Arg(0))
+	filter, err := newListFilter(status.value, kind.value, *secretOnly, fs.Args())
+	if err != nil {
+		return err
 	}
 	kr, err := a.openExistingKeyring()
 	if err != nil {
 		return err
 	}
-	entries, err := kr.List(ctx, time.Now())
+	now := time.Now()
+	entries, err := kr.List(ctx, now)
 	if err != nil {
 		return err
 	}
 
 	if len(entries) == 0 && !*asJSON {
-		a.progress(`the keyring is empty; add keys with "sealmail keyring import FILE"`)
+		a.progress(`the keyring is empty; add keys with "sealmail keyring import FILE" or "sealmail keyring generate ADDRESS"`)
 		return nil
 	}
+	entries = filter.apply(entries, now)
 	if *asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"keys": entries})
 	}
+	if len(entries) == 0 {
+		a.progress("no key in the keyring matches the filters")
+		return nil
+	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	for _, e := range entries {
-		expires := "never"
-		if e.Expires != nil {
-			expires = e.Expires.UTC().Format(time.DateOnly)
-		}
 		secret := ""
 		if e.Secret {
 			secret = " (secret key)"
@@ -219,7 +229,8 @@ func (a *app) keyringList(ctx context.Context, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s: %s\n", e.Kind, strings.ToUpper(e.Fingerprint), e.Status, e.Path, e.Problem)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\texpires %s\t%s%s\n", e.Kind, strings.ToUpper(e.Fingerprint), e.Status, e.Algorithm, expires, strings.Join(e.UserIDs, ", "), secret)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", e.Kind, strings.ToUpper(e.Fingerprint), e.Status, e.Algorithm,
+			describeExpiry(e, now), describeProvenance(e), strings.Join(e.UserIDs, ", "), secret)
 	}
 	return tw.Flush()
 }

@@ -89,10 +89,16 @@ func printEntry(w io.Writer, e keyring.Entry) {
 }
 
 func (a *app) keyringExport(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("keyring export", "keyring export [--binary] ADDRESS|FINGERPRINT")
+	fs := a.newFlagSet("keyring export", "keyring export [--minimal] [--binary] ADDRESS|FINGERPRINT")
 	binary := fs.Bool("binary", false, "write the binary certificate (OpenPGP packets or X.509 DER) instead of armor or PEM")
+	minimal := fs.Bool("minimal", false, "write only the primary key, one user ID and the encryption subkey, with their newest self-signatures (OpenPGP only)")
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *binary {
+		if f, ok := a.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			return usagef("keyring export: --binary would write raw bytes to the terminal: redirect standard output to a file, or drop --binary for armor")
+		}
 	}
 	kr, entries, err := a.findKeys(ctx, fs, "keyring export: give one address, fingerprint or key ID")
 	if err != nil {
@@ -105,10 +111,25 @@ func (a *app) keyringExport(ctx context.Context, args []string) error {
 		}
 		return usagef("%d keys match %q: give one of their fingerprints: %s", len(entries), fs.Arg(0), strings.Join(fprs, ", "))
 	}
+	entry := entries[0]
+	if *minimal && entry.Kind != keyring.KindOpenPGP {
+		return usagef("keyring export: --minimal is for OpenPGP keys only, and %s is an X.509 certificate; export it without --minimal", strings.ToUpper(entry.Fingerprint))
+	}
 
-	// Export returns the certificate only; secret key material never leaves
-	// the keyring through this command.
-	cert, err := kr.Export(ctx, entries[0].Fingerprint)
+	// Export and ExportMinimal return the certificate only; secret key
+	// material never leaves the keyring through this command.
+	var cert []byte
+	if *minimal {
+		// For an address, the user ID of that address is kept; for a
+		// fingerprint or key ID, the primary user ID.
+		address := ""
+		if strings.Contains(fs.Arg(0), "@") {
+			address = fs.Arg(0)
+		}
+		cert, err = kr.ExportMinimal(ctx, entry.Fingerprint, address)
+	} else {
+		cert, err = kr.Export(ctx, entry.Fingerprint)
+	}
 	if err != nil {
 		return err
 	}
@@ -116,7 +137,7 @@ func (a *app) keyringExport(ctx context.Context, args []string) error {
 		_, err := a.stdout.Write(cert)
 		return err
 	}
-	if entries[0].Kind == keyring.KindX509 {
+	if entry.Kind == keyring.KindX509 {
 		_, err := a.stdout.Write(pemCertificates(&x509.Certificate{Raw: cert}))
 		return err
 	}

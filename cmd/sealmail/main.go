@@ -30,13 +30,15 @@ Usage:
 
 Commands:
   demo                      run the whole job in a new home, no AWS account needed
+  keyring generate ADDRESS  make your own OpenPGP key, protected by a passphrase
   keyring import FILE...    import OpenPGP keys, X.509 certificates, PKCS#12 bundles
   keyring fetch ADDRESS...  look up OpenPGP keys in Web Key Directories and store them
   keyring refresh [ADDR...] look up the stored OpenPGP keys again and merge updates
   keyring trust FILE...     add X.509 trust anchors for S/MIME
-  keyring list [--json]     list the keys in the keyring
+  keyring list [ADDR...]    list the keys in the keyring; --status, --kind and --secret filter them
   keyring show QUERY        show the keys for an address, fingerprint or key ID
-  keyring export QUERY      write a certificate (OpenPGP armor or X.509 PEM) to standard output
+  keyring export QUERY      write a certificate (OpenPGP armor or X.509 PEM) to standard output;
+                            --minimal writes the smallest OpenPGP certificate to share
   keyring remove FPR        remove a key (and its secret key) by full fingerprint
   compose [message flags]   write the protected message to standard output
   send [message flags]      send the protected message (to the outbox unless --via)
