@@ -296,3 +296,39 @@ func TestImportMessageNoKey(t *testing.T) {
 		})
 	}
 }
+
+func FuzzImportMessage(f *testing.F) {
+	bob, err := Generate("Bob", "bob@example.org", GenerateOptions{Now: time.Unix(1700000000, 0)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	var public, secret bytes.Buffer
+	if err := bob.Serialize(&public); err != nil {
+		f.Fatal(err)
+	}
+	if err := bob.SerializePrivate(&secret, nil); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(autocryptMessage("bob@example.org", "bob@example.org", public.Bytes()))
+	f.Add(autocryptMessage("bob@example.org", "bob@example.org", secret.Bytes()))
+	f.Add(autocryptMessage("bob@example.org", "bob@example.org", public.Bytes()[:public.Len()/2]))
+	f.Add(attachedMessage("bob@example.org", public.Bytes()))
+	f.Add(attachedMessage("bob@example.org", []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQ==\n-----END PGP PUBLIC KEY BLOCK-----\n")))
+
+	k, err := Open(f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		imported, err := k.Import(context.Background(), bytes.NewReader(data))
+		if err != nil || !isMessage(data) {
+			return
+		}
+		// A message never brings a secret key into the keyring.
+		for _, result := range imported {
+			if result.Secret {
+				t.Fatalf("Import stored secret key %s from a message", result.Fingerprint)
+			}
+		}
+	})
+}
