@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -27,6 +29,7 @@ import (
 //	wkd connects                     print the host:port of the CONNECT requests so far, sorted, once each
 //	wkd addsubkey SECRET PUBLIC      add an encryption subkey to the key in SECRET
 //	wkd revoke SECRET PUBLIC         revoke the key in SECRET
+//	wkd extend SECRET PUBLIC DAYS    make the key in SECRET expire DAYS days from now
 //	wkd subkeys FILE N               check that the key in FILE has N subkeys
 //
 // "serve" starts an HTTPS server and a CONNECT proxy on 127.0.0.1, with a
@@ -45,7 +48,7 @@ func cmdWKD(ts *testscript.TestScript, neg bool, args []string) {
 	switch args[0] {
 	case "serve":
 		startDirectory(ts, args[1:])
-	case "addsubkey", "revoke":
+	case "addsubkey", "revoke", "extend":
 		editKey(ts, args[0], args[1:])
 	case "subkeys":
 		countSubkeys(ts, args[1:])
@@ -173,6 +176,16 @@ func readSecretKey(ts *testscript.TestScript, file string) *openpgp.Entity {
 // editKey adds an encryption subkey to the key in args[0], or revokes it,
 // and writes the secret key back and the certificate to args[1].
 func editKey(ts *testscript.TestScript, op string, args []string) {
+	days := 0
+	if op == "extend" {
+		if len(args) != 3 {
+			ts.Fatalf("usage: wkd extend SECRET PUBLIC DAYS")
+		}
+		var err error
+		days, err = strconv.Atoi(args[2])
+		ts.Check(err)
+		args = args[:2]
+	}
 	if len(args) != 2 {
 		ts.Fatalf("usage: wkd %s SECRET PUBLIC", op)
 	}
@@ -190,6 +203,8 @@ func editKey(ts *testscript.TestScript, op string, args []string) {
 		ts.Check(e.AddEncryptionSubkey(config))
 	case "revoke":
 		ts.Check(e.Revoke(packet.KeySuperseded, "replaced in a test", config))
+	case "extend":
+		extendKey(ts, e, days)
 	}
 
 	var secret, public bytes.Buffer
@@ -197,6 +212,21 @@ func editKey(ts *testscript.TestScript, op string, args []string) {
 	ts.Check(os.WriteFile(secretFile, secret.Bytes(), 0o600))
 	ts.Check(writeArmored(&public, openpgp.PublicKeyType, e.Serialize))
 	ts.Check(os.WriteFile(publicFile, public.Bytes(), 0o644))
+}
+
+// extendKey adds to every user ID of e a self-signature like its latest
+// one, made now, with a key lifetime that ends days from now.
+func extendKey(ts *testscript.TestScript, e *openpgp.Entity, days int) {
+	now := time.Now().Truncate(time.Second)
+	lifetime := uint32(now.Add(time.Duration(days)*24*time.Hour).Sub(e.PrimaryKey.CreationTime) / time.Second)
+	for _, identity := range e.Identities {
+		latest := identity.SelfCertifications[len(identity.SelfCertifications)-1].Packet
+		sig := *latest
+		sig.CreationTime = now
+		sig.KeyLifetimeSecs = &lifetime
+		ts.Check(sig.SignUserId(identity.Name, e.PrimaryKey, e.PrivateKey, &packet.Config{Time: func() time.Time { return now }}))
+		identity.SelfCertifications = append(identity.SelfCertifications, packet.NewVerifiableSig(&sig))
+	}
 }
 
 func countSubkeys(ts *testscript.TestScript, args []string) {
