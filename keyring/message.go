@@ -76,7 +76,7 @@ func (k *Keyring) importMessage(ctx context.Context, data []byte) ([]Imported, e
 		return nil, fmt.Errorf("failed to read keys from the message: %w", err)
 	}
 	if len(found.Keys) == 0 {
-		return nil, noKeyInMessage(found)
+		return nil, noKeyInMessage(found, data)
 	}
 
 	options := make([]ImportOptions, len(found.Keys))
@@ -116,12 +116,17 @@ func messageKeyOptions(key mailkeys.Key, from string) ImportOptions {
 	return ImportOptions{Origin: origin, Source: from, Address: key.Address, PublicOnly: true}
 }
 
-// noKeyInMessage returns the error for a message without keys, with the
-// reasons its Autocrypt header fields were ignored.
-func noKeyInMessage(found *mailkeys.Result) error {
-	if len(found.Ignored) == 0 {
-		return fmt.Errorf("failed to import keys from the message: it carries no Autocrypt header or application/pgp-keys part: %w", ErrNoKey)
+// noKeyInMessage returns the error for the message data without keys, with
+// the reasons its Autocrypt header fields were ignored.
+func noKeyInMessage(found *mailkeys.Result, data []byte) error {
+	reason := "it carries no Autocrypt header or application/pgp-keys part"
+	if len(found.Ignored) > 0 {
+		reason = fmt.Sprintf("it carries no valid Autocrypt header (%s) and no application/pgp-keys part", strings.Join(found.Ignored, "; "))
 	}
-	return fmt.Errorf("failed to import keys from the message: it carries no valid Autocrypt header (%s) and no application/pgp-keys part: %w",
-		strings.Join(found.Ignored, "; "), ErrNoKey)
+	// A key pasted into the text of a message is not bound to the message
+	// by any standard, so it is not taken, but the user can import it.
+	if bytes.Contains(data, []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+		reason += "; to import the key in its text, save the armored block to a file and import that file"
+	}
+	return fmt.Errorf("failed to import keys from the message: %s: %w", reason, ErrNoKey)
 }

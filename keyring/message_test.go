@@ -283,6 +283,7 @@ func TestImportMessageNoKey(t *testing.T) {
 	}{
 		{"plain", "From: bob@example.org\r\nSubject: hi\r\n\r\nHello.\r\n", "carries no Autocrypt header or application/pgp-keys part"},
 		{"ignored header", "From: bob@example.org\r\nAutocrypt: addr=mallory@example.org; keydata=xsBN\r\n\r\nHello.\r\n", `not for the From address "bob@example.org"`},
+		{"key in the text", "From: bob@example.org\r\n\r\nMy key:\r\n-----BEGIN PGP PUBLIC KEY BLOCK-----\r\n\r\nmQ==\r\n-----END PGP PUBLIC KEY BLOCK-----\r\n", "save the armored block to a file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
