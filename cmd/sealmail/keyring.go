@@ -25,6 +25,7 @@ const keyringUsage = `Usage:
   sealmail keyring show ADDRESS|FINGERPRINT    show the keys for an address or fingerprint
   sealmail keyring export [flags] QUERY        write the certificate for an address or fingerprint (OpenPGP armor or X.509 PEM) to standard output
   sealmail keyring remove FINGERPRINT          remove a key and its secret key
+  sealmail keyring confirm FINGERPRINT...      record that you checked the fingerprints of OpenPGP keys with their owners
 `
 
 func (a *app) keyring(ctx context.Context, args []string) error {
@@ -51,6 +52,8 @@ func (a *app) keyring(ctx context.Context, args []string) error {
 		return a.keyringExport(ctx, rest)
 	case "remove":
 		return a.keyringRemove(ctx, rest)
+	case "confirm":
+		return a.keyringConfirm(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(a.stdout, keyringUsage)
 		return nil

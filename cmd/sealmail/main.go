@@ -40,6 +40,7 @@ Commands:
   keyring export QUERY      write a certificate (OpenPGP armor or X.509 PEM) to standard output;
                             --minimal writes the smallest OpenPGP certificate to share
   keyring remove FPR        remove a key (and its secret key) by full fingerprint
+  keyring confirm FPR...    record that you checked the fingerprints of OpenPGP keys with their owners
   compose [message flags]   write the protected message to standard output
   send [message flags]      send the protected message (to the outbox unless --via)
 

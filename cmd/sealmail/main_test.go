@@ -39,25 +39,32 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"genkey":      cmdGenkey,
-			"fingerprint": cmdFingerprint,
-			"wkd":         cmdWKD,
+			"genkey":        cmdGenkey,
+			"fingerprint":   cmdFingerprint,
+			"importorigin":  cmdImportOrigin,
+			"pgprecipients": cmdPGPRecipients,
+			"smimecerts":    cmdSMIMECerts,
+			"datein":        cmdDateIn,
+			"wkd":           cmdWKD,
 		},
 	})
 }
 
 // cmdGenkey makes a key for a script:
 //
-//	genkey [-expired] [-revoked] [-sign-only] [-rsa BITS] [-passphrase P] ADDRESS PUBLIC SECRET
+//	genkey [-expired] [-age N] [-days N] [-revoked] [-sign-only] [-rsa BITS] [-passphrase P] ADDRESS PUBLIC SECRET
 //
 // It writes the armored certificate to PUBLIC and the armored secret key,
-// locked with P when given, to SECRET.
+// locked with P when given, to SECRET. With -age, the key was created N
+// days ago; with -days, it expires N days after its creation.
 func cmdGenkey(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("genkey does not fail")
 	}
 	fs := flag.NewFlagSet("genkey", flag.ContinueOnError)
 	expired := fs.Bool("expired", false, "make a key that expired a day ago")
+	age := fs.Int("age", 0, "make a key created this many days ago")
+	days := fs.Int("days", 0, "make a key that expires this many days after its creation")
 	revoked := fs.Bool("revoked", false, "revoke the key")
 	signOnly := fs.Bool("sign-only", false, "drop the encryption subkey")
 	rsaBits := fs.Int("rsa", 0, "make an RSA key of this size")
@@ -71,6 +78,12 @@ func cmdGenkey(ts *testscript.TestScript, neg bool, args []string) {
 	if *expired {
 		opts.Now = time.Now().Add(-72 * time.Hour)
 		opts.Lifetime = 48 * time.Hour
+	}
+	if *age > 0 {
+		opts.Now = time.Now().AddDate(0, 0, -*age)
+	}
+	if *days > 0 {
+		opts.Lifetime = time.Duration(*days) * 24 * time.Hour
 	}
 	e, err := keyring.Generate("Test "+address, address, opts)
 	ts.Check(err)
