@@ -291,6 +291,25 @@ func TestConfirmPromptDeclines(t *testing.T) {
 	}
 }
 
+func TestRequireConfirmedExitStatus(t *testing.T) {
+	home, fpr := confirmSetup(t)
+
+	status, stdout, stderr := runCLI(t, home, "Hi Bob.\n", "send", "--require-confirmed", "--encrypt", "--no-encrypt-to-self",
+		"--from", "alice@example.org", "--to", "bob@example.org", "--text", "-")
+	if status != 1 {
+		t.Errorf("exit status = %d, want 1; stderr:\n%s", status, stderr)
+	}
+	if !strings.Contains(stderr, "bob@example.org: key 0x"+fpr) {
+		t.Errorf("stderr does not name the unconfirmed key:\n%s", stderr)
+	}
+	if stdout != "" {
+		t.Errorf("stdout = %q, want nothing", stdout)
+	}
+	if _, err := os.Stat(filepath.Join(home, "outbox")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the outbox exists after the rejected send (%v)", err)
+	}
+}
+
 func TestGroupedFingerprint(t *testing.T) {
 	got := groupedFingerprint("0123456789abcdef0123456789abcdef01234567")
 	want := "0123 4567 89AB CDEF 0123 4567 89AB CDEF 0123 4567"
