@@ -78,9 +78,7 @@ func TestImportBadInputKeepsStore(t *testing.T) {
 		{name: "truncated armored key", input: armor[:len(armor)*2/3], want: "truncated"},
 		{name: "truncated binary key", input: binary[:len(binary)-7], want: "truncated"},
 		{name: "text", input: []byte("Dear Bob,\nhere is my key.\n"), wantErr: ErrNoKey, want: "no OpenPGP key found"},
-		// NOTE: the error calls the JPEG a truncated packet and tells the
-		// user to export the keys again, which does not help.
-		{name: "JPEG header", input: jpeg, want: "failed to read keys"},
+		{name: "JPEG header", input: jpeg, wantErr: ErrNoKey, want: "not an OpenPGP key, X.509 certificate or PKCS#12 bundle"},
 		{name: "empty file", input: nil, wantErr: ErrNoKey, want: "no OpenPGP key found"},
 		{name: "secret key for public only", input: armored(t, openpgp.PrivateKeyType, secretBytes(t, key)),
 			opts: ImportOptions{PublicOnly: true}, wantErr: ErrSecretKey, want: strings.ToUpper(fingerprint(key))},

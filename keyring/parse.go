@@ -202,6 +202,9 @@ func parseBlock(data []byte, in *keyInput) error {
 // offset of the first primary key, the number of primary keys, and the key
 // revocation signatures that come before the first key.
 func scanPackets(data []byte) (keyStart, keyCount int, revocations []*packet.Signature, err error) {
+	if len(data) > 0 && !startsOpenPGP(data[0]) {
+		return 0, 0, nil, fmt.Errorf("%w: the input is not an OpenPGP key, X.509 certificate or PKCS#12 bundle", ErrNoKey)
+	}
 	if err := checkFraming(data); err != nil {
 		return 0, 0, nil, fmt.Errorf("failed to read keys: %w; export the keys again", err)
 	}
@@ -325,4 +328,19 @@ func parseStored(data []byte, fpr string) (e *openpgp.Entity, err error) {
 		return nil, fmt.Errorf("it contains key %s, which does not match its file name", got)
 	}
 	return e, nil
+}
+
+// startsOpenPGP reports whether b can be the first byte of binary OpenPGP
+// data: a packet header (RFC 9580 section 4.2) with the tag of a packet type
+// that RFC 9580 defines. Other data, such as a picture, would otherwise be
+// reported as a truncated packet.
+func startsOpenPGP(b byte) bool {
+	if b&0x80 == 0 {
+		return false
+	}
+	tag := (b >> 2) & 0x0f
+	if b&0x40 != 0 {
+		tag = b & 0x3f
+	}
+	return tag >= 1 && tag <= 14 || tag >= 17 && tag <= 21
 }

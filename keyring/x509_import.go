@@ -30,7 +30,7 @@ type ImportOptions struct {
 	Source string
 	// Address, when set, keeps only the user IDs of each OpenPGP key that
 	// are for this address, as a key from a Web Key Directory or an
-	// Autocrypt header must be stored; a key without one is rejected with
+	// Autocrypt header must be stored. A key without one is rejected with
 	// an error that wraps ErrNoMatchingUserID, and nothing is stored.
 	Address string
 	// PublicOnly rejects input that holds a secret key or a PKCS#12
@@ -45,7 +45,7 @@ var ErrNoMatchingUserID = errors.New("the key has no user ID for the address")
 
 // ErrSecretKey is wrapped by the error of ImportWithOptions when
 // ImportOptions.PublicOnly is set and the input holds a secret key.
-var ErrSecretKey = errors.New("the input holds a secret key where a certificate was expected")
+var ErrSecretKey = errors.New("the input contains a secret key where a certificate was expected")
 
 // ErrPasswordNeeded is wrapped by the error of Import when its input is a
 // PKCS#12 bundle and no ImportOptions.Password was given.
@@ -75,7 +75,7 @@ var ErrPasswordNeeded = errors.New("a password is needed to import a PKCS#12 bun
 // (Autocrypt Level 1) and the keys in its application/pgp-keys parts outside
 // encrypted parts, as package keyring/mailkeys finds them. Each is stored
 // with OriginAutocrypt or OriginAttached, the From address as Source, only
-// the user IDs for its address and no secret key, whatever opts says. Such a
+// the user IDs for its address and no secret key, whatever opts sets. Such a
 // key never displaces a confirmed key: see EncryptionKey and
 // Imported.Warning. A message without keys returns an error that wraps
 // ErrNoKey.
@@ -204,7 +204,10 @@ func parseX509Input(data []byte, password func() ([]byte, error)) (in x509Input,
 	}()
 
 	if isDER(data) {
-		data = bytes.TrimRight(data, " \t\r\n")
+		// The white space that isDER allows after the structure is cut off
+		// by its declared length: trimming white space bytes would also cut
+		// a signature that happens to end in one.
+		data = trimDER(data)
 		if err := parseDER(data, password, &in); err != nil {
 			return x509Input{}, err
 		}
@@ -236,6 +239,23 @@ func parseDER(data []byte, password func() ([]byte, error), in *x509Input) error
 		in.certs = append(in.certs, cert)
 		return nil
 	}
+}
+
+// trimDER returns data up to the end of its outer DER element, whose length
+// isDER checked. BER with an indefinite length is returned whole.
+func trimDER(data []byte) []byte {
+	size := derLengthSize(data[1])
+	if data[1] < 0x80 {
+		return data[:2+int(data[1])]
+	}
+	if data[1] == 0x80 {
+		return data
+	}
+	length := 0
+	for _, b := range data[2 : 2+size] {
+		length = length<<8 | int(b)
+	}
+	return data[:2+size+length]
 }
 
 // derLengthSize returns the number of bytes that follow the first length

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -148,10 +149,19 @@ func (a *app) importFile(ctx context.Context, kr *keyring.Keyring, name, passphr
 		defer f.Close()
 		r = f
 	}
-	opts := keyring.ImportOptions{Password: func() ([]byte, error) {
-		password, _, err := a.passphrase(name, passphraseFile)
-		return password, err
-	}}
+	source := name
+	if name == "-" {
+		source = "standard input"
+	} else if abs, err := filepath.Abs(name); err == nil {
+		source = abs
+	}
+	opts := keyring.ImportOptions{
+		Password: func() ([]byte, error) {
+			password, _, err := a.passphrase(name, passphraseFile)
+			return password, err
+		},
+		Source: source,
+	}
 	return kr.ImportWithOptions(ctx, r, opts)
 }
 
