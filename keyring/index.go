@@ -1,13 +1,13 @@
 package keyring
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"net/url"
 	"os"
@@ -50,7 +50,7 @@ const indexFileName = "pgp.index"
 
 // indexMagic is the first line of a saved index. An index with another
 // first line is ignored and rebuilt.
-const indexMagic = "sealmail certificate index 2"
+const indexMagic = "sealmail certificate index 3"
 
 // racyWindow is the age below which a modification time is not trusted.
 const racyWindow = 2 * time.Second
@@ -90,6 +90,12 @@ type certIndex struct {
 	byKey map[string][]string
 	// dirty is set when the index differs from the saved one.
 	dirty bool
+	// lazy holds the records of the readable certificates of a loaded
+	// index, one a line, until something needs them parsed: a process
+	// that looks up one address finds its lines by searching these bytes.
+	// While lazy is not nil, certs holds only the unreadable files and
+	// byKey is nil.
+	lazy []byte
 }
 
 func newCertIndex() *certIndex {
@@ -101,10 +107,10 @@ func newCertIndex() *certIndex {
 // it, and every file that the index could not read.
 //
 // With checkWhenStale, the index is first brought up to date when it may be
-// stale: when this process has not checked it within fullCheckInterval,
-// when another sealmail process saved the index since (every import and
-// removal saves it), and when key has no certificate, so that a miss is
-// never reported from a stale index. Otherwise the check is skipped, since
+// stale. That is when this process has not checked it within
+// fullCheckInterval, or another sealmail process saved it since (every
+// import and removal does). It is also checked when key has no
+// certificate, so that a miss is never reported from a stale index. Otherwise the check is skipped, since
 // checking the folder times costs most of a lookup. An import holding the
 // lock passes checkNever, because no other writer can change the
 // directory while it holds the lock and noteWritten records its own writes.
@@ -171,7 +177,7 @@ func (k *Keyring) indexSavedElsewhere() bool {
 func (idx *certIndex) readable(key string) []string {
 	var fprs []string
 	for _, fpr := range idx.lookup(key) {
-		if idx.certs[fpr].problem == "" {
+		if entry := idx.certs[fpr]; entry == nil || entry.problem == "" {
 			fprs = append(fprs, fpr)
 		}
 	}
@@ -219,6 +225,20 @@ func (idx *certIndex) update(ctx context.Context, dir string, now time.Time) err
 		return fmt.Errorf("failed to read certificate directory %q: %w", dir, err)
 	}
 	rootTime := trustedTime(rootInfo.ModTime(), now)
+
+	if rootTime != 0 && rootTime == idx.rootTime {
+		current, err := idx.unchanged(ctx, dir)
+		if err != nil {
+			return err
+		}
+		if current {
+			return nil
+		}
+	}
+	if err := idx.parseLazy(); err != nil {
+		// A damaged index is rebuilt from the files.
+		*idx = *newCertIndex()
+	}
 
 	changed := false
 	if rootTime == 0 || rootTime != idx.rootTime {
@@ -277,6 +297,48 @@ func (idx *certIndex) update(ctx context.Context, dir string, now time.Time) err
 	if changed || idx.byKey == nil {
 		idx.rebuildKeys()
 	}
+	return nil
+}
+
+// unchanged reports whether no prefix folder of dir changed since idx
+// scanned it, so that a lazy index can stay lazy.
+func (idx *certIndex) unchanged(ctx context.Context, dir string) (bool, error) {
+	if idx.lazy == nil && idx.byKey == nil {
+		return false, nil
+	}
+	for prefix, seen := range idx.dirs {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		info, err := os.Stat(filepath.Join(dir, prefix))
+		if err != nil || seen == 0 || info.ModTime().UnixNano() != seen {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// parseLazy parses the records that lazy holds into certs and builds
+// byKey.
+func (idx *certIndex) parseLazy() error {
+	if idx.lazy == nil {
+		return nil
+	}
+	rest := idx.lazy
+	idx.lazy = nil
+	for len(rest) > 0 {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		entry, err := parseCertRecord(string(line))
+		if err != nil {
+			return err
+		}
+		if _, ok := idx.dirs[entry.fpr[:2]]; !ok {
+			return errors.New("invalid index: a certificate without its folder")
+		}
+		idx.certs[entry.fpr] = entry
+	}
+	idx.rebuildKeys()
 	return nil
 }
 
@@ -408,7 +470,7 @@ func indexAddresses(e *openpgp.Entity) []string {
 func (k *Keyring) noteWritten(fpr string, data []byte) {
 	k.indexMu.Lock()
 	defer k.indexMu.Unlock()
-	if k.index == nil || k.index.byKey == nil {
+	if k.index == nil || k.index.parseLazy() != nil || k.index.byKey == nil {
 		return
 	}
 	idx := k.index
@@ -441,6 +503,10 @@ func (k *Keyring) noteRemoved(fpr string) {
 	k.indexMu.Lock()
 	defer k.indexMu.Unlock()
 	if k.index == nil {
+		return
+	}
+	if k.index.parseLazy() != nil {
+		k.index = newCertIndex()
 		return
 	}
 	delete(k.index.certs, fpr)
@@ -498,8 +564,43 @@ func (idx *certIndex) lookup(key string) []string {
 	if _, ok := idx.certs[key]; ok {
 		fprs = append(fprs, key)
 	}
+	if idx.lazy != nil {
+		fprs = append(fprs, idx.searchLazy(key)...)
+	}
 	sort.Strings(fprs)
 	return compactStrings(fprs)
+}
+
+// searchLazy returns the fingerprints of the lazy records that have key,
+// parsing only the lines that contain it.
+func (idx *certIndex) searchLazy(key string) []string {
+	needle := []byte(url.QueryEscape(key))
+	if len(needle) == 0 {
+		return nil
+	}
+	var fprs []string
+	data := idx.lazy
+	for offset := 0; ; {
+		i := bytes.Index(data[offset:], needle)
+		if i < 0 {
+			return fprs
+		}
+		start := bytes.LastIndexByte(data[:offset+i], '\n') + 1
+		end := bytes.IndexByte(data[offset+i:], '\n')
+		if end < 0 {
+			end = len(data)
+		} else {
+			end += offset + i
+		}
+		offset = end
+		entry, err := parseCertRecord(string(data[start:end]))
+		if err == nil && (entry.fpr == key || slices.Contains(entry.keys(), key)) {
+			fprs = append(fprs, entry.fpr)
+		}
+		if offset >= len(data) {
+			return fprs
+		}
+	}
 }
 
 // unreadable returns the files the index could not read, sorted by path.
@@ -570,13 +671,18 @@ func isLowerHex(s string) bool {
 
 // The saved index is text, one record a line, fields separated by tabs:
 //
-//	sealmail certificate index 2
+//	sealmail certificate index 3
 //	root  MTIME
 //	dir   PREFIX MTIME
 //	cert  FPR SIZE MTIME CTIME INODE SUM CORRUPT ADDRESSES SUBKEYS PROBLEM
+//	certs COUNT CRC
+//	cert  ...
 //
-// ADDRESSES and SUBKEYS are comma-separated lists. Addresses and problems
-// are query-escaped, so they contain no tab, comma or newline.
+// The cert records before the "certs" line are those of unreadable files,
+// with a PROBLEM; the COUNT records after it are the readable ones, whose
+// bytes have the CRC-32C CRC, so that damage is found without parsing
+// them. ADDRESSES and SUBKEYS are comma-separated lists. Addresses and
+// problems are query-escaped, so they contain no tab, comma or newline.
 
 // loadIndex reads the saved index, or returns an empty one when there is
 // none or it cannot be read: the index is rebuilt from the files then.
@@ -596,7 +702,8 @@ func (k *Keyring) loadIndex() *certIndex {
 	return idx
 }
 
-// parseIndex reads a saved index.
+// parseIndex reads a saved index, leaving the records of readable
+// certificates unparsed in lazy.
 func parseIndex(data []byte) (*certIndex, error) {
 	idx := newCertIndex()
 	first, rest, _ := bytes.Cut(data, []byte("\n"))
@@ -606,60 +713,81 @@ func parseIndex(data []byte) (*certIndex, error) {
 	for len(rest) > 0 {
 		var line []byte
 		line, rest, _ = bytes.Cut(rest, []byte("\n"))
-		if len(line) == 0 {
-			continue
-		}
 		fields := strings.Split(string(line), "\t")
-		if err := idx.parseRecord(fields); err != nil {
-			return nil, err
+		switch {
+		case fields[0] == "root" && len(fields) == 2:
+			t, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				return nil, err
+			}
+			idx.rootTime = t
+		case fields[0] == "dir" && len(fields) == 3 && isPrefix(fields[1]):
+			t, err := strconv.ParseInt(fields[2], 10, 64)
+			if err != nil {
+				return nil, err
+			}
+			idx.dirs[fields[1]] = t
+		case fields[0] == "cert":
+			entry, err := parseCertRecord(string(line))
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := idx.dirs[entry.fpr[:2]]; !ok || entry.problem == "" {
+				return nil, errors.New("invalid index: a certificate out of place")
+			}
+			idx.certs[entry.fpr] = entry
+		case fields[0] == "certs" && len(fields) == 3:
+			count, err := strconv.Atoi(fields[1])
+			if err != nil {
+				return nil, err
+			}
+			if fields[2] != strconv.FormatUint(uint64(crc32.Checksum(rest, castagnoli)), 10) ||
+				bytes.Count(rest, []byte("\n")) != count {
+				return nil, errors.New("invalid index: the certificate records are damaged")
+			}
+			if count > 0 {
+				idx.lazy = rest
+			}
+			return idx, nil
+		default:
+			return nil, fmt.Errorf("invalid index record %q", fields[0])
 		}
 	}
-	return idx, nil
+	return nil, errors.New("invalid index: it ends early")
 }
 
-// parseRecord adds one line of a saved index to idx.
-func (idx *certIndex) parseRecord(fields []string) error {
-	number := func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }
-	switch {
-	case fields[0] == "root" && len(fields) == 2:
-		t, err := number(fields[1])
-		idx.rootTime = t
-		return err
-	case fields[0] == "dir" && len(fields) == 3 && isPrefix(fields[1]):
-		t, err := number(fields[2])
-		idx.dirs[fields[1]] = t
-		return err
-	case fields[0] == "cert" && len(fields) == 11 && isFingerprint(fields[1]):
-		entry := &indexedCert{fpr: fields[1], sum: fields[6], corrupt: fields[7] == "1"}
-		fields = append(fields[:6], fields[7:]...)
-		var errs [4]error
-		entry.stamp.size, errs[0] = number(fields[2])
-		entry.stamp.mtime, errs[1] = number(fields[3])
-		entry.stamp.ctime, errs[2] = number(fields[4])
-		entry.stamp.inode, errs[3] = strconv.ParseUint(fields[5], 10, 64)
-		if err := errors.Join(errs[:]...); err != nil {
-			return err
-		}
-		for _, address := range splitList(fields[7]) {
-			unescaped, err := url.QueryUnescape(address)
-			if err != nil {
-				return err
-			}
-			entry.addresses = append(entry.addresses, unescaped)
-		}
-		entry.subkeys = splitList(fields[8])
-		problem, err := url.QueryUnescape(fields[9])
-		if err != nil {
-			return err
-		}
-		entry.problem = problem
-		if _, ok := idx.dirs[entry.fpr[:2]]; !ok {
-			return errors.New("certificate before its folder")
-		}
-		idx.certs[entry.fpr] = entry
-		return nil
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// parseCertRecord reads one cert line of a saved index.
+func parseCertRecord(line string) (*indexedCert, error) {
+	fields := strings.Split(line, "\t")
+	if len(fields) != 11 || fields[0] != "cert" || !isFingerprint(fields[1]) {
+		return nil, errors.New("invalid index: a malformed certificate record")
 	}
-	return fmt.Errorf("invalid index record %q", fields[0])
+	number := func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }
+	entry := &indexedCert{fpr: fields[1], sum: fields[6], corrupt: fields[7] == "1"}
+	var errs [4]error
+	entry.stamp.size, errs[0] = number(fields[2])
+	entry.stamp.mtime, errs[1] = number(fields[3])
+	entry.stamp.ctime, errs[2] = number(fields[4])
+	entry.stamp.inode, errs[3] = strconv.ParseUint(fields[5], 10, 64)
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	for _, address := range splitList(fields[8]) {
+		unescaped, err := url.QueryUnescape(address)
+		if err != nil {
+			return nil, err
+		}
+		entry.addresses = append(entry.addresses, unescaped)
+	}
+	entry.subkeys = splitList(fields[9])
+	problem, err := url.QueryUnescape(fields[10])
+	if err != nil {
+		return nil, err
+	}
+	entry.problem = problem
+	return entry, nil
 }
 
 func splitList(s string) []string {
@@ -671,10 +799,12 @@ func splitList(s string) []string {
 
 // saveIndex writes idx to the keyring folder.
 func (k *Keyring) saveIndex(idx *certIndex) error {
-	var buf bytes.Buffer
-	w := bufio.NewWriter(&buf)
-	fmt.Fprintln(w, indexMagic)
-	fmt.Fprintf(w, "root\t%d\n", idx.rootTime)
+	if err := idx.parseLazy(); err != nil {
+		return err
+	}
+	var head, certs bytes.Buffer
+	fmt.Fprintln(&head, indexMagic)
+	fmt.Fprintf(&head, "root\t%d\n", idx.rootTime)
 
 	prefixes := make([]string, 0, len(idx.dirs))
 	for prefix := range idx.dirs {
@@ -682,7 +812,7 @@ func (k *Keyring) saveIndex(idx *certIndex) error {
 	}
 	sort.Strings(prefixes)
 	for _, prefix := range prefixes {
-		fmt.Fprintf(w, "dir\t%s\t%d\n", prefix, idx.dirs[prefix])
+		fmt.Fprintf(&head, "dir\t%s\t%d\n", prefix, idx.dirs[prefix])
 	}
 
 	fprs := make([]string, 0, len(idx.certs))
@@ -690,22 +820,33 @@ func (k *Keyring) saveIndex(idx *certIndex) error {
 		fprs = append(fprs, fpr)
 	}
 	sort.Strings(fprs)
+	count := 0
 	for _, fpr := range fprs {
 		entry := idx.certs[fpr]
-		addresses := make([]string, len(entry.addresses))
-		for i, address := range entry.addresses {
-			addresses[i] = url.QueryEscape(address)
+		w := &certs
+		if entry.problem != "" {
+			w = &head
+		} else {
+			count++
 		}
-		corrupt := "0"
-		if entry.corrupt {
-			corrupt = "1"
-		}
-		fmt.Fprintf(w, "cert\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", fpr,
-			entry.stamp.size, entry.stamp.mtime, entry.stamp.ctime, entry.stamp.inode, entry.sum, corrupt,
-			strings.Join(addresses, ","), strings.Join(entry.subkeys, ","), url.QueryEscape(entry.problem))
+		writeCertRecord(w, entry)
 	}
-	if err := w.Flush(); err != nil {
-		return err
+	fmt.Fprintf(&head, "certs\t%d\t%d\n", count, crc32.Checksum(certs.Bytes(), castagnoli))
+	head.Write(certs.Bytes())
+	return writeFileAtomic(filepath.Join(k.dir, indexFileName), head.Bytes())
+}
+
+// writeCertRecord writes the cert line of entry.
+func writeCertRecord(w *bytes.Buffer, entry *indexedCert) {
+	addresses := make([]string, len(entry.addresses))
+	for i, address := range entry.addresses {
+		addresses[i] = url.QueryEscape(address)
 	}
-	return writeFileAtomic(filepath.Join(k.dir, indexFileName), buf.Bytes())
+	corrupt := "0"
+	if entry.corrupt {
+		corrupt = "1"
+	}
+	fmt.Fprintf(w, "cert\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", entry.fpr,
+		entry.stamp.size, entry.stamp.mtime, entry.stamp.ctime, entry.stamp.inode, entry.sum, corrupt,
+		strings.Join(addresses, ","), strings.Join(entry.subkeys, ","), url.QueryEscape(entry.problem))
 }

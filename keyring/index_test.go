@@ -103,6 +103,9 @@ func TestIndexSavedAndReloaded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("saved index does not parse: %v", err)
 	}
+	if err := idx.parseLazy(); err != nil {
+		t.Fatalf("saved certificate records do not parse: %v", err)
+	}
 	entry := idx.certs[fingerprint(e)]
 	if entry == nil || len(entry.addresses) != 1 || entry.addresses[0] != "di@example.org" {
 		t.Errorf("saved entry = %+v, want the address di@example.org", entry)
@@ -252,5 +255,81 @@ func TestIndexConcurrentLookups(t *testing.T) {
 		if _, err := k.EncryptionKey(ctx, fmt.Sprintf("user%d@example.org", i), time.Now()); err != nil {
 			t.Errorf("EncryptionKey(user%d) after the imports: %v", i, err)
 		}
+	}
+}
+
+func TestIndexLazyLookups(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	k, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := generate(t, "Ann", "ann@example.org", GenerateOptions{})
+	// An address that contains Ann's must not match hers.
+	joann := generate(t, "Jo", "joann@example.org", GenerateOptions{})
+	importBytes(t, k, append(publicBytes(t, ann), publicBytes(t, joann)...))
+	// Folder times this recent are not trusted; wait them out, as a
+	// keyring at rest is, and let one lookup save trusted times.
+	time.Sleep(racyWindow)
+	if _, err := k.EncryptionKey(ctx, "ann@example.org", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	k.saveIndexIfDirty()
+
+	fresh, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subkey := hexFingerprint(ann.Subkeys[0].PublicKey.Fingerprint)
+	for _, key := range []string{"ann@example.org", fingerprint(ann), keyIDOf(fingerprint(ann)), subkey, keyIDOf(subkey)} {
+		fprs, _, err := fresh.indexLookup(ctx, key, checkWhenStale)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fprs) != 1 || fprs[0] != fingerprint(ann) {
+			t.Errorf("lookup %s = %v, want [%s]", key, fprs, fingerprint(ann))
+		}
+	}
+	if fresh.index.lazy == nil {
+		t.Error("lookups in an unchanged keyring parsed every record")
+	}
+}
+
+func TestIndexLazyRecordsDamaged(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	k, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := generate(t, "Kim", "kim@example.org", GenerateOptions{})
+	importBytes(t, k, publicBytes(t, e))
+	time.Sleep(racyWindow)
+	if _, err := k.EncryptionKey(ctx, "kim@example.org", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	k.saveIndexIfDirty()
+
+	// Change the address in the saved record: the checksum no longer
+	// matches, so the index is rebuilt instead of trusted.
+	path := filepath.Join(dir, indexFileName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := bytes.Replace(data, []byte("kim%40example.org"), []byte("kix%40example.org"), 1)
+	if bytes.Equal(damaged, data) {
+		t.Fatal("the saved index does not contain the address")
+	}
+	if err := os.WriteFile(path, damaged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.EncryptionKey(ctx, "kim@example.org", time.Now()); err != nil {
+		t.Errorf("EncryptionKey with damaged index records: %v", err)
 	}
 }
