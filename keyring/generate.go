@@ -182,7 +182,15 @@ func (k *Keyring) GenerateSecretKey(ctx context.Context, name, address string, p
 		return Imported{}, nil, fmt.Errorf("failed to serialize key %s: %w", displayFingerprint(e), err)
 	}
 
-	imported, err := k.ImportWithOptions(ctx, bytes.NewReader(data), ImportOptions{Origin: OriginGenerated, Source: "sealmail"})
+	importOpts := ImportOptions{Origin: OriginGenerated, Source: "sealmail"}
+	if !opts.AllowExisting {
+		// Checked again with the lock held, so that two runs at once
+		// cannot both store a key for the address.
+		importOpts.precheck = func(ctx context.Context) error {
+			return k.checkNoSecretKey(ctx, address)
+		}
+	}
+	imported, err := k.ImportWithOptions(ctx, bytes.NewReader(data), importOpts)
 	if err != nil {
 		return Imported{}, nil, err
 	}

@@ -194,3 +194,29 @@ func TestGenerateSecretKeyV6UsesArgon2(t *testing.T) {
 		t.Errorf("Unlock: %v", err)
 	}
 }
+
+func TestGenerateSecretKeyConcurrent(t *testing.T) {
+	k := openTemp(t)
+	ctx := context.Background()
+	const runs = 4
+	errs := make(chan error, runs)
+	for range runs {
+		go func() {
+			_, _, err := k.GenerateSecretKey(ctx, "Ada", "ada@example.org", []byte("pass"), SecretKeyOptions{})
+			errs <- err
+		}()
+	}
+	stored := 0
+	for range runs {
+		err := <-errs
+		switch {
+		case err == nil:
+			stored++
+		case !errors.Is(err, ErrSecretKeyExists):
+			t.Errorf("GenerateSecretKey: %v, want nil or ErrSecretKeyExists", err)
+		}
+	}
+	if stored != 1 {
+		t.Errorf("%d runs stored a key, want 1", stored)
+	}
+}

@@ -81,6 +81,11 @@ func (k *Keyring) importOpenPGP(ctx context.Context, data []byte, opts ImportOpt
 		return nil, err
 	}
 	defer k.saveIndexIfDirty()
+	if opts.precheck != nil {
+		if err := opts.precheck(ctx); err != nil {
+			return nil, err
+		}
+	}
 
 	// Revocations are checked against their keys before anything is
 	// written, so an unknown or forged one changes nothing.

@@ -37,6 +37,11 @@ type ImportOptions struct {
 	// bundle with an error that wraps ErrSecretKey, for sources that must
 	// carry certificates only.
 	PublicOnly bool
+
+	// precheck, when set, runs with the lock held before anything is
+	// stored, and its error stops the import: GenerateSecretKey checks
+	// there that no other process stored a key for the address meanwhile.
+	precheck func(context.Context) error
 }
 
 // ErrNoMatchingUserID is wrapped by the error of ImportWithOptions when
