@@ -29,19 +29,7 @@ import (
 // returns an error that wraps ErrNotFound, and an X.509 certificate one that
 // says minimal export is for OpenPGP keys only.
 func (k *Keyring) ExportMinimal(ctx context.Context, fingerprint, address string) ([]byte, error) {
-	fpr, err := parseFingerprint("export", fingerprint)
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-
-	cert, err := k.readCert(fpr)
-	if file := asUnreadable(err); file != nil {
-		return nil, fmt.Errorf("failed to export key 0x%s: %w; import the key again to replace the file, or remove it",
-			strings.ToUpper(fpr), file)
-	}
+	fpr, cert, err := k.certToExport(ctx, fingerprint)
 	if err != nil {
 		return nil, err
 	}

@@ -173,19 +173,7 @@ func notFound(op, fpr string) error {
 // A SHA-256 fingerprint of a stored X.509 certificate or trust anchor
 // returns the DER certificate.
 func (k *Keyring) Export(ctx context.Context, fingerprint string) ([]byte, error) {
-	fpr, err := parseFingerprint("export", fingerprint)
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-
-	cert, err := k.readCert(fpr)
-	if file := asUnreadable(err); file != nil {
-		return nil, fmt.Errorf("failed to export key 0x%s: %w; import the key again to replace the file, or remove it",
-			strings.ToUpper(fpr), file)
-	}
+	fpr, cert, err := k.certToExport(ctx, fingerprint)
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +189,25 @@ func (k *Keyring) Export(ctx context.Context, fingerprint string) ([]byte, error
 		return nil, fmt.Errorf("failed to export key 0x%s: %w", strings.ToUpper(fpr), err)
 	}
 	return data, nil
+}
+
+// certToExport parses fingerprint as Export takes it and reads the stored
+// certificate, which is nil when there is none.
+func (k *Keyring) certToExport(ctx context.Context, fingerprint string) (string, *openpgp.Entity, error) {
+	fpr, err := parseFingerprint("export", fingerprint)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+
+	cert, err := k.readCert(fpr)
+	if file := asUnreadable(err); file != nil {
+		return "", nil, fmt.Errorf("failed to export key 0x%s: %w; import the key again to replace the file, or remove it",
+			strings.ToUpper(fpr), file)
+	}
+	return fpr, cert, err
 }
 
 // Remove deletes the certificate with the given primary key fingerprint and
