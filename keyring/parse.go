@@ -67,7 +67,7 @@ func parseInput(data []byte) (in keyInput, err error) {
 func splitInput(data []byte) ([][]byte, error) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {
-		return nil, ErrNoKey
+		return nil, fmt.Errorf("%w: the input is empty", ErrNoKey)
 	}
 	if isDER(data) {
 		return nil, ErrX509Unsupported
@@ -128,7 +128,13 @@ func splitArmor(data []byte) ([][]byte, error) {
 	}
 
 	if len(blocks) == 0 {
-		return nil, ErrNoKey
+		if bytes.Contains(data, []byte("\n:-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+			// GnuPG writes a colon before the BEGIN line of the revocation
+			// certificates in openpgp-revocs.d, so that they are not
+			// imported by accident.
+			return nil, fmt.Errorf("%w: this looks like a revocation certificate of GnuPG; to revoke the key, delete the colon before \"-----BEGIN\" and import the file again", ErrNoKey)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNoKey, notKeyData)
 	}
 	return blocks, nil
 }
@@ -202,8 +208,8 @@ func parseBlock(data []byte, in *keyInput) error {
 // offset of the first primary key, the number of primary keys, and the key
 // revocation signatures that come before the first key.
 func scanPackets(data []byte) (keyStart, keyCount int, revocations []*packet.Signature, err error) {
-	if len(data) > 0 && !startsOpenPGP(data[0]) {
-		return 0, 0, nil, fmt.Errorf("%w: the input is not an OpenPGP key, X.509 certificate or PKCS#12 bundle", ErrNoKey)
+	if !startsOpenPGP(data) {
+		return 0, 0, nil, fmt.Errorf("%w: %s", ErrNoKey, notKeyData)
 	}
 	if err := checkFraming(data); err != nil {
 		return 0, 0, nil, fmt.Errorf("failed to read keys: %w; export the keys again", err)
@@ -330,17 +336,49 @@ func parseStored(data []byte, fpr string) (e *openpgp.Entity, err error) {
 	return e, nil
 }
 
-// startsOpenPGP reports whether b can be the first byte of binary OpenPGP
-// data: a packet header (RFC 9580 section 4.2) with the tag of a packet type
-// that RFC 9580 defines. Other data, such as a picture, would otherwise be
-// reported as a truncated packet.
-func startsOpenPGP(b byte) bool {
-	if b&0x80 == 0 {
+// notKeyData describes input that is none of the kinds Import reads.
+const notKeyData = "the input is not an OpenPGP key (armored or binary), an X.509 certificate, a PKCS#12 bundle or a mail message"
+
+// startsOpenPGP reports whether data can start binary OpenPGP data: a
+// packet header (RFC 9580 section 4.2) with the tag of a packet type that
+// RFC 9580 defines, and for a key or signature packet a version that RFC
+// 9580 or RFC 4880 defines. Other data, such as a picture, would otherwise
+// be reported as a truncated packet: a PNG file starts with what reads as
+// the header of a signature packet.
+func startsOpenPGP(data []byte) bool {
+	if len(data) == 0 || data[0]&0x80 == 0 {
 		return false
 	}
-	tag := (b >> 2) & 0x0f
-	if b&0x40 != 0 {
-		tag = b & 0x3f
+	var tag byte
+	var body int // the offset of the packet body, or -1 when unknown
+	if data[0]&0x40 != 0 {
+		tag = data[0] & 0x3f
+		switch {
+		case len(data) < 2:
+			body = -1
+		case data[1] < 192:
+			body = 2
+		case data[1] < 224:
+			body = 3
+		case data[1] == 255:
+			body = 6
+		default:
+			body = 2 // a partial body length of one octet
+		}
+	} else {
+		tag = (data[0] >> 2) & 0x0f
+		body = [4]int{2, 3, 5, 1}[data[0]&0x03]
 	}
-	return tag >= 1 && tag <= 14 || tag >= 17 && tag <= 21
+	if !(tag >= 1 && tag <= 14 || tag >= 17 && tag <= 21) {
+		return false
+	}
+	switch tag {
+	case 2, 5, 6, 7, 14: // signature, secret and public keys and subkeys
+		if body < 0 || body >= len(data) {
+			return true // too short to tell; the parser reports it
+		}
+		version := data[body]
+		return version >= 2 && version <= 6
+	}
+	return true
 }
