@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -18,6 +19,9 @@ type Imported struct {
 	UserIDs     []string // as in the key
 	Secret      bool     // a secret key was stored too
 	Updated     bool     // the key was already stored and was merged
+	// Unchanged is set with Updated when the stored key already had
+	// everything the input has, so nothing was written.
+	Unchanged bool
 	// Warning is "" or a message for the user: that a stored
 	// secret key cannot sign, such as a GnuPG stub primary key without a
 	// signing subkey, or that an unreadable stored file of the key was
@@ -188,11 +192,12 @@ func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
 	} else {
 		mergeEntity(cert, e, true)
 	}
-	if err := k.storeEntity(fpr, cert, false); err != nil {
+	certChanged, err := k.storeEntity(fpr, cert, false)
+	if err != nil {
 		return Imported{}, err
 	}
 
-	result := Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: updated, Warning: replaced}
+	result := Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: updated, Unchanged: updated && !certChanged, Warning: replaced}
 	if e.PrivateKey == nil {
 		return result, nil
 	}
@@ -206,10 +211,13 @@ func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
 	} else {
 		mergeEntity(secret, e, true)
 	}
-	if err := k.storeEntity(fpr, secret, true); err != nil {
+	secretChanged, err := k.storeEntity(fpr, secret, true)
+	if err != nil {
 		return Imported{}, err
 	}
+	result.Unchanged = result.Unchanged && !secretChanged
 	result.Secret = true
+	result.Warning = joinWarnings(result.Warning, unprotectedWarning(secret))
 	result.Warning = joinWarnings(result.Warning, replaced)
 	result.Warning = joinWarnings(result.Warning, signingWarning(secret, time.Now()))
 	return result, nil
@@ -236,24 +244,48 @@ func (k *Keyring) readForMerge(stored *openpgp.Entity, err error) (*openpgp.Enti
 }
 
 // storeEntity serializes e, checks that the result reads back as the same
-// key, and writes it as the certificate or the secret key fpr.
-func (k *Keyring) storeEntity(fpr string, e *openpgp.Entity, secret bool) error {
+// key, and writes it as the certificate or the secret key fpr, unless the
+// stored file has those bytes already. It reports whether it wrote.
+func (k *Keyring) storeEntity(fpr string, e *openpgp.Entity, secret bool) (bool, error) {
 	data, err := encodeEntity(e, secret)
 	if err != nil {
-		return fmt.Errorf("failed to serialize key %s: %w", fpr, err)
+		return false, fmt.Errorf("failed to serialize key %s: %w", fpr, err)
 	}
 	if _, err := parseStored(data, fpr); err != nil {
-		return fmt.Errorf("failed to store key %s: it does not read back: %w", fpr, err)
+		return false, fmt.Errorf("failed to store key %s: it does not read back: %w", fpr, err)
 	}
 
+	path := k.certPath(fpr)
 	if secret {
-		return k.writeSecret(fpr, data)
+		path = k.secretPath(fpr)
+	}
+	if stored, err := os.ReadFile(path); err == nil && bytes.Equal(stored, data) {
+		return false, nil
+	}
+	if secret {
+		return true, k.writeSecret(fpr, data)
 	}
 	if err := k.writeCert(fpr, data); err != nil {
-		return err
+		return false, err
 	}
 	k.noteWritten(fpr, data)
-	return nil
+	return true, nil
+}
+
+// unprotectedWarning returns a warning when a secret key of e is stored
+// without passphrase protection, or "".
+func unprotectedWarning(e *openpgp.Entity) string {
+	unprotected := e.PrivateKey != nil && !e.PrivateKey.Encrypted && !e.PrivateKey.Dummy()
+	for _, subkey := range e.Subkeys {
+		if subkey.PrivateKey != nil && !subkey.PrivateKey.Encrypted && !subkey.PrivateKey.Dummy() {
+			unprotected = true
+		}
+	}
+	if !unprotected {
+		return ""
+	}
+	return fmt.Sprintf("the secret key %s is not protected by a passphrase, so anyone who can read the keyring's secret folder can sign as you; set one (for example with \"gpg --passwd\", then export the key and import it again)",
+		displayFingerprint(e))
 }
 
 // revocationTarget returns the fingerprint of the key that sig revokes,
@@ -322,8 +354,9 @@ func (k *Keyring) importRevocation(fpr string, sig *packet.Signature) (Imported,
 		return Imported{}, fmt.Errorf("failed to import revocation: key %s is not in the keyring", fpr)
 	}
 	cert.Revocations = appendMissing(cert.Revocations, []*packet.VerifiableSignature{packet.NewVerifiableSig(sig)})
-	if err := k.storeEntity(fpr, cert, false); err != nil {
+	changed, err := k.storeEntity(fpr, cert, false)
+	if err != nil {
 		return Imported{}, err
 	}
-	return Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: true}, nil
+	return Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: true, Unchanged: !changed}, nil
 }

@@ -111,10 +111,7 @@ func (a *app) keyringImport(ctx context.Context, args []string) error {
 			continue
 		}
 		for _, k := range imported {
-			verb := "imported"
-			if k.Updated {
-				verb = "updated"
-			}
+			verb := importVerb(k)
 			kind := "public key"
 			switch {
 			case k.Kind == keyring.KindX509 && k.Secret:

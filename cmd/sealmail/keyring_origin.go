@@ -39,3 +39,17 @@ func importOrigin(ctx context.Context, kr *keyring.Keyring, k keyring.Imported) 
 	}
 	return fmt.Sprintf(" (%s)", origin)
 }
+
+// importVerb returns the word that tells what an import did with k:
+// "imported" for a new key, "updated" for a stored key that gained
+// something, "unchanged" for one that had everything already.
+func importVerb(k keyring.Imported) string {
+	switch {
+	case k.Unchanged:
+		return "unchanged"
+	case k.Updated:
+		return "updated"
+	default:
+		return "imported"
+	}
+}
