@@ -71,6 +71,10 @@ func indexKey(query string) string {
 	return hex
 }
 
+// ErrInvalidQuery is wrapped by the error of Find for a query that is
+// neither an address, a fingerprint nor a key ID.
+var ErrInvalidQuery = errors.New("invalid key query")
+
 // queryMatcher returns the function that reports whether a stored key
 // matches query, as Find documents.
 func queryMatcher(query string) (func(storedKey) bool, error) {
@@ -104,7 +108,7 @@ func queryMatcher(query string) (func(storedKey) bool, error) {
 			return hasKey(key.cert, func(fpr string) bool { return keyIDOf(fpr) == hex })
 		}, nil
 	}
-	return nil, fmt.Errorf("invalid key query %q: give an email address, a fingerprint of 40 or 64 hex digits or a long key ID of 16", query)
+	return nil, fmt.Errorf("%w %q: give an email address, a fingerprint of 40 or 64 hex digits or a long key ID of 16", ErrInvalidQuery, query)
 }
 
 // hasKey reports whether the fingerprint of the primary key or of a subkey

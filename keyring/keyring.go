@@ -128,11 +128,21 @@ type Keyring struct {
 }
 
 // Open opens the keyring in dir, creating its layout if it does not exist.
-// It writes nothing to a keyring whose layout exists and whose folders are
-// closed to other users, so a read-only keyring can be opened and read.
+// It takes the group and other permissions off dir and its folders, and
+// rejects a dir that belongs to another user. It writes nothing to a
+// keyring whose layout exists and whose folders are closed to other users,
+// so a read-only keyring can be opened and read.
 func Open(dir string) (*Keyring, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create keyring folder %q: %w", dir, err)
+	}
+	// Another user who can write to the folder could replace the
+	// certificates or the confirmations in it.
+	if err := checkOwnFolder(dir); err != nil {
+		return nil, err
+	}
+	if err := makeDir(dir); err != nil {
+		return nil, err
 	}
 	k := &Keyring{
 		dir:       dir,
@@ -207,6 +217,9 @@ func (e *LookupError) message() string {
 	if e.Status == "" {
 		if e.Secret {
 			return fmt.Sprintf("no secret key for %q; import yours with \"sealmail keyring import\"", e.Address)
+		}
+		if !strings.Contains(e.Address, "@") {
+			return fmt.Sprintf("no key with the fingerprint or key ID %q in the keyring; list the stored keys with \"sealmail keyring list\"", e.Address)
 		}
 		return fmt.Sprintf("no key for %q in the keyring; import one with \"sealmail keyring import\"", e.Address)
 	}

@@ -9,3 +9,8 @@ import "errors"
 func (k *Keyring) lock() (unlock func(), err error) {
 	return nil, errors.New("failed to lock keyring: file locking is not implemented on this system")
 }
+
+// checkOwnFolder accepts every folder where file owners are not read.
+func checkOwnFolder(string) error {
+	return nil
+}

@@ -38,3 +38,17 @@ func (k *Keyring) lock() (unlock func(), err error) {
 		f.Close()
 	}, nil
 }
+
+// checkOwnFolder returns an error when dir belongs to another user than
+// the one running sealmail, who could then replace what is stored in it.
+func checkOwnFolder(dir string) error {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("failed to read keyring folder %q: %w", dir, err)
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("the keyring folder %q belongs to user ID %d, not to you (%d): another user could change the keys in it; use a keyring of your own with --home", dir, st.Uid, os.Geteuid())
+	}
+	return nil
+}

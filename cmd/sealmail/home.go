@@ -30,7 +30,24 @@ func (a *app) openHome() (*home, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the sealmail home: %w", err)
 	}
+	if err := checkHomeMode(dir); err != nil {
+		return nil, err
+	}
 	return &home{dir: dir}, nil
+}
+
+// checkHomeMode rejects a home that other users may write to, since they
+// could then swap the keyring or the outbox for their own. A home that they
+// may only read is accepted: the secret folder inside is closed to them.
+func checkHomeMode(dir string) error {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("failed to read the sealmail home: %w", err)
+	}
+	if perm := info.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("the sealmail home %s is writable by other users (mode %04o): run \"chmod go-w %s\", or choose another folder with --home", dir, perm, dir)
+	}
+	return nil
 }
 
 // homeDir returns the folder of the home without creating it.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"golang.org/x/term"
 
 	"github.com/sealmail/sealmail/keyring"
@@ -55,6 +57,9 @@ func (a *app) findKeys(ctx context.Context, fs *flag.FlagSet, usage string) (*ke
 		return nil, nil, err
 	}
 	entries, err := kr.Find(ctx, fs.Arg(0), time.Now())
+	if errors.Is(err, keyring.ErrInvalidQuery) {
+		return nil, nil, usagef("%v", err)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -104,14 +109,10 @@ func (a *app) keyringExport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(entries) > 1 {
-		fprs := make([]string, len(entries))
-		for i, e := range entries {
-			fprs[i] = strings.ToUpper(e.Fingerprint)
-		}
-		return usagef("%d keys match %q: give one of their fingerprints: %s", len(entries), fs.Arg(0), strings.Join(fprs, ", "))
+	entry, err := a.exportChoice(ctx, kr, fs.Arg(0), entries)
+	if err != nil {
+		return err
 	}
-	entry := entries[0]
 	if *minimal && entry.Kind != keyring.KindOpenPGP {
 		return usagef("keyring export: --minimal is for OpenPGP keys only, and %s is an X.509 certificate; export it without --minimal", strings.ToUpper(entry.Fingerprint))
 	}
@@ -155,6 +156,37 @@ func (a *app) keyringExport(ctx context.Context, args []string) error {
 	return err
 }
 
+// exportChoice returns the one entry of entries to export for query. For an
+// address that several keys match, it is the key sealmail uses for that
+// address: the user's own signing key, else the key mail to the address is
+// encrypted to. A note on standard error names the others.
+func (a *app) exportChoice(ctx context.Context, kr *keyring.Keyring, query string, entries []keyring.Entry) (keyring.Entry, error) {
+	if len(entries) == 1 {
+		return entries[0], nil
+	}
+	fprs := make([]string, len(entries))
+	for i, e := range entries {
+		fprs[i] = strings.ToUpper(e.Fingerprint)
+	}
+	if strings.Contains(query, "@") {
+		var used *openpgp.Entity
+		if key, err := kr.SigningKey(ctx, query, time.Now()); err == nil {
+			used = key
+		} else if key, err := kr.EncryptionKey(ctx, query, time.Now()); err == nil {
+			used = key
+		}
+		for _, e := range entries {
+			if used != nil && e.Kind == keyring.KindOpenPGP && e.Fingerprint == fingerprintHex(used) {
+				a.progress("note: %d keys match %q; exporting %s, the one sealmail uses for it (give a fingerprint to export another: %s)",
+					len(entries), query, strings.ToUpper(e.Fingerprint), strings.Join(fprs, ", "))
+				return e, nil
+			}
+		}
+	}
+	return keyring.Entry{}, fmt.Errorf("%d keys match %q and none is the one sealmail uses: give one of their fingerprints: %s",
+		len(entries), query, strings.Join(fprs, ", "))
+}
+
 func (a *app) keyringRemove(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("keyring remove", "keyring remove [--yes] FINGERPRINT")
 	yes := fs.Bool("yes", false, "remove without asking, for scripts")
@@ -166,10 +198,16 @@ func (a *app) keyringRemove(ctx context.Context, args []string) error {
 		return err
 	}
 	e := entries[0]
-	// Find also takes addresses and key IDs; removal needs the full
-	// fingerprint, so a typo cannot remove another key.
-	if len(entries) != 1 || !strings.EqualFold(normalizeFingerprint(fs.Arg(0)), e.Fingerprint) {
-		return usagef("keyring remove: %q is not the full fingerprint of a key; see \"sealmail keyring show\"", fs.Arg(0))
+	// Find also takes addresses, key IDs and subkey fingerprints; removal
+	// needs the full fingerprint of the key, so a typo cannot remove
+	// another key.
+	query := strings.ToLower(normalizeFingerprint(fs.Arg(0)))
+	switch {
+	case len(entries) == 1 && query == e.Fingerprint:
+	case len(entries) == 1 && (len(query) == 40 || len(query) == 64):
+		return usagef("keyring remove: %s is the fingerprint of a subkey of key %s: give the key's own fingerprint to remove the key with its subkeys", strings.ToUpper(query), strings.ToUpper(e.Fingerprint))
+	default:
+		return usagef("keyring remove: %q is not the full fingerprint of a key, which removal needs so that a typo cannot remove another key; find it with \"sealmail keyring show %s\"", fs.Arg(0), fs.Arg(0))
 	}
 
 	if !*yes {
