@@ -68,7 +68,8 @@ func (k *Keyring) importOpenPGP(ctx context.Context, data []byte, opts ImportOpt
 	if err != nil {
 		return nil, err
 	}
-	if err := checkImportOptions(in, opts); err != nil {
+	skipped, err := checkImportOptions(&in, opts)
+	if err != nil {
 		return nil, err
 	}
 	origin := opts.Origin
@@ -125,18 +126,26 @@ func (k *Keyring) importOpenPGP(ctx context.Context, data []byte, opts ImportOpt
 		}
 		imported = addImported(imported, result)
 	}
+	if len(skipped) > 0 && len(imported) > 0 {
+		imported[0].Warning = joinWarnings(imported[0].Warning, fmt.Sprintf(
+			"the input also held %s, without a user ID for %s, which was not imported", strings.Join(skipped, ", "), opts.Address))
+	}
 	return imported, nil
 }
 
 // checkImportOptions applies ImportOptions.Address and PublicOnly to the
 // parsed input, before anything is stored: it drops the user IDs for other
-// addresses and rejects what the options forbid.
-func checkImportOptions(in keyInput, opts ImportOptions) error {
+// addresses and rejects what the options forbid. With skipOtherKeys, a key
+// without a user ID for the address is dropped instead, and its
+// fingerprint returned, unless no key is left.
+func checkImportOptions(in *keyInput, opts ImportOptions) (skipped []string, err error) {
+	kept := in.entities[:0]
 	for _, e := range in.entities {
 		if opts.PublicOnly && e.PrivateKey != nil {
-			return fmt.Errorf("failed to import key %s: %w", displayFingerprint(e), ErrSecretKey)
+			return nil, fmt.Errorf("failed to import key %s: %w", displayFingerprint(e), ErrSecretKey)
 		}
 		if opts.Address == "" {
+			kept = append(kept, e)
 			continue
 		}
 		want := normalizeAddress(opts.Address)
@@ -145,11 +154,20 @@ func checkImportOptions(in keyInput, opts ImportOptions) error {
 				delete(e.Identities, name)
 			}
 		}
-		if len(e.Identities) == 0 {
-			return fmt.Errorf("failed to import key %s for %q: %w", displayFingerprint(e), opts.Address, ErrNoMatchingUserID)
+		switch {
+		case len(e.Identities) > 0:
+			kept = append(kept, e)
+		case opts.skipOtherKeys:
+			skipped = append(skipped, displayFingerprint(e))
+		default:
+			return nil, fmt.Errorf("failed to import key %s for %q: %w", displayFingerprint(e), opts.Address, ErrNoMatchingUserID)
 		}
 	}
-	return nil
+	in.entities = kept
+	if len(kept) == 0 && len(skipped) > 0 {
+		return nil, fmt.Errorf("failed to import keys %s for %q: %w", strings.Join(skipped, ", "), opts.Address, ErrNoMatchingUserID)
+	}
+	return skipped, nil
 }
 
 // addImported appends result to list, or folds it into the entry for the

@@ -86,7 +86,7 @@ func (k *Keyring) importMessage(ctx context.Context, data []byte) ([]Imported, e
 		if err != nil {
 			return nil, fmt.Errorf("failed to read the key in %s: %w", key.Location, err)
 		}
-		if err := checkImportOptions(in, options[i]); err != nil {
+		if _, err := checkImportOptions(&in, options[i]); err != nil {
 			return nil, fmt.Errorf("failed to import the key in %s: %w", key.Location, err)
 		}
 	}
@@ -113,7 +113,8 @@ func messageKeyOptions(key mailkeys.Key, from string) ImportOptions {
 	if key.Kind == mailkeys.KindAutocrypt {
 		origin = OriginAutocrypt
 	}
-	return ImportOptions{Origin: origin, Source: from, Address: key.Address, PublicOnly: true}
+	return ImportOptions{Origin: origin, Source: from, Address: key.Address, PublicOnly: true,
+		skipOtherKeys: key.Kind != mailkeys.KindAutocrypt}
 }
 
 // noKeyInMessage returns the error for the message data without keys, with

@@ -333,3 +333,24 @@ func FuzzImportMessage(f *testing.F) {
 		}
 	})
 }
+
+func TestImportMessageAttachedKeysOfOthers(t *testing.T) {
+	k := openTemp(t)
+	bob := generate(t, "Bob", "bob@example.org", GenerateOptions{})
+	carol := generate(t, "Carol", "carol@example.org", GenerateOptions{})
+	both := armored(t, openpgp.PublicKeyType, append(publicBytes(t, bob), publicBytes(t, carol)...))
+
+	imported, err := importMessage(t, k, attachedMessage("bob@example.org", both))
+	if err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	if len(imported) != 1 || imported[0].Fingerprint != fingerprint(bob) {
+		t.Fatalf("Import = %+v, want Bob's key only", imported)
+	}
+	if !strings.Contains(imported[0].Warning, strings.ToUpper(fingerprint(carol))) {
+		t.Errorf("Warning = %q, want it to name Carol's key, which was not imported", imported[0].Warning)
+	}
+	if _, err := k.EncryptionKey(context.Background(), "carol@example.org", time.Now()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("EncryptionKey(carol) = %v, want ErrNotFound", err)
+	}
+}

@@ -42,6 +42,10 @@ type ImportOptions struct {
 	// stored, and its error stops the import: GenerateSecretKey checks
 	// there that no other process stored a key for the address meanwhile.
 	precheck func(context.Context) error
+	// skipOtherKeys drops, with Address set, the keys without a user ID
+	// for it instead of failing, as a key file attached to a message may
+	// hold the sender's key beside others.
+	skipOtherKeys bool
 }
 
 // ErrNoMatchingUserID is wrapped by the error of ImportWithOptions when
