@@ -31,8 +31,22 @@ func (e Entry) HasAddress(address string) bool {
 	return false
 }
 
-// Expiring reports whether e is valid at now and expires within
-// ExpiringWindow after now.
+// Expiring reports whether e is valid at now and stops being usable for
+// encryption within ExpiringWindow after now, by the expiry of its primary
+// key or of its encryption subkey, as EncryptionExpiry returns it.
 func (e Entry) Expiring(now time.Time) bool {
-	return e.Status == StatusValid && e.Expires != nil && e.Expires.Sub(now) <= ExpiringWindow
+	expiry, _ := e.EncryptionExpiry()
+	return e.Status == StatusValid && expiry != nil && expiry.Sub(now) <= ExpiringWindow
+}
+
+// EncryptionExpiry returns when e stops being usable for encryption by
+// expiry: the earlier of Expires and EncryptionSubkeyExpires, or nil when
+// neither is set. bySubkey reports whether the expiry is that of the
+// encryption subkey.
+func (e Entry) EncryptionExpiry() (expiry *time.Time, bySubkey bool) {
+	subkey := e.EncryptionSubkeyExpires
+	if subkey != nil && (e.Expires == nil || subkey.Before(*e.Expires)) {
+		return subkey, true
+	}
+	return e.Expires, false
 }

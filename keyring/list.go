@@ -11,19 +11,34 @@ import (
 
 // Entry is one key as List and Find report it, or one stored file that
 // could not be read. Its JSON form is the stable document of "keyring list
-// --json".
+// --json": every field is present in every entry, with null, "" or [] when
+// it does not apply, except algorithm and created, which only an entry of
+// StatusUnreadable leaves out, and path and problem, which only it has.
 type Entry struct {
 	// Kind is KindOpenPGP or KindX509.
 	Kind string `json:"kind"`
 	// Fingerprint is the primary key fingerprint of an OpenPGP key, or the
 	// SHA-256 of an X.509 certificate, in lowercase hex.
-	Fingerprint string     `json:"fingerprint"`
-	UserIDs     []string   `json:"user_ids"`
-	Addresses   []string   `json:"addresses"`           // lowercase
-	Algorithm   string     `json:"algorithm,omitempty"` // "rsa3072", "ed25519", ...
-	Created     time.Time  `json:"created,omitzero"`
-	Expires     *time.Time `json:"expires,omitempty"`
-	Status      Status     `json:"status"`
+	Fingerprint string    `json:"fingerprint"`
+	UserIDs     []string  `json:"user_ids"`
+	Addresses   []string  `json:"addresses"`           // lowercase
+	Algorithm   string    `json:"algorithm,omitempty"` // "rsa3072", "ed25519", ...
+	Created     time.Time `json:"created,omitzero"`
+	// Expires is when the primary key of an OpenPGP key expires, or the
+	// notAfter of an X.509 certificate. It is nil when the key does not
+	// expire.
+	Expires *time.Time `json:"expires"`
+	// EncryptionSubkeyExpires is when the subkey that sealmail encrypts to
+	// at the time of the listing expires: the newest valid encryption
+	// subkey, as go-crypto's Entity.EncryptionKey selects it. It is nil when
+	// that subkey does not expire, when the primary key is the encryption
+	// key, when no key is usable for encryption, and for X.509
+	// certificates. EncryptionExpiry combines it with Expires.
+	EncryptionSubkeyExpires *time.Time `json:"encryption_subkey_expires"`
+	// Subkeys are the subkeys of an OpenPGP key, in the order of the
+	// certificate. It is empty for X.509 certificates and unreadable files.
+	Subkeys []Subkey `json:"subkeys"`
+	Status  Status   `json:"status"`
 	// Secret is set when a readable secret key is stored for the key. An
 	// entry for an unreadable secret key file has it set too.
 	Secret bool `json:"secret"`
@@ -31,10 +46,12 @@ type Entry struct {
 	// Origin, Source and Confirmed are the provenance of an OpenPGP key:
 	// how it arrived, from where, and when the user confirmed its
 	// fingerprint (nil when never). They are empty for X.509 certificates,
-	// which are checked against trust anchors instead.
-	Origin    Origin     `json:"origin,omitempty"`
-	Source    string     `json:"source,omitempty"`
-	Confirmed *time.Time `json:"confirmed,omitempty"`
+	// which are checked against trust anchors instead. Origin is
+	// OriginUnknown, the empty string, for a key stored before origins
+	// were recorded.
+	Origin    Origin     `json:"origin"`
+	Source    string     `json:"source"`
+	Confirmed *time.Time `json:"confirmed"`
 
 	// Path is the file that could not be read, for StatusUnreadable. It is
 	// in the secret folder when the secret key file is the unreadable one,
@@ -110,18 +127,20 @@ func (k *Keyring) describeKeys(ctx context.Context, now time.Time, certs []*open
 		keys = append(keys, storedKey{
 			cert: cert,
 			entry: Entry{
-				Kind:        KindOpenPGP,
-				Fingerprint: fpr,
-				UserIDs:     userIDs(cert),
-				Addresses:   addresses(cert),
-				Algorithm:   algorithmName(cert.PrimaryKey),
-				Created:     cert.PrimaryKey.CreationTime,
-				Expires:     keyExpiry(cert),
-				Status:      status,
-				Secret:      hasSecret[fpr],
-				Origin:      provenance.Origin,
-				Source:      provenance.Source,
-				Confirmed:   provenance.Confirmed,
+				Kind:                    KindOpenPGP,
+				Fingerprint:             fpr,
+				UserIDs:                 userIDs(cert),
+				Addresses:               addresses(cert),
+				Algorithm:               algorithmName(cert.PrimaryKey),
+				Created:                 cert.PrimaryKey.CreationTime,
+				Expires:                 keyExpiry(cert),
+				EncryptionSubkeyExpires: encryptionSubkeyExpiry(cert, now),
+				Subkeys:                 describeSubkeys(cert, now),
+				Status:                  status,
+				Secret:                  hasSecret[fpr],
+				Origin:                  provenance.Origin,
+				Source:                  provenance.Source,
+				Confirmed:               provenance.Confirmed,
 			},
 			primaryAddress: primaryAddress(cert),
 		})
@@ -132,6 +151,7 @@ func (k *Keyring) describeKeys(ctx context.Context, now time.Time, certs []*open
 			Fingerprint: file.fingerprint,
 			UserIDs:     []string{},
 			Addresses:   []string{},
+			Subkeys:     []Subkey{},
 			Status:      StatusUnreadable,
 			Secret:      file.secret || hasSecret[file.fingerprint],
 			Path:        file.path,

@@ -53,8 +53,20 @@ func isStatus(s string) bool {
 }
 
 // apply returns the entries that pass every filter, in their order. An
-// entry passes the address filter when it has any of the addresses.
+// entry passes the address filter when it has any of the addresses. An
+// unreadable file passes it too, because the key it holds may have one of
+// them, unless it is the secret key file of a readable certificate that
+// has none of them.
 func (f listFilter) apply(entries []keyring.Entry, now time.Time) []keyring.Entry {
+	// readable maps the fingerprints of the readable entries to whether
+	// they pass the address filter.
+	readable := map[string]bool{}
+	for _, e := range entries {
+		if e.Status != keyring.StatusUnreadable {
+			readable[e.Kind+" "+e.Fingerprint] = hasAnyAddress(e, f.addresses)
+		}
+	}
+
 	matching := []keyring.Entry{}
 	for _, e := range entries {
 		switch {
@@ -62,12 +74,22 @@ func (f listFilter) apply(entries []keyring.Entry, now time.Time) []keyring.Entr
 			f.status != "" && f.status != statusExpiring && string(e.Status) != f.status,
 			f.kind != "" && e.Kind != f.kind,
 			f.secret && !e.Secret,
-			len(f.addresses) > 0 && !hasAnyAddress(e, f.addresses):
+			len(f.addresses) > 0 && !f.mayHaveAddress(e, readable):
 			continue
 		}
 		matching = append(matching, e)
 	}
 	return matching
+}
+
+// mayHaveAddress reports whether e passes the address filter, as apply
+// documents. readable is the map that apply builds.
+func (f listFilter) mayHaveAddress(e keyring.Entry, readable map[string]bool) bool {
+	if e.Status != keyring.StatusUnreadable {
+		return hasAnyAddress(e, f.addresses)
+	}
+	matches, ok := readable[e.Kind+" "+e.Fingerprint]
+	return !ok || matches
 }
 
 func hasAnyAddress(e keyring.Entry, addresses []string) bool {
@@ -79,20 +101,26 @@ func hasAnyAddress(e keyring.Entry, addresses []string) bool {
 	return false
 }
 
-// describeExpiry returns the expiry cell of "keyring list": "expires never",
-// "expires 2027-01-02", or for a valid key that expires within
-// keyring.ExpiringWindow "expires 2027-01-02 (in 12 days)".
+// describeExpiry returns the expiry cell of "keyring list", for the earlier
+// expiry of the primary key and the encryption subkey: "expires never",
+// "expires 2027-01-02", "encryption subkey expires 2027-01-02", and for a
+// valid key that expires within keyring.ExpiringWindow "expires 2027-01-02
+// (in 12 days)".
 func describeExpiry(e keyring.Entry, now time.Time) string {
-	if e.Expires == nil {
+	expiry, bySubkey := e.EncryptionExpiry()
+	if expiry == nil {
 		return "expires never"
 	}
-	cell := "expires " + e.Expires.UTC().Format(time.DateOnly)
+	cell := "expires " + expiry.UTC().Format(time.DateOnly)
+	if bySubkey {
+		cell = "encryption subkey " + cell
+	}
 	if !e.Expiring(now) {
 		return cell
 	}
 	// Rounded to the nearest day, so a key made with --expires 20d shows
 	// "in 20 days" on the day it was made.
-	switch days := int((e.Expires.Sub(now) + 12*time.Hour) / (24 * time.Hour)); days {
+	switch days := int((expiry.Sub(now) + 12*time.Hour) / (24 * time.Hour)); days {
 	case 0:
 		return cell + " (within a day)"
 	case 1:

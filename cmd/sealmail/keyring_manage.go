@@ -66,7 +66,8 @@ func (a *app) findKeys(ctx context.Context, fs *flag.FlagSet, usage string) (*ke
 	return kr, entries, nil
 }
 
-// printEntry writes one key as labelled lines.
+// printEntry writes one key as labelled lines, and each subkey as a block
+// of lines indented under a "subkey" line.
 func printEntry(w io.Writer, e keyring.Entry) {
 	fmt.Fprintf(w, "fingerprint  %s\n", strings.ToUpper(e.Fingerprint))
 	fmt.Fprintf(w, "status       %s\n", e.Status)
@@ -88,9 +89,43 @@ func printEntry(w io.Writer, e keyring.Entry) {
 	for _, uid := range e.UserIDs {
 		fmt.Fprintf(w, "user ID      %s\n", uid)
 	}
+	if e.Kind == keyring.KindOpenPGP && e.Status != keyring.StatusUnreadable {
+		fmt.Fprintf(w, "origin       %s\n", originDetail(e.Origin, e.Source))
+		confirmed := "no"
+		if e.Confirmed != nil {
+			confirmed = e.Confirmed.UTC().Format(time.DateOnly)
+		}
+		fmt.Fprintf(w, "confirmed    %s\n", confirmed)
+	}
 	if e.Secret {
 		fmt.Fprintf(w, "secret key   yes\n")
 	}
+	for _, subkey := range e.Subkeys {
+		printSubkey(w, subkey)
+	}
+}
+
+// printSubkey writes the lines of one subkey for printEntry, with the
+// values in the column of the key's values.
+func printSubkey(w io.Writer, subkey keyring.Subkey) {
+	fmt.Fprintf(w, "subkey       %s\n", strings.ToUpper(subkey.Fingerprint))
+	fmt.Fprintf(w, "  algorithm  %s\n", subkey.Algorithm)
+	usage := "none"
+	if len(subkey.Usage) > 0 {
+		usage = strings.Join(subkey.Usage, ", ")
+	}
+	fmt.Fprintf(w, "  usage      %s\n", usage)
+	fmt.Fprintf(w, "  created    %s\n", subkey.Created.UTC().Format(time.DateOnly))
+	expires := "never"
+	if subkey.Expires != nil {
+		expires = subkey.Expires.UTC().Format(time.DateOnly)
+	}
+	fmt.Fprintf(w, "  expires    %s\n", expires)
+	status := string(subkey.Status)
+	if subkey.SelectedForEncryption {
+		status += ", used for encryption"
+	}
+	fmt.Fprintf(w, "  status     %s\n", status)
 }
 
 func (a *app) keyringExport(ctx context.Context, args []string) error {
