@@ -3,7 +3,10 @@ package keyring
 import (
 	"context"
 	"crypto/x509"
+	"errors"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
@@ -52,6 +55,10 @@ type Entry struct {
 	Origin    Origin     `json:"origin"`
 	Source    string     `json:"source"`
 	Confirmed *time.Time `json:"confirmed"`
+
+	// ProvenanceProblem is the reason the provenance of an OpenPGP key
+	// could not be read, or "": the key then counts as never confirmed.
+	ProvenanceProblem string `json:"provenance_problem,omitempty"`
 
 	// Path is the file that could not be read, for StatusUnreadable. It is
 	// in the secret folder when the secret key file is the unreadable one,
@@ -116,34 +123,9 @@ func (k *Keyring) describeKeys(ctx context.Context, now time.Time, certs []*open
 	for _, secret := range secrets {
 		hasSecret[hexFingerprint(secret.PrimaryKey.Fingerprint)] = true
 	}
-	keys := make([]storedKey, 0, len(certs)+len(unreadable))
-	for _, cert := range certs {
-		fpr := hexFingerprint(cert.PrimaryKey.Fingerprint)
-		status, _ := encryptionStatus(cert, now)
-		provenance, err := k.readProvenance(fpr)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, storedKey{
-			cert: cert,
-			entry: Entry{
-				Kind:                    KindOpenPGP,
-				Fingerprint:             fpr,
-				UserIDs:                 userIDs(cert),
-				Addresses:               addresses(cert),
-				Algorithm:               algorithmName(cert.PrimaryKey),
-				Created:                 cert.PrimaryKey.CreationTime,
-				Expires:                 keyExpiry(cert),
-				EncryptionSubkeyExpires: encryptionSubkeyExpiry(cert, now),
-				Subkeys:                 describeSubkeys(cert, now),
-				Status:                  status,
-				Secret:                  hasSecret[fpr],
-				Origin:                  provenance.Origin,
-				Source:                  provenance.Source,
-				Confirmed:               provenance.Confirmed,
-			},
-			primaryAddress: primaryAddress(cert),
-		})
+	keys, err := k.describeCerts(certs, hasSecret, now)
+	if err != nil {
+		return nil, err
 	}
 	for _, file := range unreadable {
 		keys = append(keys, storedKey{entry: Entry{
@@ -164,6 +146,59 @@ func (k *Keyring) describeKeys(ctx context.Context, now time.Time, certs []*open
 		return nil, err
 	}
 	return append(keys, certificates...), nil
+}
+
+// describeCerts returns the entries of certs, computed on every core,
+// because checking their signatures dominates listing a large keyring.
+func (k *Keyring) describeCerts(certs []*openpgp.Entity, hasSecret map[string]bool, now time.Time) ([]storedKey, error) {
+	keys := make([]storedKey, len(certs))
+	errs := make([]error, len(certs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(certs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				keys[i], errs[i] = k.describeCert(certs[i], hasSecret[hexFingerprint(certs[i].PrimaryKey.Fingerprint)], now)
+			}
+		}()
+	}
+	for i := range certs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return keys, errors.Join(errs...)
+}
+
+// describeCert returns the entry of cert, which has a stored secret key
+// when hasSecret is set.
+func (k *Keyring) describeCert(cert *openpgp.Entity, hasSecret bool, now time.Time) (storedKey, error) {
+	fpr := hexFingerprint(cert.PrimaryKey.Fingerprint)
+	status, _ := encryptionStatus(cert, now)
+	provenance, damage, provenanceErr := k.checkProvenance(fpr)
+	return storedKey{
+		cert: cert,
+		entry: Entry{
+			Kind:                    KindOpenPGP,
+			Fingerprint:             fpr,
+			UserIDs:                 userIDs(cert),
+			Addresses:               addresses(cert),
+			Algorithm:               algorithmName(cert.PrimaryKey),
+			Created:                 cert.PrimaryKey.CreationTime,
+			Expires:                 keyExpiry(cert),
+			EncryptionSubkeyExpires: encryptionSubkeyExpiry(cert, now),
+			Subkeys:                 describeSubkeys(cert, now),
+			Status:                  status,
+			Secret:                  hasSecret,
+			Origin:                  provenance.Origin,
+			Source:                  provenance.Source,
+			Confirmed:               provenance.Confirmed,
+			ProvenanceProblem:       damage,
+		},
+		primaryAddress: primaryAddress(cert),
+	}, provenanceErr
 }
 
 // sortedEntries returns the entries of keys: readable keys by primary

@@ -75,18 +75,26 @@ func (k *Keyring) Provenance(ctx context.Context, fingerprint string) (Provenanc
 // when none is stored. A file that cannot be parsed counts as none, so a
 // damaged file makes a key unconfirmed, never confirmed.
 func (k *Keyring) readProvenance(fpr string) (Provenance, error) {
-	data, err := os.ReadFile(k.provenancePath(fpr))
+	p, _, err := k.checkProvenance(fpr)
+	return p, err
+}
+
+// checkProvenance returns what readProvenance does, and also the reason
+// why the stored file could not be parsed, or "".
+func (k *Keyring) checkProvenance(fpr string) (p Provenance, damage string, err error) {
+	path := k.provenancePath(fpr)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Provenance{}, nil
+		return Provenance{}, "", nil
 	}
 	if err != nil {
-		return Provenance{}, fmt.Errorf("failed to read provenance of key 0x%s: %w", strings.ToUpper(fpr), err)
+		return Provenance{}, "", fmt.Errorf("failed to read provenance of key 0x%s: %w", strings.ToUpper(fpr), err)
 	}
-	var p Provenance
-	if json.Unmarshal(data, &p) != nil {
-		return Provenance{}, nil
+	if err := json.Unmarshal(data, &p); err != nil {
+		return Provenance{}, fmt.Sprintf("the file %s, which records the origin and confirmation of the key, is damaged (%v), so the key counts as unconfirmed; confirm it again with \"sealmail keyring confirm %s\"",
+			path, err, strings.ToUpper(fpr)), nil
 	}
-	return p, nil
+	return p, "", nil
 }
 
 // writeProvenance stores p for fpr, with the lock held.

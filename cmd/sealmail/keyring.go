@@ -220,6 +220,7 @@ func (a *app) keyringList(ctx context.Context, args []string) error {
 		return nil
 	}
 	entries = filter.apply(entries, now)
+	warnProvenance(a, entries)
 	if *asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")

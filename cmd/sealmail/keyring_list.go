@@ -147,3 +147,13 @@ func describeProvenance(e keyring.Entry) string {
 	}
 	return origin + ", confirmed"
 }
+
+// warnProvenance prints a warning for each entry whose provenance file is
+// damaged, since such a key silently counts as unconfirmed.
+func warnProvenance(a *app, entries []keyring.Entry) {
+	for _, e := range entries {
+		if e.ProvenanceProblem != "" {
+			a.progress("warning: %s", e.ProvenanceProblem)
+		}
+	}
+}

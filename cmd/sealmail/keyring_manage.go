@@ -30,6 +30,7 @@ func (a *app) keyringShow(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	warnProvenance(a, entries)
 
 	if *asJSON {
 		enc := json.NewEncoder(a.stdout)
