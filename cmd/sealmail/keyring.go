@@ -105,6 +105,11 @@ func (a *app) keyringImport(ctx context.Context, args []string) error {
 	var failed []string
 	for _, name := range fs.Args() {
 		imported, err := a.importFile(ctx, kr, name, passphraseFile.value)
+		if err != nil && ctx.Err() != nil {
+			// An interrupt, as at the password prompt, stops the
+			// import instead of going on to the next file.
+			return ctx.Err()
+		}
 		if err != nil {
 			a.progress("failed to import %s: %v", name, err)
 			failed = append(failed, name)
@@ -154,7 +159,7 @@ func (a *app) importFile(ctx context.Context, kr *keyring.Keyring, name, passphr
 	}
 	opts := keyring.ImportOptions{
 		Password: func() ([]byte, error) {
-			password, _, err := a.passphrase(name, passphraseFile)
+			password, _, err := a.passphrase(ctx, name, passphraseFile)
 			return password, err
 		},
 		Source: source,

@@ -69,7 +69,7 @@ func (a *app) keyringConfirm(ctx context.Context, args []string) error {
 			continue
 		}
 		if !*yes {
-			ok, err := a.askConfirmation(replies, e)
+			ok, err := a.askConfirmation(ctx, replies, e)
 			if err != nil {
 				return err
 			}
@@ -132,7 +132,7 @@ func findPrimaryKey(ctx context.Context, kr *keyring.Keyring, fpr string) (keyri
 
 // askConfirmation shows the key e on standard error and reads the reply
 // from replies, the terminal on standard input. Only "y" or "yes" confirms.
-func (a *app) askConfirmation(replies *bufio.Reader, e keyring.Entry) (bool, error) {
+func (a *app) askConfirmation(ctx context.Context, replies *bufio.Reader, e keyring.Entry) (bool, error) {
 	fmt.Fprintf(a.stderr, "\nfingerprint  %s\n", groupedFingerprint(e.Fingerprint))
 	for _, id := range e.UserIDs {
 		fmt.Fprintf(a.stderr, "user ID      %s\n", id)
@@ -144,9 +144,12 @@ func (a *app) askConfirmation(replies *bufio.Reader, e keyring.Entry) (bool, err
 	fmt.Fprintf(a.stderr, "status       %s\n", e.Status)
 	fmt.Fprintf(a.stderr, "Is this the fingerprint that the key's owner gave you? Confirm? [y/N] ")
 
-	line, err := replies.ReadString('\n')
-	if err != nil && line == "" {
+	line, err := readReply(ctx, replies)
+	if err != nil {
 		fmt.Fprintln(a.stderr)
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
 		return false, fmt.Errorf("keyring confirm: failed to read the reply from the terminal: %w", err)
 	}
 	reply := strings.ToLower(strings.TrimSpace(line))

@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/sealmail/sealmail/keyring"
 )
@@ -58,7 +55,7 @@ func (a *app) keyringGenerate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	passphrase, err := a.newPassphrase(address, passphraseFile.value)
+	passphrase, err := a.newPassphrase(ctx, address, passphraseFile.value)
 	if err != nil {
 		return err
 	}
@@ -121,24 +118,21 @@ func parseExpiry(value string, now time.Time) (time.Duration, error) {
 // newPassphrase returns the passphrase that protects a new secret key for
 // address: from passphraseFile, SEALMAIL_PASSPHRASE, or typed twice at the
 // terminal. An empty passphrase is rejected.
-func (a *app) newPassphrase(address, passphraseFile string) ([]byte, error) {
-	if passphraseFile != "" || a.getenv("SEALMAIL_PASSPHRASE") != "" {
-		passphrase, _, err := a.passphrase(address, passphraseFile)
+func (a *app) newPassphrase(ctx context.Context, address, passphraseFile string) ([]byte, error) {
+	if _, set := a.lookupEnv("SEALMAIL_PASSPHRASE"); passphraseFile != "" || set {
+		passphrase, _, err := a.passphrase(ctx, address, passphraseFile)
 		return passphrase, err
 	}
 
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil || !term.IsTerminal(int(tty.Fd())) {
-		if tty != nil {
-			tty.Close()
-		}
+	tty, ok := openTerminal()
+	if !ok {
 		return nil, fmt.Errorf("the new secret key needs a passphrase and there is no terminal to ask on: give --passphrase-file FILE or set SEALMAIL_PASSPHRASE")
 	}
 	defer tty.Close()
 
 	// Three tries, for a typo or an empty line.
 	for attempt := 1; ; attempt++ {
-		first, err := readPassword(tty, fmt.Sprintf("Passphrase for the new key of %s: ", address))
+		first, err := readPassphrase(ctx, tty, fmt.Sprintf("Passphrase for the new key of %s: ", address))
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +140,7 @@ func (a *app) newPassphrase(address, passphraseFile string) ([]byte, error) {
 		if len(first) == 0 {
 			problem = "the passphrase is empty; sealmail protects every secret key with a passphrase"
 		} else {
-			second, err := readPassword(tty, "Repeat the passphrase: ")
+			second, err := readPassphrase(ctx, tty, "Repeat the passphrase: ")
 			if err != nil {
 				clear(first)
 				return nil, err
@@ -164,15 +158,4 @@ func (a *app) newPassphrase(address, passphraseFile string) ([]byte, error) {
 		}
 		fmt.Fprintf(tty, "%s, try again\n", problem)
 	}
-}
-
-// readPassword prints prompt on tty and reads a line without echo.
-func readPassword(tty *os.File, prompt string) ([]byte, error) {
-	fmt.Fprint(tty, prompt)
-	line, err := term.ReadPassword(int(tty.Fd()))
-	fmt.Fprintln(tty)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read the passphrase from the terminal: %w", err)
-	}
-	return line, nil
 }

@@ -247,7 +247,7 @@ func (a *app) keyringRemove(ctx context.Context, args []string) error {
 	}
 
 	if !*yes {
-		ok, err := a.confirm(fmt.Sprintf("Remove %s %s%s? [y/N] ", strings.ToUpper(e.Fingerprint), strings.Join(e.UserIDs, ", "), secretNote(e)))
+		ok, err := a.confirm(ctx, fmt.Sprintf("Remove %s %s%s? [y/N] ", strings.ToUpper(e.Fingerprint), strings.Join(e.UserIDs, ", "), secretNote(e)))
 		if err != nil {
 			return err
 		}
@@ -282,18 +282,19 @@ func normalizeFingerprint(s string) string {
 
 // confirm prints question on the terminal and reports whether the reply is
 // yes. Without a terminal it fails, because a script must pass --yes.
-func (a *app) confirm(question string) (bool, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil || !term.IsTerminal(int(tty.Fd())) {
-		if tty != nil {
-			tty.Close()
-		}
+func (a *app) confirm(ctx context.Context, question string) (bool, error) {
+	tty, ok := openTerminal()
+	if !ok {
 		return false, usagef("no terminal to ask on: give --yes to remove without asking")
 	}
 	defer tty.Close()
 	fmt.Fprint(tty, question)
-	answer, err := bufio.NewReader(tty).ReadString('\n')
+	answer, err := readReply(ctx, bufio.NewReader(tty))
 	if err != nil {
+		fmt.Fprintln(tty)
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
 		return false, fmt.Errorf("failed to read the reply from the terminal: %w", err)
 	}
 	answer = strings.ToLower(strings.TrimSpace(answer))

@@ -3,7 +3,10 @@
 // outbox.
 //
 // Run "sealmail help" for the commands. Exit status: 0 on success, 1 on
-// failure, 2 on a usage error.
+// failure, 2 on a usage error. A signal that stops it gives 128 plus the
+// signal number: 130 for SIGINT, 143 for SIGTERM. A send of several copies
+// that a signal stops while it hands them over reports the copies and exits
+// with 1.
 package main
 
 import (
@@ -75,7 +78,9 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	home   string
-	getenv func(string) string
+	// lookupEnv returns the value of an environment variable and whether
+	// it is set, as os.LookupEnv does.
+	lookupEnv func(string) (string, bool)
 	// synopses holds the usage line of each command's flag set.
 	synopses map[*flag.FlagSet]string
 }
@@ -84,12 +89,24 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
+// getenv returns the value of an environment variable, or "" if it is not
+// set.
+func (a *app) getenv(key string) string {
+	v, _ := a.lookupEnv(key)
+	return v
+}
+
+// signalError is the cause of a run's context being cancelled by a signal.
+type signalError struct{ signal syscall.Signal }
+
+func (e *signalError) Error() string { return e.signal.String() + " signal received" }
+
 // run executes the command line args and returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, lookupEnv: os.LookupEnv}
 	err := a.dispatch(ctx, args)
 	if err == nil {
 		return 0
@@ -99,6 +116,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		fmt.Fprintln(stderr, "sealmail: interrupted; nothing more was written or sent")
+		// As a shell reports a command killed by a signal: 130 for
+		// SIGINT, 143 for SIGTERM.
+		var sig *signalError
+		if errors.As(context.Cause(ctx), &sig) {
+			return 128 + int(sig.signal)
+		}
 		return 1
 	}
 	fmt.Fprintf(stderr, "sealmail: %v\n", err)
@@ -107,6 +130,28 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 1
+}
+
+// signalContext returns a context that the first of signals cancels, with
+// a *signalError as its cause, and the function that stops the relay.
+// Unlike signal.NotifyContext, whose cause is only text, the cause names
+// the signal, so that run can pick the exit status.
+func signalContext(signals ...os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	received := make(chan os.Signal, 1)
+	signal.Notify(received, signals...)
+	go func() {
+		select {
+		case s := <-received:
+			sig, _ := s.(syscall.Signal)
+			cancel(&signalError{signal: sig})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(received)
+		cancel(nil)
+	}
 }
 
 func (a *app) dispatch(ctx context.Context, args []string) error {

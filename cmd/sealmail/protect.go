@@ -10,7 +10,6 @@ import (
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
-	"golang.org/x/term"
 
 	"github.com/sealmail/sealmail/compose"
 	"github.com/sealmail/sealmail/keyring"
@@ -124,7 +123,7 @@ func (a *app) unlockedSigner(ctx context.Context, kr *keyring.Keyring, address, 
 		return signer, nil
 	}
 
-	err = a.withPassphrase(address, passphraseFile, func(passphrase []byte) error {
+	err = a.withPassphrase(ctx, address, passphraseFile, func(passphrase []byte) error {
 		return keyring.Unlock(signer, passphrase)
 	})
 	if errors.Is(err, keyring.ErrWrongPassphrase) {
@@ -141,9 +140,9 @@ func (a *app) unlockedSigner(ctx context.Context, kr *keyring.Keyring, address, 
 // typed at the terminal gets three tries, as with gpg; one from a file or the
 // environment gets one. unlock reports a wrong passphrase with an error
 // wrapping keyring.ErrWrongPassphrase.
-func (a *app) withPassphrase(address, passphraseFile string, unlock func([]byte) error) error {
+func (a *app) withPassphrase(ctx context.Context, address, passphraseFile string, unlock func([]byte) error) error {
 	for attempt := 1; ; attempt++ {
-		passphrase, prompted, err := a.passphrase(address, passphraseFile)
+		passphrase, prompted, err := a.passphrase(ctx, address, passphraseFile)
 		if err != nil {
 			return err
 		}
@@ -164,7 +163,7 @@ func (a *app) withPassphrase(address, passphraseFile string, unlock func([]byte)
 
 // passphrase reads the passphrase that unlocks the key of address, and
 // reports whether it was typed at a terminal prompt.
-func (a *app) passphrase(address, file string) (passphrase []byte, prompted bool, err error) {
+func (a *app) passphrase(ctx context.Context, address, file string) (passphrase []byte, prompted bool, err error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -178,29 +177,31 @@ func (a *app) passphrase(address, file string) (passphrase []byte, prompted bool
 		}
 		return line, false, nil
 	}
-	if v := a.getenv("SEALMAIL_PASSPHRASE"); v != "" {
+	if v, ok := a.lookupEnv("SEALMAIL_PASSPHRASE"); ok {
 		// A trailing newline, as from $(cat file) with a stray line
 		// break, is dropped as it is for --passphrase-file.
 		v = strings.TrimSuffix(strings.TrimSuffix(v, "\n"), "\r")
+		if v == "" {
+			return nil, false, errEmptyPassphraseVariable
+		}
 		return []byte(v), false, nil
 	}
 
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil || !term.IsTerminal(int(tty.Fd())) {
-		if tty != nil {
-			tty.Close()
-		}
+	tty, ok := openTerminal()
+	if !ok {
 		return nil, false, fmt.Errorf("the secret key of %s is protected by a passphrase: give --passphrase-file FILE or set SEALMAIL_PASSPHRASE", address)
 	}
 	defer tty.Close()
-	fmt.Fprintf(tty, "Passphrase for the key of %s: ", address)
-	passphrase, err = term.ReadPassword(int(tty.Fd()))
-	fmt.Fprintln(tty)
+	passphrase, err = readPassphrase(ctx, tty, fmt.Sprintf("Passphrase for the key of %s: ", address))
 	if err != nil {
-		return nil, false, fmt.Errorf("failed to read the passphrase from the terminal: %w", err)
+		return nil, false, err
 	}
 	return passphrase, true, nil
 }
+
+// errEmptyPassphraseVariable rejects an empty SEALMAIL_PASSPHRASE, as from
+// $(cat FILE) on a missing file, instead of treating it as unset.
+var errEmptyPassphraseVariable = errors.New("SEALMAIL_PASSPHRASE is set but empty: set it to the passphrase, give --passphrase-file FILE, or unset it to type the passphrase at the terminal")
 
 // describeCopy names the recipients of a copy for progress and reports.
 func describeCopy(c compose.Copy) string {

@@ -51,7 +51,7 @@ func (a *app) smimeComposeOptions(ctx context.Context, kr *keyring.Keyring, m *c
 	if err != nil {
 		return compose.Options{}, err
 	}
-	key, err := a.unlockIdentity(id, m.From.Address, f.passphraseFile.value)
+	key, err := a.unlockIdentity(ctx, id, m.From.Address, f.passphraseFile.value)
 	if err != nil {
 		return compose.Options{}, err
 	}
@@ -61,12 +61,12 @@ func (a *app) smimeComposeOptions(ctx context.Context, kr *keyring.Keyring, m *c
 
 // unlockIdentity decrypts the PKCS#12 bundle of an S/MIME identity with the
 // password from --passphrase-file, SEALMAIL_PASSPHRASE or the terminal.
-func (a *app) unlockIdentity(id *keyring.Identity, address, passphraseFile string) (crypto.Signer, error) {
+func (a *app) unlockIdentity(ctx context.Context, id *keyring.Identity, address, passphraseFile string) (crypto.Signer, error) {
 	if !id.Locked() {
 		return id.Unlock(nil)
 	}
 	var key crypto.Signer
-	err := a.withPassphrase(address, passphraseFile, func(password []byte) error {
+	err := a.withPassphrase(ctx, address, passphraseFile, func(password []byte) error {
 		var err error
 		key, err = id.Unlock(password)
 		return err
