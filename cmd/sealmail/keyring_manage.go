@@ -212,7 +212,7 @@ func (a *app) exportChoice(ctx context.Context, kr *keyring.Keyring, query strin
 			used = key
 		}
 		for _, e := range entries {
-			if used != nil && e.Kind == keyring.KindOpenPGP && e.Fingerprint == fingerprintHex(used) {
+			if used != nil && e.Kind == keyring.KindOpenPGP && strings.EqualFold(e.Fingerprint, fingerprintHex(used)) {
 				a.progress("note: %d keys match %q; exporting %s, the one sealmail uses for it (give a fingerprint to export another: %s)",
 					len(entries), query, strings.ToUpper(e.Fingerprint), strings.Join(fprs, ", "))
 				return e, nil
