@@ -1,0 +1,696 @@
+// Package spool keeps messages that wait for a transport, so that a message
+// is never lost between composing and sending, and never sent twice by two
+// processes or by a retry after the transport accepted it.
+//
+// The common case is:
+//
+//	sp, err := spool.Open(dir)
+//	...
+//	entry, err := sp.Add(env, raw, spool.Meta{Transport: "ses"})
+//	...
+//	entry, err = sp.Send(ctx, entry.ID, t)
+//
+// # Files
+//
+// Each entry is two files in the spool folder: ID.eml holds the exact bytes
+// of the message, and ID.json its [Entry] record (envelope with Bcc
+// recipients, transport name and options, state, attempts, last error,
+// message ID). The folder has mode 0700 and the files 0600. Every write goes
+// to a temporary file that is synced and renamed, and then the folder is
+// synced, so a crash leaves either the old file or the new one.
+//
+// [Spool.Add] writes the message before the record. A message file without a
+// record is an entry whose Add did not finish: the process was killed or the
+// record could not be written. [Open] and [Spool.List] remove such a file,
+// and leftover temporary files, once they are older than [StaleAge] and no
+// process holds their lock.
+//
+// # Sending once
+//
+// [Spool.Claim] takes an exclusive flock on the message file, so two
+// processes never send the same entry at once; a second claim fails with
+// [ErrBusy]. [Claim.Send] sends the stored bytes unchanged, never a copy
+// signed again, and records the outcome:
+//
+//   - before the call, the state sending and one more attempt;
+//   - on success, the state accepted and the message ID, after which the
+//     caller keeps its sent copy and calls [Claim.Remove];
+//   - on an error whose Temporary method returns true (the message was
+//     certainly not accepted), the state pending, so a later retry sends it;
+//   - on any other error, the state failed: the transport refused the
+//     message or may have accepted it. A failed entry is kept for the user
+//     and sent again only when a caller claims it by ID.
+//
+// A record found in state sending with no process holding its lock belongs
+// to a process that died during the call; it is reported as interrupted.
+//
+// # The window for a second send
+//
+// SES has no idempotency key. When a process dies after the transport
+// accepted the message but before the record says accepted, the entry is
+// interrupted and the next retry sends it again, so the recipients receive
+// it twice. The window is one API round trip (from the request leaving to
+// the response arriving) plus one synced record write. Before that window
+// nothing has left, and after it the record prevents a second send. An
+// entry that is accepted but not yet removed is never sent again; at worst,
+// a crash between keeping the sent copy and the removal keeps the sent copy
+// twice.
+package spool
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sealmail/sealmail/transport"
+)
+
+// StaleAge is the age after which a message file without a record, or a
+// temporary file, counts as left by a killed process, unless a process
+// still holds its lock.
+const StaleAge = time.Minute
+
+// State is where an entry stands on its way out.
+type State string
+
+const (
+	// StatePending is an entry waiting for its first attempt, or for
+	// another one after an error that a retry can help.
+	StatePending State = "pending"
+	// StateSending is an entry a process is handing to its transport.
+	StateSending State = "sending"
+	// StateInterrupted is an entry whose record says sending while no
+	// process holds its lock: the process died during the call, and the
+	// transport may have accepted the message. It is never stored.
+	StateInterrupted State = "interrupted"
+	// StateAccepted is an entry the transport accepted, with its message
+	// ID recorded, waiting for the caller to keep its sent copy and remove
+	// it.
+	StateAccepted State = "accepted"
+	// StateFailed is an entry the transport refused, or may have accepted
+	// (an uncertain error). It is not retried unless claimed by ID.
+	StateFailed State = "failed"
+	// StateDamaged is a record whose message file is missing or does not
+	// match, or a record that cannot be read. It is never stored.
+	StateDamaged State = "damaged"
+)
+
+// ErrBusy is returned when another process holds the lock of an entry.
+var ErrBusy = errors.New("another process is sending the entry")
+
+// ErrNotFound is returned for an ID with no entry, such as one that another
+// process sent and removed.
+var ErrNotFound = errors.New("no such entry in the spool")
+
+// errBusy is what tryLock returns; it is ErrBusy.
+var errBusy = ErrBusy
+
+// Meta names the transport an entry is for. Options holds its settings
+// that are not secret, such as the region or the SMTP host, so a later
+// process can build the same transport; credentials come from the usual
+// places then, never from the spool.
+type Meta struct {
+	Transport string
+	Options   map[string][]string
+}
+
+// Entry is the record of one message in the spool.
+type Entry struct {
+	ID       string             `json:"id"`
+	Envelope transport.Envelope `json:"envelope"`
+	Created  time.Time          `json:"created"`
+	// Size and SHA256 describe the message file, which is checked against
+	// them before every attempt.
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+
+	Transport string              `json:"transport"`
+	Options   map[string][]string `json:"options,omitempty"`
+
+	State       State     `json:"state"`
+	Attempts    int       `json:"attempts"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	// LastError is the error of the last attempt, or why the entry is
+	// damaged.
+	LastError string `json:"last_error,omitempty"`
+	// MessageID is the identifier the transport assigned on acceptance.
+	MessageID string    `json:"message_id,omitempty"`
+	Accepted  time.Time `json:"accepted,omitzero"`
+}
+
+// Due reports whether a retry of the whole spool handles the entry: pending,
+// interrupted, or accepted but not yet removed. Failed and damaged entries
+// wait for the user.
+func (e Entry) Due() bool {
+	return e.State == StatePending || e.State == StateInterrupted || e.State == StateAccepted
+}
+
+// Spool is one spool folder. It is safe for concurrent use, within a
+// process and across processes.
+type Spool struct {
+	dir string
+}
+
+// Open opens the spool at dir, creating it with mode 0700 if needed, and
+// removes what killed processes left there (see [StaleAge]).
+func Open(dir string) (*Spool, error) {
+	if dir == "" {
+		return nil, errors.New("missing spool folder")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create spool %q: %w", dir, err)
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open spool %q: %w", dir, err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("invalid spool %q: not a folder", dir)
+	}
+
+	s := &Spool{dir: dir}
+	if err := s.removeStale(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dir returns the folder of the spool.
+func (s *Spool) Dir() string { return s.dir }
+
+// Add stores the bytes of raw and a record with env and meta as a pending
+// entry. The message file is complete and synced before the record is
+// written, so an entry with a record always has its whole message.
+func (s *Spool) Add(env transport.Envelope, raw io.Reader, meta Meta) (Entry, error) {
+	if len(env.Recipients) == 0 {
+		return Entry{}, errors.New("failed to add to the spool: the envelope has no recipients")
+	}
+	if meta.Transport == "" {
+		return Entry{}, errors.New("failed to add to the spool: missing transport name")
+	}
+	id, err := newID()
+	if err != nil {
+		return Entry{}, err
+	}
+
+	// The lock on the message file is held until the record exists, so
+	// that removeStale never takes the file for one of a killed process.
+	f, size, sum, err := s.writeMessage(id, raw)
+	if err != nil {
+		return Entry{}, err
+	}
+	defer f.Close()
+
+	e := Entry{
+		ID:        id,
+		Envelope:  transport.Envelope{From: env.From, Recipients: slices.Clone(env.Recipients)},
+		Created:   time.Now().UTC(),
+		Size:      size,
+		SHA256:    sum,
+		Transport: meta.Transport,
+		Options:   cloneOptions(meta.Options),
+		State:     StatePending,
+	}
+	if err := s.writeRecord(e); err != nil {
+		os.Remove(s.messagePath(id))
+		return Entry{}, err
+	}
+	return e, nil
+}
+
+// writeMessage copies raw into ID.eml through a locked temporary file, so
+// that removeStale leaves it alone while it is written. It returns the
+// file, still open and locked, with its size and SHA-256 in hex.
+func (s *Spool) writeMessage(id string, raw io.Reader) (*os.File, int64, string, error) {
+	f, err := os.CreateTemp(s.dir, "."+id+".eml.tmp-*")
+	if err != nil {
+		return nil, 0, "", fmt.Errorf("failed to create a message file in spool %q: %w", s.dir, err)
+	}
+	tmpPath := f.Name()
+
+	hash := sha256.New()
+	var size int64
+	err = tryLock(f)
+	if err == nil {
+		size, err = io.Copy(io.MultiWriter(f, hash), raw)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = os.Rename(tmpPath, s.messagePath(id))
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmpPath)
+		return nil, 0, "", fmt.Errorf("failed to write message file %q: %w", s.messagePath(id), err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		os.Remove(s.messagePath(id))
+		return nil, 0, "", err
+	}
+	return f, size, hex.EncodeToString(hash.Sum(nil)), nil
+}
+
+// List returns every entry, oldest first, after removing what killed
+// processes left (see [StaleAge]). A record in state sending is returned as
+// interrupted when no process holds its lock.
+func (s *Spool) List() ([]Entry, error) {
+	if err := s.removeStale(); err != nil {
+		return nil, err
+	}
+	names, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("failed to list spool %q: %w", s.dir, err)
+	}
+
+	var entries []Entry
+	for _, d := range names {
+		id, ok := strings.CutSuffix(d.Name(), ".json")
+		if !ok || !validID(id) {
+			continue
+		}
+		e, err := s.readRecord(id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			e = Entry{ID: id, State: StateDamaged, LastError: err.Error()}
+		}
+		if _, err := os.Stat(s.messagePath(id)); err != nil {
+			e.State, e.LastError = StateDamaged, fmt.Sprintf("missing message file: %v", err)
+		}
+		if e.State == StateSending {
+			e.State = s.sendingState(id)
+		}
+		entries = append(entries, e)
+	}
+
+	// IDs start with the creation time, so they sort by age.
+	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.ID, b.ID) })
+	return entries, nil
+}
+
+// sendingState returns StateSending while a process holds the lock of the
+// entry, and StateInterrupted otherwise.
+func (s *Spool) sendingState(id string) State {
+	f, err := os.Open(s.messagePath(id))
+	if err != nil {
+		return StateInterrupted
+	}
+	defer f.Close()
+	if err := tryLock(f); errors.Is(err, ErrBusy) {
+		return StateSending
+	}
+	return StateInterrupted
+}
+
+// Get returns the entry with the given ID as [Spool.List] reports it.
+func (s *Spool) Get(id string) (Entry, error) {
+	entries, err := s.List()
+	if err != nil {
+		return Entry{}, err
+	}
+	for _, e := range entries {
+		if e.ID == id {
+			return e, nil
+		}
+	}
+	if !validID(id) {
+		return Entry{}, fmt.Errorf("invalid spool entry ID %q", id)
+	}
+	return Entry{}, fmt.Errorf("spool entry %s: %w", id, ErrNotFound)
+}
+
+// Send claims the entry, sends it through t unless it is already accepted,
+// and removes it once accepted. It returns the entry as last recorded, with
+// the message ID on success. Callers that keep a sent copy use [Spool.Claim]
+// instead, so that they can keep it before the removal.
+func (s *Spool) Send(ctx context.Context, id string, t transport.Transport) (Entry, error) {
+	c, err := s.Claim(id)
+	if err != nil {
+		return Entry{}, err
+	}
+	defer c.Release()
+
+	if err := c.Send(ctx, t); err != nil {
+		return c.Entry(), err
+	}
+	e := c.Entry()
+	return e, c.Remove()
+}
+
+// Remove deletes the entry with the given ID, in whatever state, unless
+// another process holds its lock.
+func (s *Spool) Remove(id string) error {
+	c, err := s.claim(id, true)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	return c.Remove()
+}
+
+// Claim is the exclusive hold of one process on one entry, taken by
+// [Spool.Claim] and given up by [Claim.Release].
+type Claim struct {
+	spool *Spool
+	entry Entry
+	// file is the open message file, which carries the flock.
+	file    *os.File
+	removed bool
+}
+
+// Claim takes the lock of the entry with the given ID without waiting, and
+// reads its record. It returns an error wrapping [ErrBusy] when another
+// process holds the lock, and [ErrNotFound] when the entry is gone. A record
+// found in state sending is reported as interrupted, since its sender died.
+func (s *Spool) Claim(id string) (*Claim, error) {
+	return s.claim(id, false)
+}
+
+// claim is Claim; with damagedOK it also claims an entry whose record is
+// unreadable or whose message file is missing, so that it can be removed.
+func (s *Spool) claim(id string, damagedOK bool) (*Claim, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("invalid spool entry ID %q", id)
+	}
+
+	f, err := os.Open(s.messagePath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return s.claimDamaged(id, damagedOK)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to open spool entry %s: %w", id, err)
+	}
+	if err := tryLock(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("failed to lock spool entry %s: %w", id, err)
+	}
+
+	// The record is read under the lock: a process that held it before
+	// may have changed the record, or removed the entry.
+	e, err := s.readRecord(id)
+	if err != nil && (errors.Is(err, ErrNotFound) || !damagedOK) {
+		f.Close()
+		return nil, err
+	}
+	if err != nil {
+		e = Entry{ID: id, State: StateDamaged, LastError: err.Error()}
+	}
+	if e.State == StateSending {
+		e.State = StateInterrupted
+	}
+	return &Claim{spool: s, entry: e, file: f}, nil
+}
+
+// claimDamaged handles a record whose message file is missing: with
+// damagedOK it returns a claim that can only remove the record.
+func (s *Spool) claimDamaged(id string, damagedOK bool) (*Claim, error) {
+	if _, err := os.Stat(s.recordPath(id)); err != nil {
+		return nil, fmt.Errorf("spool entry %s: %w", id, ErrNotFound)
+	}
+	if !damagedOK {
+		return nil, fmt.Errorf("spool entry %s is damaged: its message file %q is missing; remove the entry", id, s.messagePath(id))
+	}
+	e := Entry{ID: id, State: StateDamaged, LastError: "missing message file"}
+	return &Claim{spool: s, entry: e}, nil
+}
+
+// Entry returns the entry as last read or recorded.
+func (c *Claim) Entry() Entry { return c.entry }
+
+// Message returns a reader of the stored bytes.
+func (c *Claim) Message() io.Reader {
+	return io.NewSectionReader(c.file, 0, c.entry.Size)
+}
+
+// Send hands the stored bytes to t, unless the entry is already accepted,
+// and records the outcome as the package documentation describes. A failed
+// entry is sent again: claiming it by ID is the user's choice.
+func (c *Claim) Send(ctx context.Context, t transport.Transport) error {
+	e := c.entry
+	switch {
+	case c.removed:
+		return fmt.Errorf("spool entry %s: %w", e.ID, ErrNotFound)
+	case e.State == StateAccepted:
+		return nil
+	case e.State == StateDamaged:
+		return fmt.Errorf("spool entry %s is damaged (%s); inspect it and remove it", e.ID, e.LastError)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("failed to send spool entry %s: %w", e.ID, err)
+	}
+	if err := c.checkMessage(); err != nil {
+		return err
+	}
+
+	// The attempt is recorded before it starts, so that a process killed
+	// during the call leaves a record that reads as interrupted.
+	e.State = StateSending
+	e.Attempts++
+	e.LastAttempt = time.Now().UTC()
+	if err := c.spool.writeRecord(e); err != nil {
+		return err
+	}
+	c.entry = e
+
+	messageID, sendErr := t.Send(ctx, e.Envelope, c.Message())
+	if sendErr != nil {
+		return c.recordFailure(sendErr)
+	}
+
+	e.State = StateAccepted
+	e.MessageID = messageID
+	e.Accepted = time.Now().UTC()
+	e.LastError = ""
+	if err := c.spool.writeRecord(e); err != nil {
+		// NOTE: the record still says sending, so a later retry would
+		// send the message a second time.
+		return fmt.Errorf("the transport accepted spool entry %s with message ID %s, but %w; remove the entry instead of retrying it, or it is sent twice", e.ID, messageID, err)
+	}
+	c.entry = e
+	return nil
+}
+
+// recordFailure records sendErr as the last error of the entry: pending
+// when the error says a retry can help, failed otherwise. It returns
+// sendErr, joined with the error of the record write if that failed.
+func (c *Claim) recordFailure(sendErr error) error {
+	var temporary interface{ Temporary() bool }
+	retry := errors.As(sendErr, &temporary) && temporary.Temporary()
+
+	e := c.entry
+	e.State = StateFailed
+	if retry {
+		e.State = StatePending
+	}
+	e.LastError = sendErr.Error()
+	if err := c.spool.writeRecord(e); err != nil {
+		return errors.Join(sendErr, err)
+	}
+	c.entry = e
+	return sendErr
+}
+
+// checkMessage compares the message file with the size and SHA-256 in the
+// record, so that a changed file is never sent in place of the stored one.
+func (c *Claim) checkMessage() error {
+	hash := sha256.New()
+	n, err := io.Copy(hash, io.NewSectionReader(c.file, 0, 1<<62))
+	if err != nil {
+		return fmt.Errorf("failed to read the message of spool entry %s: %w", c.entry.ID, err)
+	}
+	if n != c.entry.Size || hex.EncodeToString(hash.Sum(nil)) != c.entry.SHA256 {
+		return fmt.Errorf("spool entry %s is damaged: its message file %q changed since it was added; inspect it and remove the entry", c.entry.ID, c.file.Name())
+	}
+	return nil
+}
+
+// Remove deletes the record and then the message file. A crash between the
+// two leaves a message file without a record, which [Open] removes later.
+func (c *Claim) Remove() error {
+	if c.removed {
+		return nil
+	}
+	id := c.entry.ID
+	if err := os.Remove(c.spool.recordPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("failed to remove spool entry %s: %w", id, err)
+	}
+	if err := syncDir(c.spool.dir); err != nil {
+		return err
+	}
+	if err := os.Remove(c.spool.messagePath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("failed to remove the message file of spool entry %s: %w", id, err)
+	}
+	c.removed = true
+	return syncDir(c.spool.dir)
+}
+
+// Release gives up the lock. It is safe to call more than once.
+func (c *Claim) Release() {
+	if c.file == nil {
+		return
+	}
+	unlock(c.file)
+	c.file.Close()
+	c.file = nil
+}
+
+// removeStale deletes temporary files and message files without a record
+// that are older than StaleAge and not locked by a process.
+func (s *Spool) removeStale() error {
+	names, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("failed to list spool %q: %w", s.dir, err)
+	}
+	for _, d := range names {
+		name := d.Name()
+		id, isMessage := strings.CutSuffix(name, ".eml")
+		isTemp := strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
+		switch {
+		case isTemp:
+		case isMessage && validID(id):
+			if _, err := os.Stat(s.recordPath(id)); !errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+		default:
+			continue
+		}
+		s.removeIfStale(filepath.Join(s.dir, name), isMessage)
+	}
+	return nil
+}
+
+// removeIfStale removes the file at path if it is older than StaleAge and
+// unlocked. For a message file it checks under the lock that the record is
+// still missing, since Add writes it while holding the lock.
+func (s *Spool) removeIfStale(path string, isMessage bool) {
+	info, err := os.Stat(path)
+	if err != nil || time.Since(info.ModTime()) < StaleAge {
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if tryLock(f) != nil {
+		return
+	}
+	if isMessage {
+		id := strings.TrimSuffix(filepath.Base(path), ".eml")
+		if _, err := os.Stat(s.recordPath(id)); !errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+	}
+	os.Remove(path)
+}
+
+func (s *Spool) readRecord(id string) (Entry, error) {
+	data, err := os.ReadFile(s.recordPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Entry{}, fmt.Errorf("spool entry %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("failed to read the record of spool entry %s: %w", id, err)
+	}
+	var e Entry
+	if err := json.Unmarshal(data, &e); err != nil {
+		return Entry{}, fmt.Errorf("invalid record of spool entry %s: %w", id, err)
+	}
+	if e.ID != id {
+		return Entry{}, fmt.Errorf("invalid record of spool entry %s: it names the ID %q", id, e.ID)
+	}
+	return e, nil
+}
+
+func (s *Spool) writeRecord(e Entry) error {
+	data, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return fmt.Errorf("failed to encode the record of spool entry %s: %w", e.ID, err)
+	}
+	return writeFileAtomic(s.recordPath(e.ID), append(data, '\n'))
+}
+
+func (s *Spool) messagePath(id string) string { return filepath.Join(s.dir, id+".eml") }
+func (s *Spool) recordPath(id string) string  { return filepath.Join(s.dir, id+".json") }
+
+// idPattern matches the IDs newID makes: the UTC creation time to the
+// second, then 8 random hex digits.
+var idPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$`)
+
+func validID(id string) bool { return idPattern.MatchString(id) }
+
+// newID returns an ID that sorts by creation time, such as
+// "20261204T230053Z-1f2e3d4c".
+func newID() (string, error) {
+	var random [4]byte
+	if _, err := rand.Read(random[:]); err != nil {
+		return "", fmt.Errorf("failed to make a spool entry ID: %w", err)
+	}
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(random[:]), nil
+}
+
+func cloneOptions(options map[string][]string) map[string][]string {
+	if len(options) == 0 {
+		return nil
+	}
+	clone := make(map[string][]string, len(options))
+	for name, values := range options {
+		clone[name] = slices.Clone(values)
+	}
+	return clone
+}
+
+// writeFileAtomic writes data to path with mode 0600 through a temporary
+// file in the same folder, synced and renamed, and then syncs the folder.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("failed to create a temporary file for %q: %w", path, err)
+	}
+	tmpPath := f.Name()
+
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	if err == nil {
+		err = os.Rename(tmpPath, path)
+	}
+	if err != nil {
+		os.Remove(tmpPath)
+		return fmt.Errorf("failed to write %q: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("failed to sync folder %q: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("failed to sync folder %q: %w", dir, err)
+	}
+	return nil
+}
