@@ -2,8 +2,11 @@ package ses_test
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/sealmail/sealmail/internal/sesemu"
 	"github.com/sealmail/sealmail/transport"
@@ -84,5 +87,84 @@ func TestSendEmulator(t *testing.T) {
 	}
 	if string(data) != "\x00\x01\x02\x03\x04\x05\x06\x07" {
 		t.Errorf("attachment content = %q, want bytes 0 to 7", data)
+	}
+}
+
+// emulatorAccount is the GetAccount response aws-ses-v2-local returns from
+// AWS_SES_ACCOUNT; its schema needs every field.
+const emulatorAccount = `{"DedicatedIpAutoWarmupEnabled":false,` +
+	`"Details":{"AdditionalContactEmailAddresses":[],"ContactLanguage":"EN","MailType":"TRANSACTIONAL","ReviewDetails":{"CaseId":"","Status":"GRANTED"},"UseCaseDescription":"","WebsiteURL":""},` +
+	`"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":false,"SendingEnabled":true,` +
+	`"SendQuota":{"Max24HourSend":200,"MaxSendRate":5,"SentLast24Hours":3},` +
+	`"SuppressionAttributes":{"SuppressedReasons":[]}}`
+
+func TestAccountEmulator(t *testing.T) {
+	emu := sesemu.Start(t, "AWS_SES_ACCOUNT="+emulatorAccount)
+	tr := newTestTransport(t, emu.URL, ses.Options{})
+
+	a, err := tr.Account(context.Background())
+	if err != nil {
+		t.Fatalf("Account: %v", err)
+	}
+	want := ses.Account{Max24HourSend: 200, MaxSendRate: 5, SentLast24Hours: 3, SendingEnabled: true, EnforcementStatus: "HEALTHY"}
+	if a != want {
+		t.Errorf("Account() = %+v, want %+v", a, want)
+	}
+	if !a.Sandbox() {
+		t.Errorf("Sandbox() = false for an account without production access")
+	}
+}
+
+func TestSendPacedEmulator(t *testing.T) {
+	emu := sesemu.Start(t, "AWS_SES_ACCOUNT="+emulatorAccount)
+	tr := newTestTransport(t, emu.URL, ses.Options{})
+	env := transport.Envelope{Recipients: []string{"bob@example.com"}}
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 2 {
+				if _, err := tr.Send(context.Background(), env, strings.NewReader(signedHTMLMessage)); err != nil {
+					t.Errorf("Send: %v", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	p, err := tr.Pacing(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxSendRate != 5 || p.Source != ses.PacingAccount {
+		t.Errorf("Pacing() = %+v, want 5 per second from the account", p)
+	}
+	if n := len(emu.Emails(t)); n != 6 {
+		t.Errorf("the emulator stored %d messages, want 6", n)
+	}
+	// Five intervals of 1/4.5 second after the first request.
+	if min := 1100 * time.Millisecond; elapsed < min {
+		t.Errorf("6 sends took %v, want at least %v at 90 percent of 5 per second", elapsed, min)
+	}
+}
+
+func TestPacingEmulatorWithoutAccount(t *testing.T) {
+	emu := sesemu.Start(t)
+	tr := newTestTransport(t, emu.URL, ses.Options{})
+
+	p, err := tr.Pacing(context.Background())
+	if err != nil {
+		t.Fatalf("Pacing: %v", err)
+	}
+	if p.Source != ses.PacingDefault || p.MaxSendRate != ses.DefaultMaxSendRate {
+		t.Errorf("Pacing() = %+v, want the default rate", p)
+	}
+	var apiErr *ses.APIError
+	if !errors.As(p.Err, &apiErr) || apiErr.StatusCode != 400 {
+		t.Errorf("Pacing().Err = %v, want an *APIError with HTTP 400", p.Err)
 	}
 }

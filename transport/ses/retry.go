@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 )
 
 // throttleCodes are the error codes that mean "too many requests, try
 // again later". LimitExceededException is missing on purpose: SES uses it
-// for a spent daily quota, which a retry within seconds cannot help.
+// for a spent daily quota too, which a retry within seconds cannot help, so
+// isThrottling reads its message.
 var throttleCodes = map[string]bool{
 	"Throttling":                true,
 	"ThrottlingException":       true,
@@ -38,6 +40,11 @@ func newRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = maxAttempts
 		o.MaxBackoff = maxBackoff
+		// The SDK's retry quota (500 tokens, 5 per throttled retry) is
+		// shared by every goroutine of a Transport: under load it would run
+		// out and turn throttling into failures at once. The pacing of
+		// SendEmail and the backoff already keep retries apart.
+		o.RateLimiter = ratelimit.None
 		o.Retryables = []retry.IsErrorRetryable{
 			retry.NoRetryCanceledError{},
 			retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
@@ -76,15 +83,18 @@ func isThrottling(err error) bool {
 }
 
 // isQuotaExceeded reports whether err means the account's daily sending
-// quota is spent: LimitExceededException, or the message "Daily message
-// quota exceeded" that SES sends with the code Throttling.
+// quota is spent: the message "Daily message quota exceeded" (which SES
+// sends with the code Throttling or LimitExceededException), or
+// LimitExceededException with any message but "Maximum sending rate
+// exceeded". An unknown limit counts as the quota, so it is not retried.
 func isQuotaExceeded(err error) bool {
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) {
 		return false
 	}
-	if apiErr.ErrorCode() == "LimitExceededException" {
+	message := strings.ToLower(apiErr.ErrorMessage())
+	if strings.Contains(message, "daily message quota exceeded") {
 		return true
 	}
-	return strings.Contains(strings.ToLower(apiErr.ErrorMessage()), "daily message quota exceeded")
+	return apiErr.ErrorCode() == "LimitExceededException" && !strings.Contains(message, "maximum sending rate exceeded")
 }

@@ -23,7 +23,8 @@ import (
 //
 // It reads raw fully, checks the size, the recipients and [Preflight]
 // before it calls SES, and hands the bytes to the SDK unchanged (the SDK
-// base64-encodes them). An error from SES is a *SendError.
+// base64-encodes them). Each attempt waits for its turn at the sending rate
+// of [Transport.Pacing]. An error from SES is a *SendError.
 func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Reader) (string, error) {
 	data, err := io.ReadAll(io.LimitReader(raw, MaxRawSize+1))
 	if err != nil {
@@ -56,7 +57,14 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Rea
 		})
 	}
 
-	out, err := t.client.SendEmail(ctx, input)
+	if isProtected(data) {
+		input.ConfigurationOverrides = trackingOff()
+	}
+
+	pacing := func(o *sesv2.Options) {
+		o.APIOptions = append(o.APIOptions, t.addPacing(len(env.Recipients)))
+	}
+	out, err := t.client.SendEmail(ctx, input, pacing)
 	if err != nil {
 		return "", newSendError(err)
 	}
@@ -214,6 +222,9 @@ func (e *SendError) Error() string {
 	case e.Code != "" && e.Message != "":
 		msg = fmt.Sprintf("SES refused the message: %s (%s, HTTP %d)", e.Message, e.Code, e.StatusCode)
 	}
+	if hint := e.hint(); hint != "" {
+		msg += "; " + hint
+	}
 	switch {
 	case e.Uncertain:
 		msg += "; SES may have accepted the message anyway, so check before sending it again"
@@ -221,6 +232,22 @@ func (e *SendError) Error() string {
 		msg += "; nothing was sent"
 	}
 	return msg
+}
+
+// hint returns what a user can do about a refusal that no retry can help,
+// or "".
+func (e *SendError) hint() string {
+	switch {
+	case e.Code == "MailFromDomainNotVerifiedException":
+		return "verify the MAIL FROM domain of the sender identity in SES"
+	case strings.Contains(strings.ToLower(e.Message), "not verified"):
+		return "verify the sender's address or domain in SES; in the SES sandbox every recipient must be verified too"
+	case e.Code == "AccountSuspendedException":
+		return "SES suspended sending for the account; see the reputation dashboard of the SES console"
+	case e.Code == "SendingPausedException":
+		return "sending is paused for the account or the configuration set; resume it in SES"
+	}
+	return ""
 }
 
 // Unwrap returns the SDK's error.

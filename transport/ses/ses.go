@@ -15,6 +15,14 @@
 //     the sender from the From header field instead.
 //   - Destination.ToAddresses lists every envelope recipient, Bcc recipients
 //     included, since the raw message carries no Bcc header field.
+//   - SendEmail requests are paced to the account's maximum send rate,
+//     which counts recipients per second. [Transport.Pacing] says which rate
+//     applies and why; see [Options.MaxSendRate].
+//   - A message with a signed or encrypted entity in the clear goes with
+//     open and click tracking turned off for that message
+//     (ConfigurationOverrides.Tracking), because SES would otherwise add a
+//     tracking image to its HTML parts and rewrite their links, which breaks
+//     a clear signature.
 //   - Only throttling is retried. The SDK's standard retryer also retries
 //     HTTP 5xx, timeouts and connection resets, but SendEmail has no
 //     idempotency key, so such a retry could deliver the message twice.
@@ -32,6 +40,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -101,6 +110,13 @@ type Options struct {
 	// MaxBackoff caps the delay between attempts. Zero means
 	// DefaultMaxBackoff.
 	MaxBackoff time.Duration
+
+	// MaxSendRate is the account's maximum send rate in recipients per
+	// second; Send keeps to 90 percent of it, across all goroutines. Zero
+	// means the MaxSendRate of GetAccount, read before the second request,
+	// or DefaultMaxSendRate when GetAccount fails. NoPacing turns pacing
+	// off.
+	MaxSendRate float64
 }
 
 // Transport sends through SES. It is safe for concurrent use.
@@ -110,6 +126,15 @@ type Transport struct {
 	insecure         bool
 	configurationSet string
 	tags             []Tag
+
+	// maxSendRate is Options.MaxSendRate.
+	maxSendRate float64
+	pacer       pacer
+	// accountSem guards pacing and pacingExpires, and lets one goroutine
+	// at a time call GetAccount for them.
+	accountSem    chan struct{}
+	pacing        *Pacing
+	pacingExpires time.Time
 }
 
 // New loads the AWS configuration (region, profile, credential chain) and
@@ -163,6 +188,8 @@ func New(ctx context.Context, opts Options) (*Transport, error) {
 		insecure:         insecure,
 		configurationSet: opts.ConfigurationSet,
 		tags:             append([]Tag(nil), opts.Tags...),
+		maxSendRate:      opts.MaxSendRate,
+		accountSem:       make(chan struct{}, 1),
 	}
 	return t, nil
 }
@@ -269,6 +296,9 @@ func checkOptions(opts Options) error {
 	}
 	if opts.MaxBackoff < 0 {
 		return fmt.Errorf("invalid max backoff %v: must not be negative", opts.MaxBackoff)
+	}
+	if opts.MaxSendRate < 0 && opts.MaxSendRate != NoPacing || math.IsNaN(opts.MaxSendRate) || math.IsInf(opts.MaxSendRate, 0) {
+		return fmt.Errorf("invalid max send rate %v: give recipients per second, 0 to read it from SES, or NoPacing", opts.MaxSendRate)
 	}
 	return nil
 }

@@ -48,14 +48,20 @@ type fakeResponse struct {
 	Message   string
 }
 
+// fakeAccount is the GetAccount response of fakeSES: a rate high enough
+// that pacing does not slow the tests down.
+const fakeAccount = `{"SendQuota":{"Max24HourSend":50000,"MaxSendRate":1000,"SentLast24Hours":0},"ProductionAccessEnabled":true,"SendingEnabled":true}`
+
 // fakeSES is an httptest server on 127.0.0.1 that records every request and
-// returns the queued responses, then success.
+// returns the queued responses, then success. It answers GetAccount with
+// fakeAccount and keeps those requests apart.
 type fakeSES struct {
 	server *httptest.Server
 
-	mu        sync.Mutex
-	requests  []recordedRequest
-	responses []fakeResponse
+	mu              sync.Mutex
+	requests        []recordedRequest
+	responses       []fakeResponse
+	accountRequests int
 }
 
 func newFakeSES(t *testing.T, responses ...fakeResponse) *fakeSES {
@@ -68,6 +74,14 @@ func newFakeSES(t *testing.T, responses ...fakeResponse) *fakeSES {
 
 func (f *fakeSES) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	if r.Method == http.MethodGet && r.URL.Path == "/v2/email/account" {
+		f.mu.Lock()
+		f.accountRequests++
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, fakeAccount)
+		return
+	}
 
 	f.mu.Lock()
 	f.requests = append(f.requests, recordedRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
@@ -267,6 +281,7 @@ func TestSendNoRetry(t *testing.T) {
 		temporary     bool
 		uncertain     bool
 		quotaExceeded bool
+		hint          string
 	}{
 		{
 			name:      "internal error",
@@ -284,6 +299,35 @@ func TestSendNoRetry(t *testing.T) {
 			name:     "message rejected",
 			response: fakeResponse{Status: http.StatusBadRequest, ErrorType: "MessageRejected", Message: "Email address is not verified."},
 			code:     "MessageRejected",
+		},
+		{
+			name:     "identity not verified",
+			response: fakeResponse{Status: http.StatusBadRequest, ErrorType: "MessageRejected", Message: "Email address is not verified. The following identities failed the check in region EU-CENTRAL-1: alice@example.com"},
+			code:     "MessageRejected",
+			hint:     "in the SES sandbox every recipient",
+		},
+		{
+			name:     "mail from domain not verified",
+			response: fakeResponse{Status: http.StatusBadRequest, ErrorType: "MailFromDomainNotVerifiedException", Message: "Mail-From domain not verified."},
+			code:     "MailFromDomainNotVerifiedException",
+			hint:     "verify the MAIL FROM domain",
+		},
+		{
+			name:     "account suspended",
+			response: fakeResponse{Status: http.StatusBadRequest, ErrorType: "AccountSuspendedException", Message: "Account suspended."},
+			code:     "AccountSuspendedException",
+			hint:     "reputation dashboard",
+		},
+		{
+			name:     "sending paused",
+			response: fakeResponse{Status: http.StatusBadRequest, ErrorType: "SendingPausedException", Message: "Sending paused for this configuration set."},
+			code:     "SendingPausedException",
+			hint:     "resume it in SES",
+		},
+		{
+			name:     "bad request",
+			response: fakeResponse{Status: http.StatusBadRequest, ErrorType: "BadRequestException", Message: "Invalid configuration set name."},
+			code:     "BadRequestException",
 		},
 		{
 			name:          "limit exceeded",
@@ -334,6 +378,9 @@ func TestSendNoRetry(t *testing.T) {
 			}
 			if tt.code != "" && !strings.Contains(err.Error(), tt.code) {
 				t.Errorf("error %q does not name the code %q", err, tt.code)
+			}
+			if !strings.Contains(err.Error(), tt.hint) {
+				t.Errorf("error %q lacks the hint %q", err, tt.hint)
 			}
 		})
 	}
@@ -499,6 +546,7 @@ func TestNewInvalidOptions(t *testing.T) {
 		{name: "empty tag name", opts: ses.Options{Tags: []ses.Tag{{Name: "", Value: "v"}}}, want: "empty"},
 		{name: "tag value too long", opts: ses.Options{Tags: []ses.Tag{{Name: "kind", Value: strings.Repeat("v", 257)}}}, want: "longer than 256"},
 		{name: "negative attempts", opts: ses.Options{MaxAttempts: -1}, want: "invalid max attempts"},
+		{name: "negative send rate", opts: ses.Options{MaxSendRate: -2}, want: "invalid max send rate"},
 		{name: "duplicate tag name", opts: ses.Options{Tags: []ses.Tag{{Name: "k", Value: "v"}, {Name: "k", Value: "w"}}}, want: `duplicate tag name "k"`},
 		{name: "region with space", opts: ses.Options{Region: "eu west 1"}, want: "invalid AWS region"},
 		{name: "endpoint with password", opts: ses.Options{EndpointURL: "http://user:secret@127.0.0.1:8005"}, want: "must not contain a user name or password"},

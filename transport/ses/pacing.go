@@ -1,0 +1,216 @@
+package ses
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/smithy-go/middleware"
+)
+
+// DefaultMaxSendRate is the sending rate Send paces to when GetAccount
+// fails, in recipients per second. It is the rate of an account in the SES
+// sandbox, the lowest SES gives any account, so it is never too fast.
+const DefaultMaxSendRate = 1.0
+
+// NoPacing, as Options.MaxSendRate, turns pacing off.
+const NoPacing = -1.0
+
+// paceFraction is the share of the maximum send rate that Send uses. Delays
+// on the way to SES bunch requests together, and the margin keeps a
+// one-second window from holding more than the maximum all the same.
+const paceFraction = 0.9
+
+// accountRetryInterval is how long a sending rate from a failed GetAccount
+// is kept when SES did not answer with a 4xx status, which could change.
+const accountRetryInterval = time.Minute
+
+// PacingSource is where the sending rate of a Transport comes from.
+type PacingSource string
+
+const (
+	// PacingOptions is a rate given in Options.MaxSendRate.
+	PacingOptions PacingSource = "options"
+	// PacingAccount is the MaxSendRate of GetAccount.
+	PacingAccount PacingSource = "account"
+	// PacingDefault is DefaultMaxSendRate, used because GetAccount failed.
+	PacingDefault PacingSource = "default"
+	// PacingOff means Send does not pace, as Options.MaxSendRate NoPacing asks.
+	PacingOff PacingSource = "off"
+)
+
+// Pacing is the sending rate that Send paces SendEmail requests to.
+type Pacing struct {
+	// MaxSendRate is the limit in recipients per second, 0 when pacing is
+	// off. Send keeps to 90 percent of it.
+	MaxSendRate float64
+	// Source is where MaxSendRate comes from.
+	Source PacingSource
+	// Err is why GetAccount could not be used when Source is PacingDefault,
+	// such as a missing ses:GetAccount permission. Callers may show it as a
+	// warning; it does not stop Send.
+	Err error
+}
+
+// Pacing returns the sending rate Send paces to. Unless Options.MaxSendRate
+// sets it, the first call reads the account's MaxSendRate with GetAccount
+// and later calls reuse it. When GetAccount fails, the rate is
+// DefaultMaxSendRate and Err says why. The error is not nil only when ctx
+// ends first.
+func (t *Transport) Pacing(ctx context.Context) (Pacing, error) {
+	if t.maxSendRate > 0 {
+		return Pacing{MaxSendRate: t.maxSendRate, Source: PacingOptions}, nil
+	}
+	if t.maxSendRate < 0 {
+		return Pacing{Source: PacingOff}, nil
+	}
+
+	// The semaphore lets one goroutine call GetAccount while the others
+	// wait for its result, or for their own context to end.
+	select {
+	case t.accountSem <- struct{}{}:
+	case <-ctx.Done():
+		return Pacing{}, ctx.Err()
+	}
+	defer func() { <-t.accountSem }()
+
+	if t.pacing != nil && (t.pacingExpires.IsZero() || time.Now().Before(t.pacingExpires)) {
+		return *t.pacing, nil
+	}
+
+	p, expires, err := t.readPacing(ctx)
+	if err != nil {
+		return Pacing{}, err
+	}
+	t.pacing, t.pacingExpires = &p, expires
+	return p, nil
+}
+
+// readPacing calls GetAccount and returns the pacing it gives, and when a
+// fallback to DefaultMaxSendRate should be tried again (zero for never).
+func (t *Transport) readPacing(ctx context.Context) (Pacing, time.Time, error) {
+	account, err := t.Account(ctx)
+	if err != nil && ctx.Err() != nil {
+		return Pacing{}, time.Time{}, ctx.Err()
+	}
+
+	fallback := Pacing{MaxSendRate: DefaultMaxSendRate, Source: PacingDefault}
+	switch {
+	case err != nil:
+		fallback.Err = err
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 {
+			// SES refused the call, as it will again: no permission,
+			// or an emulator without GetAccount.
+			return fallback, time.Time{}, nil
+		}
+		return fallback, time.Now().Add(accountRetryInterval), nil
+	case account.MaxSendRate <= 0:
+		fallback.Err = fmt.Errorf("GetAccount returned a maximum send rate of %v recipients per second", account.MaxSendRate)
+		return fallback, time.Time{}, nil
+	}
+	return Pacing{MaxSendRate: account.MaxSendRate, Source: PacingAccount}, time.Time{}, nil
+}
+
+// pacer spaces requests evenly: a request for n recipients holds back the
+// next one by n divided by the rate. Unlike a token bucket it saves up no
+// burst while idle, and a request for more recipients than the rate allows
+// in a second still goes, as SES accepts it and then refuses requests until
+// the rate has caught up. It is safe for concurrent use.
+type pacer struct {
+	mu      sync.Mutex
+	started bool
+	// next is the earliest time the next request may start.
+	next time.Time
+	// pending is the number of recipients of the first request, which went
+	// before the rate was known; next does not yet count them.
+	pending int
+}
+
+// first reports whether this is the first request of the pacer, which may
+// go at once, and counts its recipients for later.
+func (p *pacer) first(recipients int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return false
+	}
+	p.started = true
+	p.next = time.Now()
+	p.pending = recipients
+	return true
+}
+
+// wait blocks until a request for recipients may start at rate recipients
+// per second, or ctx ends.
+func (p *pacer) wait(ctx context.Context, rate float64, recipients int) error {
+	interval := func(n int) time.Duration {
+		return time.Duration(float64(n) / rate * float64(time.Second))
+	}
+
+	p.mu.Lock()
+	p.next = p.next.Add(interval(p.pending))
+	p.pending = 0
+	start := time.Now()
+	if p.next.After(start) {
+		start = p.next
+	}
+	p.next = start.Add(interval(recipients))
+	p.mu.Unlock()
+
+	delay := time.Until(start)
+	if delay <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// waitTurn blocks until a SendEmail request for recipients may go.
+func (t *Transport) waitTurn(ctx context.Context, recipients int) error {
+	if t.maxSendRate < 0 || t.pacer.first(recipients) {
+		return nil
+	}
+
+	p, err := t.Pacing(ctx)
+	if err != nil {
+		return err
+	}
+	if p.MaxSendRate <= 0 {
+		return nil
+	}
+	return t.pacer.wait(ctx, p.MaxSendRate*paceFraction, recipients)
+}
+
+// paceMiddleware makes every attempt of a SendEmail call, retries included,
+// wait for its turn. It sits after the retry middleware, so that each
+// attempt waits, and before signing, so that a long wait cannot age the
+// signature.
+type paceMiddleware struct {
+	transport  *Transport
+	recipients int
+}
+
+func (m *paceMiddleware) ID() string { return "SealmailPacing" }
+
+func (m *paceMiddleware) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+	if err := m.transport.waitTurn(ctx, m.recipients); err != nil {
+		return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("failed to wait for the SES sending rate: %w", err)
+	}
+	return next.HandleFinalize(ctx, in)
+}
+
+// addPacing returns the API option that adds paceMiddleware to one call.
+func (t *Transport) addPacing(recipients int) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		return stack.Finalize.Insert(&paceMiddleware{transport: t, recipients: recipients}, "Retry", middleware.After)
+	}
+}
