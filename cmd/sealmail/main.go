@@ -46,6 +46,10 @@ Commands:
   keyring confirm FPR...    record that you checked the fingerprints of OpenPGP keys with their owners
   compose [message flags]   write the protected message to standard output
   send [message flags]      send the protected message (to the outbox unless --via)
+  queue list [--json]       list the messages waiting in the queue for a transport
+  queue retry [ID...]       send the queued messages that are due again, or the named ones
+  queue flush               send every due message; fails unless the queue is empty after
+  queue remove --yes ID...  delete queued messages without sending them
 
 Run "sealmail COMMAND --help" for the flags of a command.
 The home (--home, or SEALMAIL_HOME) holds the keyring, the outbox and the
@@ -182,6 +186,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return a.compose(ctx, rest)
 	case "send":
 		return a.send(ctx, rest)
+	case "queue":
+		return a.queue(ctx, rest)
 	default:
 		return usagef("unknown command %q", cmd)
 	}

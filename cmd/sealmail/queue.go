@@ -1,0 +1,443 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sealmail/sealmail/compose"
+	"github.com/sealmail/sealmail/transport"
+	"github.com/sealmail/sealmail/transport/maildir"
+	"github.com/sealmail/sealmail/transport/spool"
+)
+
+// spool returns the home's spool of copies waiting for a transport.
+func (h *home) spool() (*spool.Spool, error) {
+	return spool.Open(filepath.Join(h.dir, "spool"))
+}
+
+func (a *app) queue(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("queue: missing subcommand: list, retry, flush or remove")
+	}
+	switch sub, rest := args[0], args[1:]; sub {
+	case "list":
+		return a.queueList(rest)
+	case "retry":
+		return a.queueRetry(ctx, rest)
+	case "flush":
+		return a.queueFlush(ctx, rest)
+	case "remove":
+		return a.queueRemove(rest)
+	default:
+		return usagef("queue: unknown subcommand %q: use list, retry, flush or remove", sub)
+	}
+}
+
+func (a *app) queueList(args []string) error {
+	fs := a.newFlagSet("queue list", "queue list [--json]")
+	asJSON := fs.Bool("json", false, "print the entries as a JSON array")
+	if err := a.parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("queue list: unexpected argument %q", fs.Arg(0))
+	}
+	sp, err := a.openSpool()
+	if err != nil {
+		return err
+	}
+	entries, err := sp.List()
+	if err != nil {
+		return err
+	}
+
+	if *asJSON {
+		if entries == nil {
+			entries = []spool.Entry{}
+		}
+		out, err := json.MarshalIndent(entries, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "%s\n", out)
+		return nil
+	}
+	if len(entries) == 0 {
+		fmt.Fprintln(a.stdout, "the queue is empty")
+		return nil
+	}
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tCREATED\tSTATE\tATTEMPTS\tVIA\tRECIPIENTS\tLAST ERROR")
+	for _, e := range entries {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.ID, e.Created.Local().Format(time.DateTime), e.State,
+			e.Attempts, e.Transport, strings.Join(e.Envelope.Recipients, ", "), oneLine(e.LastError))
+	}
+	return w.Flush()
+}
+
+// oneLine replaces line breaks, so that an error stays on its table row.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func (a *app) queueRetry(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("queue retry", "queue retry [ID...]")
+	if err := a.parseFlags(fs, args); err != nil {
+		return err
+	}
+	return a.retryEntries(ctx, fs.Args())
+}
+
+// queueFlush retries every entry that is due and fails unless the queue is
+// empty afterwards.
+func (a *app) queueFlush(ctx context.Context, args []string) error {
+	fs := a.newFlagSet("queue flush", "queue flush")
+	if err := a.parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("queue flush: unexpected argument %q; use queue retry to name entries", fs.Arg(0))
+	}
+	retryErr := a.retryEntries(ctx, nil)
+
+	sp, err := a.openSpool()
+	if err != nil {
+		return err
+	}
+	left, err := sp.List()
+	if err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		if retryErr != nil {
+			fmt.Fprintf(a.stderr, "sealmail: %v\n", retryErr)
+		}
+		return fmt.Errorf("%d message(s) still in the queue; run \"sealmail queue list\" to see why", len(left))
+	}
+	return retryErr
+}
+
+// retryEntries sends the entries named by ids, in any state but damaged, or
+// with no ids every entry that is due (pending, interrupted or accepted).
+// An entry another process is sending is skipped, and not counted as failed.
+func (a *app) retryEntries(ctx context.Context, ids []string) error {
+	h, err := a.openHome()
+	if err != nil {
+		return err
+	}
+	sp, err := h.spool()
+	if err != nil {
+		return err
+	}
+	entries, err := a.entriesToRetry(sp, ids)
+	if err != nil {
+		return err
+	}
+
+	transports := make(map[string]*spooledTransport)
+	var failed int
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e.State == spool.StateInterrupted {
+			a.progress("warning: entry %s was interrupted while it was being sent; if %s accepted it then, the recipients receive it twice", e.ID, e.Transport)
+		}
+		transportFor := func(e spool.Entry) (*spooledTransport, error) {
+			return a.transportForEntry(ctx, h, e, transports)
+		}
+		sent, err := a.sendEntry(ctx, h, sp, e.ID, transportFor)
+		switch {
+		case errors.Is(err, spool.ErrBusy):
+			a.progress("skipped entry %s: another sealmail process is sending it", e.ID)
+		case errors.Is(err, spool.ErrNotFound):
+			a.progress("skipped entry %s: another sealmail process sent it", e.ID)
+		case err != nil:
+			failed++
+			fmt.Fprintf(a.stderr, "sealmail: entry %s to %s: %v\n", e.ID, strings.Join(e.Envelope.Recipients, ", "), err)
+		default:
+			fmt.Fprintf(a.stdout, "sent entry %s to %s via %s: message ID %s\n", sent.ID,
+				strings.Join(sent.Envelope.Recipients, ", "), sent.Transport, sent.MessageID)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d queued message(s) not sent; run \"sealmail queue list\" to see their state", failed, len(entries))
+	}
+	return nil
+}
+
+// entriesToRetry returns the entries named by ids, or every entry that is
+// due when there are none.
+func (a *app) entriesToRetry(sp *spool.Spool, ids []string) ([]spool.Entry, error) {
+	if len(ids) == 0 {
+		all, err := sp.List()
+		if err != nil {
+			return nil, err
+		}
+		return slices.DeleteFunc(all, func(e spool.Entry) bool { return !e.Due() }), nil
+	}
+
+	var entries []spool.Entry
+	for _, id := range ids {
+		e, err := sp.Get(id)
+		if err != nil {
+			return nil, fmt.Errorf("%w; run \"sealmail queue list\" for the IDs", err)
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
+}
+
+// spooledTransport is a transport built from the options recorded with an
+// entry, with the name send prints for it.
+type spooledTransport struct {
+	transport transport.Transport
+	via       string
+	// keepSent is false when the copy was sent with --no-sent-copy.
+	keepSent bool
+}
+
+// sendEntry claims the entry, sends it through the transport transportFor
+// returns unless it was accepted before, keeps the sent copy and only then
+// removes the entry. An entry that stays is reported in the error.
+func (a *app) sendEntry(ctx context.Context, h *home, sp *spool.Spool, id string, transportFor func(spool.Entry) (*spooledTransport, error)) (spool.Entry, error) {
+	c, err := sp.Claim(id)
+	if err != nil {
+		return spool.Entry{}, err
+	}
+	defer c.Release()
+
+	st, err := transportFor(c.Entry())
+	if err != nil {
+		return c.Entry(), err
+	}
+	if err := c.Send(ctx, st.transport); err != nil {
+		e := c.Entry()
+		return e, fmt.Errorf("%w (kept in the queue as %s, %s)", err, e.ID, describeState(e))
+	}
+
+	e := c.Entry()
+	if st.keepSent {
+		if err := keepSpooledCopy(h, c, st.via); err != nil {
+			return e, fmt.Errorf("accepted with message ID %s, but %w; the entry %s stays in the queue as accepted, and \"sealmail queue retry %s\" keeps the copy without sending it again", e.MessageID, err, e.ID, e.ID)
+		}
+	}
+	if err := c.Remove(); err != nil {
+		return e, fmt.Errorf("accepted with message ID %s, but %w; the entry will not be sent again, so remove it with \"sealmail queue remove --yes %s\"", e.MessageID, err, e.ID)
+	}
+	return e, nil
+}
+
+// describeState returns the state of an entry that stays in the queue and
+// the command that handles it next.
+func describeState(e spool.Entry) string {
+	switch e.State {
+	case spool.StatePending:
+		return "pending: \"sealmail queue flush\" sends it again"
+	case spool.StateFailed:
+		return "failed: fix the cause, then \"sealmail queue retry " + e.ID + "\" sends it again, or \"sealmail queue remove --yes " + e.ID + "\" drops it"
+	default:
+		return string(e.State)
+	}
+}
+
+// keepSpooledCopy stores the bytes of the claimed entry in the sent Maildir
+// with the message ID the transport assigned.
+func keepSpooledCopy(h *home, c *spool.Claim, via string) error {
+	sent, err := h.sent()
+	if err != nil {
+		return fmt.Errorf("failed to keep the sent copy: %w", err)
+	}
+	e := c.Entry()
+	rec := maildir.Record{Envelope: e.Envelope, Via: via, MessageID: e.MessageID}
+	if _, err := sent.Deliver(c.Message(), rec); err != nil {
+		return fmt.Errorf("failed to keep the sent copy: %w", err)
+	}
+	return nil
+}
+
+// transportForEntry builds the transport recorded with e through
+// app.transport, as send builds it, and caches it by its options.
+func (a *app) transportForEntry(ctx context.Context, h *home, e spool.Entry, cache map[string]*spooledTransport) (*spooledTransport, error) {
+	key, err := json.Marshal([]any{e.Transport, e.Options})
+	if err != nil {
+		return nil, err
+	}
+	if st, ok := cache[string(key)]; ok {
+		return st, nil
+	}
+
+	sf, err := parseRecordedFlags(e.Options)
+	if err != nil {
+		return nil, fmt.Errorf("invalid transport options recorded with entry %s: %w", e.ID, err)
+	}
+	if sf.way() != e.Transport {
+		return nil, fmt.Errorf("invalid transport options recorded with entry %s: they name %q, not %q", e.ID, sf.way(), e.Transport)
+	}
+	t, via, err := a.transport(ctx, h, sf)
+	if err != nil {
+		return nil, err
+	}
+	st := &spooledTransport{transport: t, via: via, keepSent: !sf.noSentCopy}
+	cache[string(key)] = st
+	return st, nil
+}
+
+// recordedFlags returns the transport flags of send that were given, by
+// name, to be recorded with a spooled copy. None of them contains a secret,
+// because credentials come from the environment or files, never from flags.
+func recordedFlags(sf *sendFlags) map[string][]string {
+	var defaults sendFlags
+	defaultSet := flag.NewFlagSet("defaults", flag.ContinueOnError)
+	defaults.register(defaultSet)
+
+	// Registering sf again binds the flags to its values.
+	current := flag.NewFlagSet("current", flag.ContinueOnError)
+	sf.register(current)
+
+	options := make(map[string][]string)
+	current.VisitAll(func(f *flag.Flag) {
+		if list, ok := f.Value.(*listFlag); ok {
+			if len(*list) > 0 {
+				options[f.Name] = slices.Clone(*list)
+			}
+			return
+		}
+		if value := f.Value.String(); value != defaultSet.Lookup(f.Name).DefValue {
+			options[f.Name] = []string{value}
+		}
+	})
+	// The transport is named even when it is the default.
+	options["via"] = []string{sf.way()}
+	return options
+}
+
+// parseRecordedFlags turns the options recordedFlags returned back into
+// send's transport flags, checked as send checks them.
+func parseRecordedFlags(options map[string][]string) (*sendFlags, error) {
+	var args []string
+	for _, name := range slices.Sorted(maps.Keys(options)) {
+		for _, value := range options[name] {
+			args = append(args, "--"+name+"="+value)
+		}
+	}
+
+	var sf sendFlags
+	fs := flag.NewFlagSet("recorded", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	sf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := sf.check(); err != nil {
+		return nil, err
+	}
+	return &sf, nil
+}
+
+func (a *app) queueRemove(args []string) error {
+	fs := a.newFlagSet("queue remove", "queue remove --yes ID...")
+	yes := fs.Bool("yes", false, "confirm that the messages are deleted without being sent")
+	if err := a.parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("queue remove: missing entry ID; run \"sealmail queue list\" for the IDs")
+	}
+	if !*yes {
+		return usagef("queue remove deletes messages without sending them; add --yes to confirm")
+	}
+	sp, err := a.openSpool()
+	if err != nil {
+		return err
+	}
+
+	var failed int
+	for _, id := range fs.Args() {
+		if err := sp.Remove(id); err != nil {
+			failed++
+			fmt.Fprintf(a.stderr, "sealmail: failed to remove entry %s: %v\n", id, err)
+			continue
+		}
+		fmt.Fprintf(a.stdout, "removed entry %s\n", id)
+	}
+	if failed > 0 {
+		return fmt.Errorf("failed to remove %d of %d entries", failed, fs.NArg())
+	}
+	return nil
+}
+
+func (a *app) openSpool() (*spool.Spool, error) {
+	h, err := a.openHome()
+	if err != nil {
+		return nil, err
+	}
+	return h.spool()
+}
+
+// sendSpooled adds every copy to the spool before the first is handed to
+// t, then sends them one after another as queue retry does. A copy that
+// fails stays in the queue, and its result names the queue entry.
+func (a *app) sendSpooled(ctx context.Context, h *home, t transport.Transport, via string, sf *sendFlags, copies []compose.Copy, files []*os.File) ([]sendResult, error) {
+	sp, err := h.spool()
+	if err != nil {
+		return nil, err
+	}
+	meta := spool.Meta{Transport: via, Options: recordedFlags(sf)}
+	ids := make([]string, len(copies))
+	for i, cp := range copies {
+		if _, err := files[i].Seek(0, 0); err != nil {
+			return nil, err
+		}
+		e, err := sp.Add(cp.Envelope, files[i], meta)
+		if err != nil {
+			for _, id := range ids[:i] {
+				sp.Remove(id)
+			}
+			return nil, fmt.Errorf("nothing was sent, because the %s could not be queued: %w", describeCopy(cp), err)
+		}
+		ids[i] = e.ID
+	}
+
+	st := &spooledTransport{transport: t, via: via, keepSent: !sf.noSentCopy}
+	transportFor := func(spool.Entry) (*spooledTransport, error) { return st, nil }
+	results := make([]sendResult, len(copies))
+	for i, cp := range copies {
+		results[i] = sendResult{copy: cp}
+		if err := ctx.Err(); err != nil {
+			results[i].err = fmt.Errorf("not sent: interrupted (kept in the queue as %s)", ids[i])
+			continue
+		}
+		a.step("handing the %s to %s", describeCopy(cp), via)
+		e, err := a.sendEntry(ctx, h, sp, ids[i], transportFor)
+		switch {
+		case errors.Is(err, spool.ErrBusy):
+			// A queue flush running at the same time took the entry.
+			fmt.Fprintf(a.stdout, "the %s is being sent by another sealmail process (queue entry %s)\n", describeCopy(cp), ids[i])
+			continue
+		case errors.Is(err, spool.ErrNotFound):
+			fmt.Fprintf(a.stdout, "the %s was sent by another sealmail process (queue entry %s)\n", describeCopy(cp), ids[i])
+			continue
+		case err != nil:
+			results[i].err = err
+			if e.MessageID != "" {
+				results[i].id = e.MessageID
+			}
+			continue
+		}
+		results[i].id = e.MessageID
+		fmt.Fprintf(a.stdout, "sent the %s via %s: message ID %s\n", describeCopy(cp), via, e.MessageID)
+	}
+	return results, nil
+}
