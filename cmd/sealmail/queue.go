@@ -302,9 +302,12 @@ func recordedFlags(sf *sendFlags) map[string][]string {
 	defaultSet := flag.NewFlagSet("defaults", flag.ContinueOnError)
 	defaults.register(defaultSet)
 
-	// Registering sf again binds the flags to its values.
+	// Registering sf again binds the flags of the set to its fields, but
+	// BoolVar also resets each bool field to its default, so sf is restored.
+	saved := *sf
 	current := flag.NewFlagSet("current", flag.ContinueOnError)
 	sf.register(current)
+	*sf = saved
 
 	options := make(map[string][]string)
 	current.VisitAll(func(f *flag.Flag) {

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"flag"
+	"strings"
+	"testing"
+)
+
+func TestRecordedFlagsRoundTrip(t *testing.T) {
+	var sf sendFlags
+	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	sf.register(fs)
+	args := []string{"--via", "ses", "--region", "eu-west-1", "--profile", "mail", "--configuration-set", "signed",
+		"--tag", "team=ops", "--tag", "kind=report", "--no-sent-copy"}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+
+	options := recordedFlags(&sf)
+	if len(options["tag"]) != 2 || options["via"][0] != "ses" || options["no-sent-copy"][0] != "true" {
+		t.Errorf("recorded options = %v, want via, both tags and no-sent-copy", options)
+	}
+	if _, ok := options["endpoint-url"]; ok {
+		t.Errorf("recorded options = %v, want no endpoint-url, which was not given", options)
+	}
+	got, err := parseRecordedFlags(options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.way() != "ses" || got.region.value != "eu-west-1" || got.profile.value != "mail" ||
+		got.configurationSet.value != "signed" || !got.noSentCopy {
+		t.Errorf("parsed flags = %+v, want those given to send", got)
+	}
+	if strings.Join(got.tags, " ") != "kind=report team=ops" && strings.Join(got.tags, " ") != "team=ops kind=report" {
+		t.Errorf("parsed tags = %v, want team=ops and kind=report", got.tags)
+	}
+}
+
+func TestRecordedFlagsKeepsSendFlags(t *testing.T) {
+	var sf sendFlags
+	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	sf.register(fs)
+	if err := fs.Parse([]string{"--via", "ses", "--no-sent-copy"}); err != nil {
+		t.Fatal(err)
+	}
+
+	recordedFlags(&sf)
+	if !sf.noSentCopy || sf.way() != "ses" {
+		t.Errorf("after recordedFlags, send flags = %+v, want them unchanged", sf)
+	}
+}
