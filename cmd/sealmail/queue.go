@@ -172,7 +172,7 @@ func (a *app) retryEntries(ctx context.Context, ids []string) error {
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d queued message(s) not sent; run \"sealmail queue list\" to see their state", failed, len(entries))
+		return fmt.Errorf("failed to send %d of %d queued message(s); run \"sealmail queue list\" to see their state", failed, len(entries))
 	}
 	return nil
 }
