@@ -24,6 +24,7 @@ import (
 
 	"github.com/sealmail/sealmail/compose"
 	"github.com/sealmail/sealmail/transport/ses"
+	"github.com/sealmail/sealmail/transport/smtp"
 )
 
 const usageText = `sealmail composes email, protects it with OpenPGP or S/MIME and sends it through Amazon SES.
@@ -46,6 +47,7 @@ Commands:
   keyring confirm FPR...    record that you checked the fingerprints of OpenPGP keys with their owners
   compose [message flags]   write the protected message to standard output
   send [message flags]      send the protected message (to the outbox unless --via)
+  smtp-password --region R  print the SES SMTP password for the secret access key on standard input
   queue list [--json]       list the messages waiting in the queue for a transport
   queue retry [ID...]       send the queued messages that are due again, or the named ones
   queue flush               send every due message; fails unless the queue is empty after
@@ -69,7 +71,8 @@ func isUsageError(err error) bool {
 	var usage *usageError
 	var input *compose.InputError
 	var option *ses.OptionError
-	return errors.As(err, &usage) || errors.As(err, &input) || errors.As(err, &option)
+	var smtpOption *smtp.OptionError
+	return errors.As(err, &usage) || errors.As(err, &input) || errors.As(err, &option) || errors.As(err, &smtpOption)
 }
 
 func usagef(format string, args ...any) error {
@@ -184,6 +187,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return a.keyring(ctx, rest)
 	case "compose":
 		return a.compose(ctx, rest)
+	case "smtp-password":
+		return a.smtpPasswordCommand(ctx, rest)
 	case "send":
 		return a.send(ctx, rest)
 	case "queue":

@@ -12,6 +12,7 @@ import (
 	"github.com/sealmail/sealmail/transport"
 	"github.com/sealmail/sealmail/transport/maildir"
 	"github.com/sealmail/sealmail/transport/ses"
+	"github.com/sealmail/sealmail/transport/smtp"
 )
 
 // sendFlags are the flags of send beyond the message flags.
@@ -22,16 +23,18 @@ type sendFlags struct {
 	endpointURL      onceFlag
 	configurationSet onceFlag
 	tags             listFlag
+	smtp             smtpFlags
 }
 
 func (f *sendFlags) register(fs *flag.FlagSet) {
-	fs.Var(&f.via, "via", "the way out: `outbox` (a Maildir in the home, the default) or ses")
+	fs.Var(&f.via, "via", "the way out: `outbox` (a Maildir in the home, the default), ses (the SES API) or smtp (the SES SMTP interface, or another SMTP server)")
 	fs.BoolVar(&f.noSentCopy, "no-sent-copy", false, "do not keep the sent copies in the home's sent Maildir")
 	fs.Var(&f.region, "region", "the AWS `region` of SES (default: from the AWS configuration)")
 	fs.Var(&f.profile, "profile", "the AWS shared configuration `profile`")
 	fs.Var(&f.endpointURL, "endpoint-url", "the SES endpoint `URL` (also AWS_ENDPOINT_URL_SESV2); http:// only on loopback")
 	fs.Var(&f.configurationSet, "configuration-set", "the SES configuration set `name`")
 	fs.Var(&f.tags, "tag", "an SES message tag as `NAME=VALUE` (repeatable)")
+	f.smtp.register(fs)
 }
 
 // way returns the transport --via names, the outbox when none is given.
@@ -50,7 +53,7 @@ type sendResult struct {
 }
 
 func (a *app) send(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("send", "send [message flags] [--via outbox|ses] [SES flags]")
+	fs := a.newFlagSet("send", "send [message flags] [--via outbox|ses|smtp] [SES or SMTP flags]")
 	var mf messageFlags
 	mf.register(fs)
 	var sf sendFlags
@@ -164,7 +167,10 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 // checkCopies runs the checks of an SES transport on every copy before the
 // first is sent, so that a copy SES would reject stops them all.
 func checkCopies(t transport.Transport, copies []compose.Copy, files []*os.File) error {
-	if _, ok := t.(*ses.Transport); !ok {
+	switch t.(type) {
+	case *ses.Transport, *smtp.Transport:
+		// The SES SMTP interface has the limits of the SES API.
+	default:
 		return nil
 	}
 	for i, cp := range copies {
@@ -239,10 +245,15 @@ func (sf *sendFlags) check() error {
 			}
 		}
 	case "smtp":
-		// TODO: the SMTP transport; refused until it exists.
-		return usagef("--via smtp is not supported yet; use --via ses or the outbox")
+		if sf.profile.set || sf.endpointURL.set || sf.configurationSet.set || len(sf.tags) > 0 {
+			return usagef("--profile, --endpoint-url, --configuration-set and --tag need --via ses")
+		}
+		return sf.smtp.check(sf.region.value)
 	default:
-		return usagef("unknown --via %q: use outbox or ses", sf.way())
+		return usagef("unknown --via %q: use outbox, ses or smtp", sf.way())
+	}
+	if sf.smtp.set() {
+		return usagef("the SMTP flags need --via smtp")
 	}
 	return nil
 }
@@ -278,7 +289,13 @@ func (a *app) transport(ctx context.Context, h *home, sf *sendFlags) (transport.
 			a.progress("warning: sending over plain HTTP to %s, which is allowed only on loopback, for emulators and tests", t.Endpoint())
 		}
 		return t, "ses", nil
+	case "smtp":
+		t, err := a.smtpTransport(sf)
+		if err != nil {
+			return nil, "", err
+		}
+		return t, "smtp", nil
 	default:
-		return nil, "", usagef("unknown --via %q: use outbox or ses", sf.way())
+		return nil, "", usagef("unknown --via %q: use outbox, ses or smtp", sf.way())
 	}
 }

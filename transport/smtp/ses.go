@@ -36,6 +36,15 @@ func SESPassword(secretAccessKey, region string) (string, error) {
 	return base64.StdEncoding.EncodeToString(append([]byte{0x04}, signature...)), nil
 }
 
+// SESHost returns the host name of the SES SMTP endpoint of region, such as
+// "email-smtp.eu-central-1.amazonaws.com".
+func SESHost(region string) (string, error) {
+	if err := checkRegion(region); err != nil {
+		return "", err
+	}
+	return "email-smtp." + region + ".amazonaws.com", nil
+}
+
 func sign(key []byte, message string) []byte {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(message))

@@ -88,3 +88,16 @@ func TestSESPasswordInvalidInput(t *testing.T) {
 		})
 	}
 }
+
+func TestSESHost(t *testing.T) {
+	host, err := SESHost("eu-central-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "email-smtp.eu-central-1.amazonaws.com"; host != want {
+		t.Errorf("SESHost = %q, want %q", host, want)
+	}
+	if _, err := SESHost("eu-central-1.evil.example"); err == nil {
+		t.Error("SESHost accepted a region with dots")
+	}
+}
