@@ -317,9 +317,18 @@ func recordedFlags(sf *sendFlags) map[string][]string {
 			}
 			return
 		}
-		if value := f.Value.String(); value != defaultSet.Lookup(f.Name).DefValue {
-			options[f.Name] = []string{value}
+		value := f.Value.String()
+		if value == defaultSet.Lookup(f.Name).DefValue {
+			return
 		}
+		// A retry may run in another folder, so a relative FILE is
+		// recorded as an absolute path.
+		if placeholder, _ := flag.UnquoteUsage(f); placeholder == "FILE" {
+			if abs, err := filepath.Abs(value); err == nil {
+				value = abs
+			}
+		}
+		options[f.Name] = []string{value}
 	})
 	// The transport is named even when it is the default.
 	options["via"] = []string{sf.way()}

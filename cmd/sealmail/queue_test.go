@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -47,5 +48,24 @@ func TestRecordedFlagsKeepsSendFlags(t *testing.T) {
 	recordedFlags(&sf)
 	if !sf.noSentCopy || sf.way() != "ses" {
 		t.Errorf("after recordedFlags, send flags = %+v, want them unchanged", sf)
+	}
+}
+
+func TestRecordedFlagsMakesFilesAbsolute(t *testing.T) {
+	var sf sendFlags
+	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	sf.register(fs)
+	args := []string{"--via", "smtp", "--smtp-host", "127.0.0.1", "--smtp-password-file", "password.txt"}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+
+	options := recordedFlags(&sf)
+	if got := options["smtp-host"]; len(got) != 1 || got[0] != "127.0.0.1" {
+		t.Errorf("recorded smtp-host = %v, want 127.0.0.1", got)
+	}
+	got := options["smtp-password-file"]
+	if len(got) != 1 || !filepath.IsAbs(got[0]) || filepath.Base(got[0]) != "password.txt" {
+		t.Errorf("recorded smtp-password-file = %v, want the absolute path of password.txt", got)
 	}
 }
