@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
@@ -85,10 +86,7 @@ func newAPIError(operation, configurationSet string, err error) *APIError {
 	if errors.As(err, &apiErr) {
 		e.Code, e.Message = apiErr.ErrorCode(), apiErr.ErrorMessage()
 	}
-	var status interface{ HTTPStatusCode() int }
-	if errors.As(err, &status) {
-		e.StatusCode = status.HTTPStatusCode()
-	}
+	e.StatusCode = responseStatus(err)
 	return e
 }
 
@@ -96,11 +94,19 @@ func newAPIError(operation, configurationSet string, err error) *APIError {
 // user can fix.
 func (e *APIError) Error() string {
 	msg := fmt.Sprintf("failed to call SES %s: %v", e.Operation, e.Err)
-	if e.Code != "" && e.Code != "UnknownError" {
+	switch {
+	case e.Code != "" && e.Code != "UnknownError":
 		msg = fmt.Sprintf("failed to call SES %s: %s (%s, HTTP %d)", e.Operation, e.Message, e.Code, e.StatusCode)
+	case e.StatusCode != 0 && e.Message != "":
+		// "UnknownError" is the SDK's code for a response without one.
+		msg = fmt.Sprintf("failed to call SES %s: %s (HTTP %d)", e.Operation, e.Message, e.StatusCode)
 	}
 
 	switch {
+	case e.StatusCode == 0 && strings.Contains(e.Err.Error(), "get credentials"):
+		// NOTE: the SDK has no error type for a missing credential, only
+		// this text, so another SDK version may lose the hint.
+		msg = fmt.Sprintf("failed to call SES %s: no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use a profile of the AWS configuration", e.Operation)
 	case e.Code == "AccessDeniedException" || e.StatusCode == 403:
 		msg += fmt.Sprintf("; the credentials need the ses:%s permission", e.Operation)
 	case e.Code == "NotFoundException" && e.ConfigurationSet != "":

@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 )
 
-// TLSChange is what RequireTLS did to a configuration set.
+// TLSChange is the result of RequireTLS on a configuration set.
 type TLSChange struct {
 	// ConfigurationSet is the name of the configuration set.
 	ConfigurationSet string
@@ -64,8 +64,8 @@ func (t *Transport) RequireTLS(ctx context.Context, configurationSet string) (TL
 	return change, nil
 }
 
-// ConfigurationSetReport is what CheckConfigurationSet found in a
-// configuration set.
+// ConfigurationSetReport is the result of CheckConfigurationSet: the
+// settings of a configuration set that can change or expose a message.
 type ConfigurationSetReport struct {
 	// ConfigurationSet is the name of the configuration set.
 	ConfigurationSet string `json:"configurationSet"`
@@ -83,7 +83,7 @@ type ConfigurationSetReport struct {
 	// AccountEngagementMetrics is the account's VDM setting, which applies
 	// when EngagementMetrics is "". It is false when AccountErr is set.
 	AccountEngagementMetrics bool `json:"accountEngagementMetrics"`
-	// AccountErr is why GetAccount failed, or nil.
+	// AccountErr is the error of GetAccount, or nil.
 	AccountErr error `json:"-"`
 }
 

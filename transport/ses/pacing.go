@@ -23,11 +23,11 @@ const NoPacing = -1.0
 // one-second window from holding more than the maximum all the same.
 const paceFraction = 0.9
 
-// accountRetryInterval is how long a sending rate from a failed GetAccount
-// is kept when SES did not answer with a 4xx status, which could change.
+// accountRetryInterval is the time a fallback rate is kept after a failed
+// GetAccount without a 4xx status, since such a failure may be transient.
 const accountRetryInterval = time.Minute
 
-// PacingSource is where the sending rate of a Transport comes from.
+// PacingSource is the origin of the sending rate of a Transport.
 type PacingSource string
 
 const (
@@ -37,7 +37,8 @@ const (
 	PacingAccount PacingSource = "account"
 	// PacingDefault is DefaultMaxSendRate, used because GetAccount failed.
 	PacingDefault PacingSource = "default"
-	// PacingOff means Send does not pace, as Options.MaxSendRate NoPacing asks.
+	// PacingOff means Send does not pace, because Options.MaxSendRate is
+	// NoPacing.
 	PacingOff PacingSource = "off"
 )
 
@@ -46,18 +47,18 @@ type Pacing struct {
 	// MaxSendRate is the limit in recipients per second, 0 when pacing is
 	// off. Send keeps to 90 percent of it.
 	MaxSendRate float64
-	// Source is where MaxSendRate comes from.
+	// Source is the origin of MaxSendRate.
 	Source PacingSource
-	// Err is why GetAccount could not be used when Source is PacingDefault,
-	// such as a missing ses:GetAccount permission. Callers may show it as a
-	// warning; it does not stop Send.
+	// Err is the error of GetAccount when Source is PacingDefault, such as
+	// a missing ses:GetAccount permission. Callers may show it as a
+	// warning, and it does not stop Send.
 	Err error
 }
 
 // Pacing returns the sending rate Send paces to. Unless Options.MaxSendRate
 // sets it, the first call reads the account's MaxSendRate with GetAccount
 // and later calls reuse it. When GetAccount fails, the rate is
-// DefaultMaxSendRate and Err says why. The error is not nil only when ctx
+// DefaultMaxSendRate and Err contains the cause. The error is not nil only when ctx
 // ends first.
 func (t *Transport) Pacing(ctx context.Context) (Pacing, error) {
 	if t.maxSendRate > 0 {

@@ -67,8 +67,7 @@ func isThrottling(err error) bool {
 		return false
 	}
 
-	var status interface{ HTTPStatusCode() int }
-	if errors.As(err, &status) && status.HTTPStatusCode() == http.StatusTooManyRequests {
+	if responseStatus(err) == http.StatusTooManyRequests {
 		return true
 	}
 

@@ -157,13 +157,13 @@ func newSendError(err error) *SendError {
 		e.Message = apiErr.ErrorMessage()
 	}
 
-	var status interface{ HTTPStatusCode() int }
-	if errors.As(err, &status) {
-		e.StatusCode = status.HTTPStatusCode()
-	}
+	e.StatusCode = responseStatus(err)
 
 	var sendErr *smithyhttp.RequestSendError
 	switch {
+	case failedInOtherService(err):
+		// The credential chain failed before the request was signed.
+		e.Unsent = true
 	case e.StatusCode >= 500:
 		e.Uncertain = true
 	case e.StatusCode != 0:
@@ -178,6 +178,33 @@ func newSendError(err error) *SendError {
 		e.Uncertain = true
 	}
 	return e
+}
+
+// failedInOtherService reports whether err is the error of a service other
+// than SES, such as the instance metadata service of the credential chain.
+func failedInOtherService(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if opErr, ok := err.(*smithy.OperationError); ok && opErr.ServiceID != sesv2.ServiceID {
+			return true
+		}
+	}
+	return false
+}
+
+// responseStatus returns the HTTP status of the SES response in err, or 0
+// when SES did not respond. An error of another service inside err, such as
+// the instance metadata service that the credential chain calls, ends the
+// search: its status is not the status of SES.
+func responseStatus(err error) int {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if opErr, ok := err.(*smithy.OperationError); ok && opErr.ServiceID != sesv2.ServiceID {
+			return 0
+		}
+		if status, ok := err.(interface{ HTTPStatusCode() int }); ok {
+			return status.HTTPStatusCode()
+		}
+	}
+	return 0
 }
 
 // failedBeforeSending reports whether err shows that the request never left:

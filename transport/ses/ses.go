@@ -16,8 +16,8 @@
 //   - Destination.ToAddresses lists every envelope recipient, Bcc recipients
 //     included, since the raw message carries no Bcc header field.
 //   - SendEmail requests are paced to the account's maximum send rate,
-//     which counts recipients per second. [Transport.Pacing] says which rate
-//     applies and why; see [Options.MaxSendRate].
+//     which counts recipients per second. [Transport.Pacing] returns the rate
+//     and its source; see [Options.MaxSendRate].
 //   - A message with a signed or encrypted entity in the clear goes with
 //     open and click tracking turned off for that message
 //     (ConfigurationOverrides.Tracking), because SES would otherwise add a

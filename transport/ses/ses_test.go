@@ -626,3 +626,47 @@ func TestSendWithoutCredentials(t *testing.T) {
 		t.Errorf("got %d requests, want none", n)
 	}
 }
+
+func TestSendCredentialChainFailure(t *testing.T) {
+	fake := newFakeSES(t)
+	isolateAWSEnv(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	// A fake instance metadata service on 127.0.0.1 that refuses every
+	// request, as one without a role does.
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+	}))
+	t.Cleanup(imds.Close)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "false")
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
+	tr, err := ses.New(context.Background(), ses.Options{Region: "eu-central-1", EndpointURL: fake.server.URL, MaxSendRate: ses.NoPacing})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	env := transport.Envelope{Recipients: []string{"bob@example.com"}}
+
+	_, err = tr.Send(context.Background(), env, strings.NewReader(testMessage))
+	var sendErr *ses.SendError
+	if !errors.As(err, &sendErr) {
+		t.Fatalf("error = %v, want a *SendError", err)
+	}
+	if sendErr.StatusCode != 0 || !sendErr.Unsent || sendErr.Uncertain {
+		t.Errorf("SendError = %+v, want Unsent without the status of the metadata service", sendErr)
+	}
+	if !strings.Contains(err.Error(), "no AWS credentials found") {
+		t.Errorf("error %q does not say that no credentials were found", err)
+	}
+
+	_, err = tr.Account(context.Background())
+	var apiErr *ses.APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 0 {
+		t.Fatalf("Account error = %v, want an *APIError without a status", err)
+	}
+	if !strings.Contains(err.Error(), "no AWS credentials found") || strings.Contains(err.Error(), "permission") {
+		t.Errorf("Account error %q does not say that no credentials were found, or blames a permission", err)
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Errorf("got %d requests at the SES endpoint, want none", n)
+	}
+}

@@ -13,13 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 )
 
-// maxMIMEDepth is how deep protectedEntity looks into nested multiparts.
-// A message nested deeper counts as protected.
+// maxMIMEDepth is the maximum depth of nested multiparts protectedEntity
+// reads. A message nested deeper counts as protected.
 const maxMIMEDepth = 8
 
 // trackingOff is the SendEmail override that turns open and click tracking
-// off for one message, whatever the configuration set, VDM or the account
-// say. SES then neither adds a tracking image nor rewrites links.
+// off for one message, whatever the configuration set, VDM or the
+// account settings are. SES then neither adds a tracking image nor
+// rewrites links.
 func trackingOff() *types.ConfigurationOverrides {
 	return &types.ConfigurationOverrides{
 		Tracking: &types.TrackingConfigurationOverrides{
