@@ -360,11 +360,16 @@ func TestDemo(t *testing.T) {
 }
 
 func TestSendReportsPartialFailure(t *testing.T) {
-	// The endpoint accepts the first copy and rejects the second.
+	// The endpoint accepts the first copy and rejects the second. The
+	// recorder answers other requests, such as GetAccount, with HTTP 404.
 	rec := &recorder{}
 	var calls int
 	var mu sync.Mutex
 	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path != "/v2/email/outbound-emails" {
+			rec.ServeHTTP(w, req)
+			return
+		}
 		mu.Lock()
 		calls++
 		n := calls

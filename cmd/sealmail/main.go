@@ -48,6 +48,9 @@ Commands:
   compose [message flags]   write the protected message to standard output
   send [message flags]      send the protected message (to the outbox unless --via)
   smtp-password --region R  print the SES SMTP password for the secret access key on standard input
+  ses quota                 show the sending quota and status of the SES account
+  ses require-tls SET       make SES deliver a configuration set's messages only over TLS
+  ses check SET             report a configuration set's TLS policy and tracking
   queue list [--json]       list the messages waiting in the queue for a transport
   queue retry [ID...]       send the queued messages that are due again, or the named ones
   queue flush               send every due message; fails unless the queue is empty after
@@ -185,6 +188,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return a.demo(ctx, rest)
 	case "keyring":
 		return a.keyring(ctx, rest)
+	case "ses":
+		return a.ses(ctx, rest)
 	case "compose":
 		return a.compose(ctx, rest)
 	case "smtp-password":

@@ -132,6 +132,7 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 	if err := checkCopies(t, copies, files); err != nil {
 		return err
 	}
+	a.warnPacing(ctx, t, len(copies))
 
 	results := make([]sendResult, len(copies))
 	for i, cp := range copies {
@@ -183,6 +184,20 @@ func checkCopies(t transport.Transport, copies []compose.Copy, files []*os.File)
 		}
 	}
 	return nil
+}
+
+// warnPacing says when SES sends of several copies are paced to the
+// default rate because the account's rate could not be read.
+func (a *app) warnPacing(ctx context.Context, t transport.Transport, copies int) {
+	st, ok := t.(*ses.Transport)
+	if !ok || copies < 2 {
+		return
+	}
+	p, err := st.Pacing(ctx)
+	if err != nil || p.Err == nil {
+		return
+	}
+	a.progress("warning: pacing the copies to %v recipient per second, the SES sandbox rate, because the account's rate is unknown: %v", p.MaxSendRate, p.Err)
 }
 
 // report prints which copies failed beside those accepted, and returns an
