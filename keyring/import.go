@@ -22,6 +22,9 @@ type Imported struct {
 	// Unchanged is set with Updated when the stored key already had
 	// everything the input has, so nothing was written.
 	Unchanged bool
+	// NowRevoked is set when the import revoked a stored key, as a
+	// revocation certificate does.
+	NowRevoked bool
 	// Warning is "" or a message for the user: that a stored
 	// secret key cannot sign, such as a GnuPG stub primary key without a
 	// signing subkey, or that an unreadable stored file of the key was
@@ -205,9 +208,11 @@ func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
 		return Imported{}, err
 	}
 	updated := cert != nil
+	wasRevoked := false
 	if cert == nil {
 		cert = e
 	} else {
+		wasRevoked = isRevoked(cert)
 		mergeEntity(cert, e, true)
 	}
 	certChanged, err := k.storeEntity(fpr, cert, false)
@@ -215,7 +220,8 @@ func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
 		return Imported{}, err
 	}
 
-	result := Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: updated, Unchanged: updated && !certChanged, Warning: replaced}
+	result := Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: updated, Unchanged: updated && !certChanged,
+		NowRevoked: updated && !wasRevoked && isRevoked(cert), Warning: replaced}
 	if e.PrivateKey == nil {
 		return result, nil
 	}
@@ -371,10 +377,18 @@ func (k *Keyring) importRevocation(fpr string, sig *packet.Signature) (Imported,
 	if cert == nil {
 		return Imported{}, fmt.Errorf("failed to import revocation: key %s is not in the keyring", fpr)
 	}
+	wasRevoked := isRevoked(cert)
 	cert.Revocations = appendMissing(cert.Revocations, []*packet.VerifiableSignature{packet.NewVerifiableSig(sig)})
 	changed, err := k.storeEntity(fpr, cert, false)
 	if err != nil {
 		return Imported{}, err
 	}
-	return Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: true, Unchanged: !changed}, nil
+	return Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: true, Unchanged: !changed,
+		NowRevoked: !wasRevoked && isRevoked(cert)}, nil
+}
+
+// isRevoked reports whether the primary key of e is revoked.
+func isRevoked(e *openpgp.Entity) bool {
+	status, _ := primaryStatus(e, time.Now())
+	return status == StatusRevoked
 }

@@ -320,6 +320,13 @@ func TestImportRevocationCertificate(t *testing.T) {
 	if len(imported) != 1 || imported[0].Fingerprint != fingerprint(e) || !imported[0].Updated {
 		t.Errorf("Import of the revocation = %+v", imported)
 	}
+	if len(imported) == 1 && !imported[0].NowRevoked {
+		t.Error("Import of the revocation: NowRevoked is not set")
+	}
+	again := importBytes(t, k, revocationBlock)
+	if len(again) == 1 && (again[0].NowRevoked || !again[0].Unchanged) {
+		t.Errorf("second import of the revocation = %+v, want unchanged and not newly revoked", again[0])
+	}
 	_, err := k.EncryptionKey(context.Background(), "dave@example.org", time.Now())
 	if lookup := lookupError(t, err); lookup.Status != StatusRevoked {
 		t.Errorf("status = %q, want revoked", lookup.Status)

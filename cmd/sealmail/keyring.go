@@ -126,7 +126,11 @@ func (a *app) keyringImport(ctx context.Context, args []string) error {
 			case k.Secret:
 				kind = "secret key"
 			}
-			fmt.Fprintf(a.stdout, "%s %s %s %s%s\n", verb, kind, strings.ToUpper(k.Fingerprint), strings.Join(k.UserIDs, ", "), importOrigin(ctx, kr, k))
+			revoked := ""
+			if k.NowRevoked {
+				revoked = " (now revoked)"
+			}
+			fmt.Fprintf(a.stdout, "%s %s %s %s%s%s\n", verb, kind, strings.ToUpper(k.Fingerprint), strings.Join(k.UserIDs, ", "), revoked, importOrigin(ctx, kr, k))
 			if k.Warning != "" {
 				a.progress("warning: %s", k.Warning)
 			}
