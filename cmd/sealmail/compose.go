@@ -22,6 +22,9 @@ func (a *app) compose(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("compose: unexpected argument %q", fs.Arg(0))
 	}
+	if err := a.applyConfig(&f, nil); err != nil {
+		return err
+	}
 
 	m, err := f.message(a.stdin)
 	if err != nil {

@@ -164,7 +164,7 @@ func (f *messageFlags) mode() (compose.Mode, error) {
 // message builds the message the flags describe, reading the body files.
 func (f *messageFlags) message(stdin io.Reader) (*compose.Message, error) {
 	if f.from.value == "" {
-		return nil, usagef("missing --from: give the sender's address")
+		return nil, usagef("missing --from: give the sender's address, or set from in the home's config.toml")
 	}
 	if len(f.to)+len(f.cc)+len(f.bcc) == 0 {
 		return nil, usagef("missing recipients: give --to, --cc or --bcc")

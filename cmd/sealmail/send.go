@@ -64,6 +64,9 @@ func (a *app) send(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("send: unexpected argument %q", fs.Arg(0))
 	}
+	if err := a.applyConfig(&mf, &sf); err != nil {
+		return err
+	}
 	if _, err := mf.mode(); err != nil {
 		return err
 	}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// configFileName is the name of the configuration file in the home.
+const configFileName = "config.toml"
+
+// config is the content of config.toml in the home: the defaults of the
+// flags of compose, send and sendmail. A flag given on the command line
+// wins over the file. The file holds no secrets: passwords come from files
+// it names or from the environment.
+type config struct {
+	// From is the sender's address, as --from takes it.
+	From string `toml:"from"`
+	// Scheme is "pgp" or "smime".
+	Scheme string `toml:"scheme"`
+	// Policy is the rule of sendmail for a recipient without a key:
+	// "require-encryption" (refuse, the default) or "encrypt-if-possible"
+	// (send signed only when any recipient lacks a key).
+	// NOTE: read and checked, but nothing uses it until the sendmail
+	// command exists.
+	Policy string `toml:"policy"`
+	// Via is the transport: "outbox", "ses" or "smtp".
+	Via string `toml:"via"`
+
+	SES  sesConfig  `toml:"ses"`
+	SMTP smtpConfig `toml:"smtp"`
+}
+
+// sesConfig is the [ses] table of config.toml.
+type sesConfig struct {
+	Region           string `toml:"region"`
+	Profile          string `toml:"profile"`
+	EndpointURL      string `toml:"endpoint_url"`
+	ConfigurationSet string `toml:"configuration_set"`
+}
+
+// smtpConfig is the [smtp] table of config.toml.
+type smtpConfig struct {
+	Host string `toml:"host"`
+	Port int    `toml:"port"`
+	// TLS is "starttls" or "implicit"; empty means chosen by port.
+	TLS          string `toml:"tls"`
+	User         string `toml:"user"`
+	PasswordFile string `toml:"password_file"`
+}
+
+// Values that config.toml accepts for its settings with a fixed set.
+var (
+	configSchemes  = []string{"pgp", "smime"}
+	configPolicies = []string{"require-encryption", "encrypt-if-possible"}
+	configVias     = []string{"outbox", "ses", "smtp"}
+	configTLSModes = []string{"starttls", "implicit"}
+)
+
+// loadConfig reads config.toml from the home folder dir. A missing file is
+// the empty configuration. Unknown settings and invalid values are errors
+// that name the file and the setting, so a typo is never silently ignored.
+func loadConfig(dir string) (*config, error) {
+	path := filepath.Join(dir, configFileName)
+	info, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &config{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the configuration: %w", err)
+	}
+	// A user who may write the file chooses where mail goes and how it
+	// is protected.
+	if perm := info.Mode().Perm(); perm&0o022 != 0 {
+		return nil, fmt.Errorf("the configuration %s is writable by other users (mode %04o): run \"chmod go-w %s\"", path, perm, path)
+	}
+
+	var c config
+	meta, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the configuration %s: %w", path, err)
+	}
+	if undecoded := meta.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, len(undecoded))
+		for i, key := range undecoded {
+			keys[i] = key.String()
+		}
+		sort.Strings(keys)
+		return nil, fmt.Errorf("unknown setting %s in the configuration %s; the settings are from, scheme, policy, via, [ses] region, profile, endpoint_url, configuration_set, and [smtp] host, port, tls, user, password_file",
+			strings.Join(keys, ", "), path)
+	}
+	if err := c.check(); err != nil {
+		return nil, fmt.Errorf("invalid configuration %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// check validates the values of c.
+func (c *config) check() error {
+	for _, setting := range []struct {
+		name, value string
+		allowed     []string
+	}{
+		{"scheme", c.Scheme, configSchemes},
+		{"policy", c.Policy, configPolicies},
+		{"via", c.Via, configVias},
+		{"smtp.tls", c.SMTP.TLS, configTLSModes},
+	} {
+		if setting.value != "" && !slices.Contains(setting.allowed, setting.value) {
+			return fmt.Errorf("%s = %q: use one of %s", setting.name, setting.value, strings.Join(setting.allowed, ", "))
+		}
+	}
+	if c.SMTP.Port < 0 || c.SMTP.Port > 65535 {
+		return fmt.Errorf("smtp.port = %d: use a port from 1 to 65535", c.SMTP.Port)
+	}
+	for _, setting := range []struct{ name, value string }{
+		{"from", c.From},
+		{"ses.region", c.SES.Region},
+		{"ses.profile", c.SES.Profile},
+		{"ses.endpoint_url", c.SES.EndpointURL},
+		{"ses.configuration_set", c.SES.ConfigurationSet},
+		{"smtp.host", c.SMTP.Host},
+		{"smtp.user", c.SMTP.User},
+		{"smtp.password_file", c.SMTP.PasswordFile},
+	} {
+		if strings.ContainsAny(setting.value, "\r\n") {
+			return fmt.Errorf("%s contains a line break", setting.name)
+		}
+	}
+	return nil
+}
+
+// setDefault gives the flag f the value v from the configuration when the
+// command line did not set it, and counts it as given from then on.
+func setDefault(f *onceFlag, v string) {
+	if !f.set && v != "" {
+		f.value, f.set = v, true
+	}
+}
+
+// applyConfig fills the flags of compose and send that the command line
+// left out from config.toml in the home. sf is nil for compose. The
+// settings of a transport apply only when it is the one in use, so that
+// [ses] settings do not count as SES flags given to --via smtp.
+func (a *app) applyConfig(mf *messageFlags, sf *sendFlags) error {
+	dir, err := a.homeDir()
+	if err != nil {
+		return err
+	}
+	c, err := loadConfig(dir)
+	if err != nil {
+		return err
+	}
+
+	setDefault(&mf.from, c.From)
+	if c.Scheme == "smime" && !mf.pgp && !mf.smime {
+		mf.smime = true
+	}
+	if sf == nil {
+		return nil
+	}
+	setDefault(&sf.via, c.Via)
+	switch sf.way() {
+	case "ses":
+		setDefault(&sf.region, c.SES.Region)
+		setDefault(&sf.profile, c.SES.Profile)
+		setDefault(&sf.endpointURL, c.SES.EndpointURL)
+		setDefault(&sf.configurationSet, c.SES.ConfigurationSet)
+	case "smtp":
+		setDefault(&sf.region, c.SES.Region)
+		setDefault(&sf.smtp.host, c.SMTP.Host)
+		if c.SMTP.Port != 0 {
+			setDefault(&sf.smtp.port, strconv.Itoa(c.SMTP.Port))
+		}
+		setDefault(&sf.smtp.tlsMode, c.SMTP.TLS)
+		setDefault(&sf.smtp.user, c.SMTP.User)
+		setDefault(&sf.smtp.passwordFile, c.SMTP.PasswordFile)
+	}
+	return nil
+}
