@@ -137,6 +137,16 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 	}
 	a.warnPacing(ctx, t, len(copies))
 
+	// A copy for SES or SMTP is queued first, so that a copy that fails or
+	// is interrupted can be sent again, with the same bytes, by queue retry.
+	if via != "outbox" {
+		results, err := a.sendSpooled(ctx, h, t, via, sf, copies, files)
+		if err != nil {
+			return err
+		}
+		return a.report(results)
+	}
+
 	results := make([]sendResult, len(copies))
 	for i, cp := range copies {
 		results[i] = sendResult{copy: cp}
