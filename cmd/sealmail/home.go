@@ -12,10 +12,12 @@ import (
 
 // home is the folder that holds everything sealmail keeps:
 //
-//	keyring/   OpenPGP certificates and the user's secret keys
-//	outbox/    Maildir of messages written with no transport chosen
-//	sent/      Maildir of every copy a transport accepted, with its message ID
-//	tmp/       copies being written, before they are sent
+//	config.toml  the defaults of compose and send
+//	keyring/     OpenPGP and X.509 certificates, the user's secret keys
+//	outbox/      Maildir of messages written with no transport chosen
+//	spool/       copies waiting for SES or SMTP to accept them
+//	sent/        Maildir of every copy a transport accepted, with its message ID
+//	tmp/         copies being written, before they are sent
 type home struct {
 	dir string
 }
