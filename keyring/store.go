@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sealmail/sealmail/internal/atomicfile"
 )
 
 // Names inside the folder given to Open.
@@ -94,38 +96,10 @@ func (k *Keyring) secretFingerprints() ([]string, error) {
 	return fprs, nil
 }
 
-// writeFileAtomic replaces path with data: it writes a temporary file of
-// mode 0600 in the same folder, syncs it, renames it over path and syncs the
-// folder, so a crash leaves either the old or the new content.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, temporaryPrefix+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("failed to create temporary file in %q: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("failed to set mode of %q: %w", tmp.Name(), err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("failed to write %q: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("failed to sync %q: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("failed to close %q: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("failed to rename %q to %q: %w", tmp.Name(), path, err)
-	}
-	return syncDir(dir)
+// writeFileAtomic replaces path with data atomically, through a temporary
+// file whose name removeTemporaryFiles recognizes.
+func writeFileAtomic(path string, data []byte) error {
+	return atomicfile.Write(path, data, temporaryPrefix+filepath.Base(path)+"-*")
 }
 
 // temporaryPrefix starts the name of every temporary file of
@@ -191,15 +165,7 @@ func (k *Keyring) removeTemporaryFiles() {
 
 // syncDir flushes the entries of folder dir to disk.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("failed to open folder %q: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("failed to sync folder %q: %w", dir, err)
-	}
-	return nil
+	return atomicfile.SyncDir(dir)
 }
 
 // makeDir creates dir with mode 0700 if it is missing, syncing its parent,

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sealmail/sealmail/internal/atomicfile"
 )
 
 func (a *app) compose(ctx context.Context, args []string) error {
@@ -63,7 +65,7 @@ func (a *app) compose(ctx context.Context, args []string) error {
 			name = fmt.Sprintf("%02d-bcc-%s.eml", i+1, cp.Bcc)
 		}
 		path := filepath.Join(*out, name)
-		if err := writeFileAtomic(path, func(w *os.File) error { return c.WriteCopy(ctx, w, i) }); err != nil {
+		if err := atomicfile.WriteFunc(path, ".tmp-*", func(w *os.File) error { return c.WriteCopy(ctx, w, i) }); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "%s\t%s\n", path, strings.Join(cp.Envelope.Recipients, ", "))
@@ -106,31 +108,6 @@ func emptyFolder(dir string) error {
 		return fmt.Errorf("failed to read the --out folder: %w", err)
 	case len(entries) > 0:
 		return usagef("the --out folder %s is not empty: give a new or empty folder, so no old copy is mistaken for a new one", dir)
-	}
-	return nil
-}
-
-// writeFileAtomic writes a file of mode 0600 through a temporary file in the
-// same folder, so the file is either whole or absent.
-func writeFileAtomic(path string, write func(*os.File) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("failed to create %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("failed to write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("failed to write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("failed to write %s: %w", path, err)
 	}
 	return nil
 }

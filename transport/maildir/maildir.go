@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sealmail/sealmail/internal/atomicfile"
 	"github.com/sealmail/sealmail/transport"
 )
 
@@ -244,46 +245,14 @@ func maildirHostname() string {
 	return strings.NewReplacer("/", `\057`, ":", `\072`).Replace(host)
 }
 
-// writeFileAtomic writes data to path with mode 0600 through a temporary
-// file in the same folder, synced and renamed, and then syncs the folder.
+// writeFileAtomic replaces path with data atomically, as package
+// atomicfile describes.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("failed to create a temporary file for %q: %w", path, err)
-	}
-	tmpPath := f.Name()
-
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
-	}
-	if err == nil {
-		err = os.Rename(tmpPath, path)
-	}
-	if err != nil {
-		os.Remove(tmpPath)
-		return fmt.Errorf("failed to write %q: %w", path, err)
-	}
-	return syncDir(dir)
+	return atomicfile.Write(path, data, "."+filepath.Base(path)+".tmp-*")
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("failed to sync folder %q: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("failed to sync folder %q: %w", dir, err)
-	}
-	return nil
+	return atomicfile.SyncDir(dir)
 }
 
 // Outbox is a transport that delivers into a Maildir.
