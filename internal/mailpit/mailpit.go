@@ -2,9 +2,9 @@
 // back the messages it stored.
 //
 // mailpit v1.33.1 keeps the exact bytes it received, after header fields
-// that it adds in front: Received (always), Return-Path (when the message
-// has none that matches MAIL FROM) and Bcc (listing the envelope recipients
-// that no To or Cc field names). It is installed with
+// that it adds in front. Received is always added, and Return-Path when the
+// message has none that matches MAIL FROM. Bcc is added to list the envelope
+// recipients that no To or Cc field names. mailpit is installed with
 // "go install github.com/axllent/mailpit@v1.33.1", into $(go env GOPATH)/bin.
 package mailpit
 
@@ -30,13 +30,13 @@ import (
 // startTimeout is how long Start waits for mailpit to listen.
 const startTimeout = 30 * time.Second
 
-// TLS says how mailpit's SMTP listener uses TLS.
+// TLS is the TLS mode of mailpit's SMTP listener.
 type TLS int
 
 const (
 	// NoTLS serves plain SMTP and offers no STARTTLS.
 	NoTLS TLS = iota
-	// RequireSTARTTLS offers STARTTLS and refuses mail before it.
+	// RequireSTARTTLS offers STARTTLS and rejects mail before it.
 	RequireSTARTTLS
 	// RequireImplicitTLS starts every connection with TLS.
 	RequireImplicitTLS
@@ -45,12 +45,12 @@ const (
 // Options configure a mailpit run.
 type Options struct {
 	TLS TLS
-	// CertPEM and KeyPEM are the server certificate and key; required
-	// unless TLS is NoTLS.
+	// CertPEM and KeyPEM are the server certificate and key. They are
+	// required unless TLS is NoTLS.
 	CertPEM, KeyPEM []byte
-	// Users maps user names to passwords for SMTP AUTH; empty means mailpit
-	// accepts mail without AUTH. mailpit refuses to start with users and
-	// NoTLS.
+	// Users maps user names to passwords for SMTP AUTH. Empty means that
+	// mailpit accepts mail without AUTH. mailpit does not start with users
+	// and NoTLS.
 	Users map[string]string
 }
 
@@ -149,7 +149,7 @@ func find(t testing.TB) string {
 	return ""
 }
 
-// waitReady waits until the HTTP API answers and the SMTP port accepts
+// waitReady waits until GET /readyz returns 200 OK and the SMTP port accepts
 // connections, the process exits, or startTimeout passes.
 func (s *Server) waitReady(exited <-chan struct{}, waitErr *error) error {
 	deadline := time.Now().Add(startTimeout)
@@ -173,12 +173,12 @@ func (s *Server) waitReady(exited <-chan struct{}, waitErr *error) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer within %v", startTimeout)
+			return fmt.Errorf("timed out after %v waiting for /readyz and the SMTP port", startTimeout)
 		}
 	}
 }
 
-// Count returns the number of messages mailpit holds.
+// Count returns the number of messages mailpit has stored.
 func (s *Server) Count(t testing.TB) int {
 	t.Helper()
 	var list struct {
@@ -216,8 +216,8 @@ func (s *Server) get(t testing.TB, path string) []byte {
 }
 
 // StripTrace returns stored without the Received, Return-Path and Bcc
-// fields that mailpit adds in front of the message it received, and fails the test
-// when the fields in front of want are anything else. It returns stored
+// fields that mailpit adds in front of the message it received. It fails the
+// test when the fields in front of want are anything else. It returns stored
 // unchanged when it does not end with want, for the caller's comparison to
 // report.
 func StripTrace(t testing.TB, stored, want []byte) []byte {

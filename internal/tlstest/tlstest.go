@@ -73,6 +73,7 @@ func (ca *CA) Issue(t testing.TB, hosts ...string) *ServerCert {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	template := &x509.Certificate{
 		SerialNumber: serial(t),
 		Subject:      pkix.Name{CommonName: hosts[0]},
@@ -88,6 +89,7 @@ func (ca *CA) Issue(t testing.TB, hosts ...string) *ServerCert {
 			template.DNSNames = append(template.DNSNames, h)
 		}
 	}
+
 	der, err := x509.CreateCertificate(rand.Reader, template, ca.Cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +98,7 @@ func (ca *CA) Issue(t testing.TB, hosts ...string) *ServerCert {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)

@@ -1,7 +1,7 @@
-// Package wkdtest runs a Web Key Directory for tests: a certificate
-// authority of its own, an HTTPS server on 127.0.0.1 that serves every host
-// name, and an HTTP CONNECT proxy on 127.0.0.1 that sends every
-// connection to that server, whatever host the client asked for.
+// Package wkdtest runs a Web Key Directory for tests. It has a certificate
+// authority of its own and an HTTPS server on 127.0.0.1 that serves every
+// host name. Its HTTP CONNECT proxy on 127.0.0.1 sends every connection to
+// that server, whatever host the client requested.
 //
 // Nothing here connects anywhere but 127.0.0.1, so a client that uses the
 // proxy, or the server's DialContext, never leaves the machine.
@@ -66,7 +66,7 @@ func (ca *CA) PEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
 }
 
-// Pool returns a pool that holds only the CA certificate.
+// Pool returns a pool that contains only the CA certificate.
 func (ca *CA) Pool() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)

@@ -11,7 +11,8 @@ import (
 	"github.com/sealmail/sealmail/keyring/wkd"
 )
 
-// The URLs of the example address of the draft.
+// URLs returns the advanced and the direct URL of the example address of
+// draft-koch-openpgp-webkey-service, with the domain mapped to lowercase.
 func ExampleURLs() {
 	advanced, direct, err := wkd.URLs("Joe.Doe@Example.ORG")
 	if err != nil {

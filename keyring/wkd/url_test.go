@@ -8,7 +8,8 @@ import (
 	"github.com/sealmail/sealmail/keyring/wkd"
 )
 
-// TestHashDraftExample checks the example of section 3.1 of the draft.
+// TestHashDraftExample checks the example of section 3.1 of
+// draft-koch-openpgp-webkey-service.
 func TestHashDraftExample(t *testing.T) {
 	const want = "iy9q119eutrkn8s1mk4r39qejnbu3n5q"
 	if got := wkd.Hash("Joe.Doe"); got != want {
@@ -30,7 +31,7 @@ func TestHashLowercasesASCIIOnly(t *testing.T) {
 	if wkd.Hash("BOB") != wkd.Hash("bob") {
 		t.Error("wkd.Hash does not map ASCII letters to lowercase")
 	}
-	// The draft maps only A to Z; "Ö" stays as it is.
+	// The draft maps only A to Z, so "Ö" stays as it is.
 	if wkd.Hash("JÖRG") != wkd.Hash("jÖrg") {
 		t.Error("wkd.Hash(JÖRG) differs from wkd.Hash(jÖrg)")
 	}

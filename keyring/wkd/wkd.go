@@ -23,7 +23,7 @@
 // other scheme, fails with ErrInsecure, whatever the http.Client allows. A
 // key larger than MaxKeySize fails with ErrTooLarge.
 //
-// The key is returned as served. The draft requires the binary form; an
+// The key is returned as served. The draft requires the binary form, but an
 // armored key is returned too, and the caller decides what to accept. The
 // caller must also check that the key has a user ID for the address, which
 // the draft leaves to the client: keyring.ImportOptions.Address does that.
@@ -32,7 +32,7 @@
 //   - The policy file and the submission address are not requested, because
 //     lookup does not need them.
 //   - Behind an HTTP proxy, the proxy resolves the names, so a missing
-//     advanced host cannot be told apart from one that does not answer.
+//     advanced host cannot be distinguished from one that does not respond.
 //     With the client of NewClient, a proxy that rejects the CONNECT
 //     request to the advanced host with 502 Bad Gateway or 503 Service
 //     Unavailable counts as a missing host, and the direct URL is tried.
@@ -171,8 +171,8 @@ func (e *proxyConnectError) Error() string {
 }
 
 // checkProxyConnect turns a rejected CONNECT request into a
-// proxyConnectError, so hostMissing can read its status code; the
-// transport reports only the status text otherwise.
+// proxyConnectError, so that hostMissing can read its status code.
+// Otherwise the transport reports only the status text.
 func checkProxyConnect(_ context.Context, _ *url.URL, req *http.Request, resp *http.Response) error {
 	if resp.StatusCode == http.StatusOK {
 		return nil

@@ -16,7 +16,7 @@ import (
 // Transport, as GetAccount returns it.
 type Account struct {
 	// Max24HourSend is the number of recipients the account may send to in
-	// 24 hours; -1 means no limit.
+	// 24 hours, or -1 for no limit.
 	Max24HourSend float64 `json:"max24HourSend"`
 	// MaxSendRate is the number of recipients per second.
 	MaxSendRate float64 `json:"maxSendRate"`

@@ -69,7 +69,7 @@ func (t *Transport) RequireTLS(ctx context.Context, configurationSet string) (TL
 type ConfigurationSetReport struct {
 	// ConfigurationSet is the name of the configuration set.
 	ConfigurationSet string `json:"configurationSet"`
-	// TLSPolicy is "REQUIRE" or "OPTIONAL"; OPTIONAL lets SES deliver in
+	// TLSPolicy is "REQUIRE" or "OPTIONAL". OPTIONAL lets SES deliver in
 	// plain text to a server that offers no TLS.
 	TLSPolicy string `json:"tlsPolicy"`
 	// OpenTracking and ClickTracking name the enabled event destinations
@@ -172,7 +172,7 @@ func (r ConfigurationSetReport) Problems() []string {
 	return problems
 }
 
-// tlsPolicy returns the TLS policy of delivery options; SES applies
+// tlsPolicy returns the TLS policy of delivery options. SES applies
 // OPTIONAL when a set has none.
 func tlsPolicy(d *types.DeliveryOptions) string {
 	if d == nil || d.TlsPolicy == "" {

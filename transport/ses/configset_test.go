@@ -18,7 +18,7 @@ import (
 // every request.
 type configurationSetSES struct {
 	server *httptest.Server
-	// name is the configuration set it knows; others are not found.
+	// name is the configuration set it serves. Any other name is not found.
 	name         string
 	set          string
 	destinations string

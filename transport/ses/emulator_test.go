@@ -90,8 +90,8 @@ func TestSendEmulator(t *testing.T) {
 	}
 }
 
-// emulatorAccount is the GetAccount response aws-ses-v2-local returns from
-// AWS_SES_ACCOUNT; its schema needs every field.
+// emulatorAccount is the GetAccount response that aws-ses-v2-local returns
+// from AWS_SES_ACCOUNT. Its schema requires every field.
 const emulatorAccount = `{"DedicatedIpAutoWarmupEnabled":false,` +
 	`"Details":{"AdditionalContactEmailAddresses":[],"ContactLanguage":"EN","MailType":"TRANSACTIONAL","ReviewDetails":{"CaseId":"","Status":"GRANTED"},"UseCaseDescription":"","WebsiteURL":""},` +
 	`"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":false,"SendingEnabled":true,` +

@@ -117,16 +117,16 @@ func (t *Transport) readPacing(ctx context.Context) (Pacing, time.Time, error) {
 
 // pacer spaces requests evenly: a request for n recipients holds back the
 // next one by n divided by the rate. Unlike a token bucket it saves up no
-// burst while idle, and a request for more recipients than the rate allows
-// in a second still goes, as SES accepts it and then refuses requests until
-// the rate has caught up. It is safe for concurrent use.
+// burst while idle. A request for more recipients than the rate allows in a
+// second still goes, as SES accepts it and then rejects requests until the
+// rate has caught up. It is safe for concurrent use.
 type pacer struct {
 	mu      sync.Mutex
 	started bool
 	// next is the earliest time the next request may start.
 	next time.Time
 	// pending is the number of recipients of the first request, which went
-	// before the rate was known; next does not yet count them.
+	// before the rate was known. next does not yet count them.
 	pending int
 }
 

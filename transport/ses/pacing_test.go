@@ -17,14 +17,14 @@ import (
 )
 
 // rateLimitedSES is an httptest server on 127.0.0.1 that behaves as SES
-// does at its maximum send rate: it answers GetAccount with maxRate and
+// does at its maximum send rate. It responds to GetAccount with maxRate and
 // returns HTTP 429 to a SendEmail request when maxRate requests were
 // accepted in the second before it. Queued responses come first.
 type rateLimitedSES struct {
 	server  *httptest.Server
 	maxRate int
-	// account is the status and body of the GetAccount response; a zero
-	// status means a body with maxRate.
+	// accountStatus, accountErrorType and accountBody make up the
+	// GetAccount response. A zero status means a body with maxRate.
 	accountStatus    int
 	accountErrorType string
 	accountBody      string

@@ -106,7 +106,7 @@ func cutLine(raw []byte) (line, rest []byte, err error) {
 // time, folded lines included.
 type headerChecker struct {
 	seen map[string]bool
-	// name, value and line are those of the field being read; name is ""
+	// name, value and line are those of the field being read. name is ""
 	// before the first field.
 	name  string
 	value []byte

@@ -13,9 +13,9 @@ import (
 )
 
 // throttleCodes are the error codes that mean "too many requests, try
-// again later". LimitExceededException is missing on purpose: SES uses it
-// for a spent daily quota too, which a retry within seconds cannot help, so
-// isThrottling reads its message.
+// again later". LimitExceededException is missing on purpose, because SES
+// uses it for a spent daily quota too, which a retry within seconds cannot
+// help. isThrottling reads its message instead.
 var throttleCodes = map[string]bool{
 	"Throttling":                true,
 	"ThrottlingException":       true,
@@ -59,7 +59,7 @@ func newRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
 	})
 }
 
-// isThrottling reports whether err means SES refused the request because of
+// isThrottling reports whether err means SES rejected the request because of
 // the sending rate: HTTP 429, a throttling error code, or the message
 // "Maximum sending rate exceeded". A spent daily quota is not throttling.
 func isThrottling(err error) bool {

@@ -19,7 +19,7 @@ import (
 	"github.com/sealmail/sealmail/transport"
 )
 
-// Send implements transport.Transport; the id is the SES message ID.
+// Send implements transport.Transport. The id is the SES message ID.
 //
 // It reads raw fully, checks the size, the recipients and [Preflight]
 // before it calls SES, and hands the bytes to the SDK unchanged (the SDK
@@ -41,8 +41,8 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Rea
 		Content: &types.EmailContent{
 			Raw: &types.RawMessage{Data: data},
 		},
-		// SES delivers to the Destination addresses only; a Bcc recipient
-		// appears nowhere else.
+		// SES delivers to the Destination addresses only, and a Bcc
+		// recipient appears nowhere else.
 		Destination: &types.Destination{
 			ToAddresses: append([]string(nil), env.Recipients...),
 		},

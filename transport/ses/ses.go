@@ -17,22 +17,23 @@
 //     included, since the raw message carries no Bcc header field.
 //   - SendEmail requests are paced to the account's maximum send rate,
 //     which counts recipients per second. [Transport.Pacing] returns the rate
-//     and its source; see [Options.MaxSendRate].
-//   - A message with a signed or encrypted entity in the clear goes with
+//     and its source, and [Options.MaxSendRate] overrides it.
+//   - A message with a signed or encrypted entity in the clear is sent with
 //     open and click tracking turned off for that message
-//     (ConfigurationOverrides.Tracking), because SES would otherwise add a
-//     tracking image to its HTML parts and rewrite their links, which breaks
-//     a clear signature.
+//     (ConfigurationOverrides.Tracking). Otherwise SES would add a tracking
+//     image to its HTML parts and rewrite their links, which breaks a clear
+//     signature.
 //   - Only throttling is retried. The SDK's standard retryer also retries
 //     HTTP 5xx, timeouts and connection resets, but SendEmail has no
 //     idempotency key, so such a retry could deliver the message twice.
-//     LimitExceededException and "Daily message quota exceeded" mean the
-//     daily quota is spent, so they are not retried either.
+//     "Daily message quota exceeded", and LimitExceededException with any
+//     other message than "Maximum sending rate exceeded", mean the daily
+//     quota is spent, so they are not retried either.
 //   - Every raw message passes [Preflight] before the call: CRLF line endings,
 //     lines of at most 998 octets (RFC 5322 section 2.1.1), no Bcc header
 //     field, no empty or duplicate singleton header fields.
 //   - A plain http:// endpoint is accepted only on a loopback address, for
-//     emulators and tests; [Transport.Insecure] reports when one is in use.
+//     emulators and tests. [Transport.Insecure] reports when one is in use.
 package ses
 
 import (
@@ -112,7 +113,7 @@ type Options struct {
 	MaxBackoff time.Duration
 
 	// MaxSendRate is the account's maximum send rate in recipients per
-	// second; Send keeps to 90 percent of it, across all goroutines. Zero
+	// second. Send keeps to 90 percent of it, across all goroutines. Zero
 	// means the MaxSendRate of GetAccount, read before the second request,
 	// or DefaultMaxSendRate when GetAccount fails. NoPacing turns pacing
 	// off.
@@ -195,7 +196,7 @@ func New(ctx context.Context, opts Options) (*Transport, error) {
 }
 
 // OptionError is an invalid value in [Options] or in the endpoint the
-// environment sets; New returns it before any network call.
+// environment sets. New returns it before any network call.
 type OptionError struct{ Err error }
 
 func (e *OptionError) Error() string { return e.Err.Error() }
@@ -238,8 +239,8 @@ func checkEndpoint(endpoint string) (insecure bool, err error) {
 		return false, fmt.Errorf("invalid SES endpoint %q: missing host", endpoint)
 	}
 	if u.User != nil {
-		// The URL would be printed in messages; credentials come from the
-		// AWS credential chain instead.
+		// The URL would be printed in messages, so credentials come from
+		// the AWS credential chain instead.
 		return false, fmt.Errorf("invalid SES endpoint %q: it must not contain a user name or password", u.Redacted())
 	}
 

@@ -53,8 +53,8 @@ type fakeResponse struct {
 const fakeAccount = `{"SendQuota":{"Max24HourSend":50000,"MaxSendRate":1000,"SentLast24Hours":0},"ProductionAccessEnabled":true,"SendingEnabled":true}`
 
 // fakeSES is an httptest server on 127.0.0.1 that records every request and
-// returns the queued responses, then success. It answers GetAccount with
-// fakeAccount and keeps those requests apart.
+// returns the queued responses, then success. It responds to GetAccount with
+// fakeAccount and only counts those requests, apart from the others.
 type fakeSES struct {
 	server *httptest.Server
 

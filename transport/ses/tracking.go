@@ -33,7 +33,7 @@ func trackingOff() *types.ConfigurationOverrides {
 // isProtected reports whether raw contains a signed or encrypted entity
 // (RFC 1847 multipart/signed or multipart/encrypted, or S/MIME
 // application/pkcs7-mime) outside any ciphertext. Open and click tracking
-// rewrite the HTML parts of a message, which breaks a clear signature; in
+// rewrite the HTML parts of a message, which breaks a clear signature. In
 // ciphertext there is nothing to track. A message that cannot be parsed
 // counts as protected, so that tracking stays off when in doubt.
 func isProtected(raw []byte) bool {

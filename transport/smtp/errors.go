@@ -52,9 +52,10 @@ type RecipientError struct {
 type SendError struct {
 	// Addr is the server's host:port.
 	Addr string
-	// Command is the command whose reply or exchange failed: "AUTH",
-	// "MAIL FROM", "RCPT TO", "DATA" or "end of DATA" (the reply after
-	// the message data). It is "" for a failure while connecting or
+	// Command is the command whose reply or exchange failed: "EHLO or
+	// STARTTLS" (a failure reply while setting up the session), "AUTH",
+	// "MAIL FROM", "RCPT TO", "DATA" or "end of DATA" (the reply after the
+	// message data). It is "" for any other failure while connecting or
 	// setting up TLS.
 	Command string
 	// Reply is the server's reply, or the zero Reply when the failure was
@@ -152,8 +153,9 @@ func (s *session) replyError(command string, err error) *SendError {
 	return e
 }
 
-// finalReplyError classifies a failure after the final dot of DATA: a reply
-// means the message was not accepted; anything else leaves it uncertain.
+// finalReplyError classifies a failure after the final dot of DATA. A reply
+// means that the message was not accepted, and anything else leaves it
+// uncertain.
 func (s *session) finalReplyError(err error) *SendError {
 	e := s.replyError("end of DATA", err)
 	if e.Reply.Code == 0 {
@@ -193,7 +195,7 @@ func (s *session) setupError(err error) *SendError {
 	case errors.As(err, &recordErr) && t.mode == ImplicitTLS && looksLikeReply(recordErr.RecordHeader[:]):
 		e.Err = fmt.Errorf("the server sent plain text (%q) where the TLS handshake was expected: the port expects STARTTLS (587, 25 and 2587 do), so use TLS mode starttls", recordErr.RecordHeader[:])
 	case errors.As(err, &recordErr):
-		e.Err = fmt.Errorf("the server did not answer with TLS: %w", err)
+		e.Err = fmt.Errorf("the server did not respond with TLS: %w", err)
 	case errors.As(err, &verifyErr):
 		e.Err = fmt.Errorf("the server's certificate is not valid for %q: %w", t.opts.Host, err)
 	case strings.Contains(err.Error(), "protocol version not supported"):
@@ -207,7 +209,7 @@ func (s *session) setupError(err error) *SendError {
 	case t.mode == ImplicitTLS && !greeted && (isTimeout(err) || isClosed(err)):
 		e.Err = fmt.Errorf("no TLS handshake within %v: the port may expect STARTTLS or plain SMTP first, so try TLS mode starttls (%w)", t.opts.ConnectTimeout, err)
 	case isTimeout(err):
-		e.Err = fmt.Errorf("the server did not answer within %v while setting up the session: %w", t.opts.ConnectTimeout, err)
+		e.Err = fmt.Errorf("the server did not respond within %v while setting up the session: %w", t.opts.ConnectTimeout, err)
 		e.temporary = true
 	default:
 		e.Err = fmt.Errorf("failed to set up the session: %w", err)
@@ -217,7 +219,8 @@ func (s *session) setupError(err error) *SendError {
 	return e
 }
 
-// looksLikeReply reports whether b starts like an SMTP reply: three digits.
+// looksLikeReply reports whether b starts like an SMTP reply: a digit from 2
+// to 5 and two more digits.
 func looksLikeReply(b []byte) bool {
 	return len(b) >= 3 && b[0] >= '2' && b[0] <= '5' && b[1] >= '0' && b[1] <= '9' && b[2] >= '0' && b[2] <= '9'
 }

@@ -10,8 +10,8 @@ import (
 	"testing"
 )
 
-// fakeServer is a small SMTP server on 127.0.0.1 that replies as a test
-// tells it to and records every command, to check what the client sends
+// fakeServer is a small SMTP server on 127.0.0.1 that sends the replies a
+// test configures and records every command, to check what the client sends
 // and how it classifies replies. It complements mailpit, which checks the
 // real protocol.
 type fakeServer struct {

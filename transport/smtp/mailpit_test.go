@@ -119,7 +119,8 @@ func TestMailpitSetupErrors(t *testing.T) {
 			server, ca := startMailpit(t, tt.server)
 			opts := mailpitOptions(server, ca, tt.client)
 			if tt.server == mailpit.NoTLS {
-				// mailpit refuses AUTH without TLS unless told otherwise.
+				// mailpit does not start with users and no TLS, so
+				// startMailpit gives it none and the client sends no AUTH.
 				opts.Username, opts.Password = "", ""
 			}
 			if !tt.trustCA {

@@ -104,7 +104,7 @@ func (s *session) start() error {
 	case StartTLS:
 		// NewClientStartTLS reads the greeting and sends only EHLO
 		// (HELO if EHLO is not understood) and STARTTLS. It fails when
-		// STARTTLS is not offered; it never goes on in clear text.
+		// STARTTLS is not offered, and never goes on in clear text.
 		client, err := gosmtp.NewClientStartTLS(s.conn, config)
 		if err != nil {
 			return s.setupError(err)
@@ -163,7 +163,7 @@ func (s *session) authenticate() error {
 }
 
 // loginClient is the LOGIN mechanism of draft-murchison-sasl-login, which
-// has no initial response: the server asks for the user name and then the
+// has no initial response: the server requests the user name and then the
 // password. go-sasl's LOGIN client sends the user name as an initial
 // response instead.
 type loginClient struct {
@@ -172,7 +172,7 @@ type loginClient struct {
 
 func (c *loginClient) Start() (string, []byte, error) { return sasl.Login, nil, nil }
 
-// Next returns the user name or the password, as the challenge asks.
+// Next returns the user name or the password, as the challenge requests.
 func (c *loginClient) Next(challenge []byte) ([]byte, error) {
 	switch strings.ToLower(string(challenge)) {
 	case "username:":
@@ -225,7 +225,7 @@ func (s *session) submit(env transport.Envelope, raw io.Reader) (string, error) 
 		return "", s.finalReplyError(err)
 	}
 
-	// The message is accepted; a failed QUIT changes nothing.
+	// The message is accepted, so a failed QUIT changes nothing.
 	_ = s.client.Quit()
 	return queueID(resp.StatusText), nil
 }
@@ -337,7 +337,7 @@ func (c *limitedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// setLimit caps every later deadline at limit; the zero time removes the
+// setLimit caps every later deadline at limit. The zero time removes the
 // cap.
 func (c *limitedConn) setLimit(limit time.Time) {
 	c.mu.Lock()

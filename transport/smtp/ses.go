@@ -17,7 +17,7 @@ import (
 // and it is valid only for the SES SMTP endpoint of that region.
 //
 // The older version 2 algorithm (an HMAC-SHA256 of "SendRawEmail" with
-// version byte 0x02) is not offered: SES answers 535 to such passwords.
+// version byte 0x02) is not offered: SES rejects such passwords with 535.
 func SESPassword(secretAccessKey, region string) (string, error) {
 	if secretAccessKey == "" {
 		return "", errors.New("missing secret access key")

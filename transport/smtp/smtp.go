@@ -30,9 +30,9 @@
 // # Where it diverges
 //
 //   - RFC 3207 lets a client go on in clear text when STARTTLS is missing or
-//     fails; this package stops instead.
-//   - RFC 8314 section 3 prefers implicit TLS for submission; this package
-//     follows the port, because SES and most providers serve both.
+//     fails, but this package stops instead.
+//   - RFC 8314 section 3 prefers implicit TLS for submission, but this
+//     package follows the port, because SES and most providers serve both.
 //   - The EHLO before STARTTLS names the client "localhost": go-smtp v0.26.0
 //     gives no way to set that name before STARTTLS. [Options.HELOName] is
 //     sent in the EHLO after TLS, so the real name never travels in clear
@@ -40,9 +40,9 @@
 //   - A recipient that the server refuses fails the whole message: the
 //     transaction is reset and nothing is sent, so that no recipient gets a
 //     copy the others did not get. The error lists every refused recipient.
-//   - AUTH is sent only over TLS, and only PLAIN and LOGIN are used; a
-//     server that offers neither when credentials are given is an error
-//     (RFC 4954 would let the client go on without authenticating).
+//   - AUTH is sent only over TLS, and only PLAIN and LOGIN are used. When
+//     credentials are given, a server that offers neither is an error,
+//     although RFC 4954 would let the client go on without authenticating.
 package smtp
 
 import (
@@ -85,9 +85,9 @@ const (
 	DefaultDataTimeout = 10 * time.Minute
 )
 
-// Options configure a Transport. Host is required; the zero value of every
-// other field is safe: STARTTLS on port 587, verification against the system
-// roots, no authentication.
+// Options configure a Transport. Host is required, and the zero value of
+// every other field is safe: STARTTLS on port 587, verification against the
+// system roots, no authentication.
 type Options struct {
 	// Host is the server's host name or IP address. The server's
 	// certificate must be valid for it.
@@ -100,9 +100,9 @@ type Options struct {
 	// 2587, implicit TLS for 465 and 2465, and rejects any other port.
 	TLS TLSMode
 
-	// Username and Password are the SMTP credentials; for SES, the access
-	// key ID and the password that SESPassword derives from the secret
-	// access key. Both empty means no AUTH. The password never appears in an
+	// Username and Password are the SMTP credentials. For SES, they are the
+	// access key ID and the password that SESPassword derives from the
+	// secret access key. Both empty means no AUTH. The password never appears in an
 	// error.
 	Username string
 	Password string
@@ -117,8 +117,8 @@ type Options struct {
 	RootCAs *x509.CertPool
 
 	// Insecure allows plain SMTP without TLS, and only when Host is a
-	// loopback address; it cannot be combined with a TLS mode or with
-	// credentials. It is meant for emulators and tests.
+	// loopback address. It cannot be combined with a TLS mode or with
+	// credentials, and is meant for emulators and tests.
 	Insecure bool
 
 	// ConnectTimeout bounds the connection, the greeting, the TLS handshake
@@ -142,7 +142,7 @@ type Transport struct {
 	mode TLSMode
 }
 
-// OptionError is an invalid value in [Options]; New returns it before any
+// OptionError is an invalid value in [Options]. New returns it before any
 // network call.
 type OptionError struct{ Err error }
 

@@ -11,7 +11,7 @@ import (
 // without the lock that keeps two processes from sending it.
 // TODO: lock the message file with LockFileEx on Windows.
 func tryLock(*os.File) error {
-	return errors.New("file locking is not implemented on this system")
+	return errors.New("file locking is not implemented on this system, so the spool cannot be used here")
 }
 
 func unlock(*os.File) {}

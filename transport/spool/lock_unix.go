@@ -9,7 +9,7 @@ import (
 )
 
 // tryLock takes the exclusive flock on f without waiting. It returns
-// errBusy when another open file description holds it.
+// errBusy when another open file description has the lock.
 func tryLock(f *os.File) error {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
@@ -26,7 +26,7 @@ func tryLock(f *os.File) error {
 	}
 }
 
-// unlock releases the flock on f; closing f releases it too.
+// unlock releases the flock on f. Closing f releases it too.
 func unlock(f *os.File) {
 	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }

@@ -12,8 +12,8 @@
 //
 // # Files
 //
-// Each entry is two files in the spool folder: ID.eml holds the exact bytes
-// of the message, and ID.json its [Entry] record (envelope with Bcc
+// Each entry is two files in the spool folder: ID.eml contains the exact
+// bytes of the message, and ID.json its [Entry] record (envelope with Bcc
 // recipients, transport name and options, state, attempts, last error,
 // message ID). The folder has mode 0700 and the files 0600. Every write goes
 // to a temporary file that is synced and renamed, and then the folder is
@@ -28,7 +28,7 @@
 // # Sending once
 //
 // [Spool.Claim] takes an exclusive flock on the message file, so two
-// processes never send the same entry at once; a second claim fails with
+// processes never send the same entry at once. A second claim fails with
 // [ErrBusy]. [Claim.Send] sends the stored bytes unchanged, never a copy
 // signed again, and records the outcome:
 //
@@ -42,17 +42,17 @@
 //     and sent again only when a caller claims it by ID.
 //
 // A record found in state sending with no process holding its lock belongs
-// to a process that died during the call; it is reported as interrupted.
+// to a process that died during the call, so it is reported as interrupted.
 //
 // # The window for a second send
 //
 // SES has no idempotency key. When a process dies after the transport
-// accepted the message but before the record says accepted, the entry is
+// accepted the message but before the record reads accepted, the entry is
 // interrupted and the next retry sends it again, so the recipients receive
 // it twice. The window is one API round trip (from the request leaving to
 // the response arriving) plus one synced record write. Before that window
 // nothing has left, and after it the record prevents a second send. An
-// entry that is accepted but not yet removed is never sent again; at worst,
+// entry that is accepted but not yet removed is never sent again. At worst,
 // a crash between keeping the sent copy and the removal keeps the sent copy
 // twice.
 package spool
@@ -83,7 +83,7 @@ import (
 // still holds its lock.
 const StaleAge = time.Minute
 
-// State is where an entry stands on its way out.
+// State is the stage of an entry on its way to the transport.
 type State string
 
 const (
@@ -92,15 +92,15 @@ const (
 	StatePending State = "pending"
 	// StateSending is an entry a process is handing to its transport.
 	StateSending State = "sending"
-	// StateInterrupted is an entry whose record says sending while no
-	// process holds its lock: the process died during the call, and the
+	// StateInterrupted is an entry whose record is in state sending while
+	// no process holds its lock. The process died during the call, and the
 	// transport may have accepted the message. It is never stored.
 	StateInterrupted State = "interrupted"
 	// StateAccepted is an entry the transport accepted, with its message
 	// ID recorded, waiting for the caller to keep its sent copy and remove
 	// it.
 	StateAccepted State = "accepted"
-	// StateFailed is an entry the transport refused, or may have accepted
+	// StateFailed is an entry the transport rejected, or may have accepted
 	// (an uncertain error). It is not retried unless claimed by ID.
 	StateFailed State = "failed"
 	// StateDamaged is a record whose message file is missing or does not
@@ -108,20 +108,22 @@ const (
 	StateDamaged State = "damaged"
 )
 
-// ErrBusy is returned when another process holds the lock of an entry.
-var ErrBusy = errors.New("another process is sending the entry")
+// ErrBusy is returned when another process holds the lock of an entry,
+// because it is sending or removing the entry.
+var ErrBusy = errors.New("the entry is locked by another process; try again once that process finishes")
 
 // ErrNotFound is returned for an ID with no entry, such as one that another
 // process sent and removed.
 var ErrNotFound = errors.New("no such entry in the spool")
 
-// errBusy is what tryLock returns; it is ErrBusy.
+// errBusy is the error of tryLock for a file that another process has
+// locked. It is ErrBusy.
 var errBusy = ErrBusy
 
-// Meta names the transport an entry is for. Options holds its settings
-// that are not secret, such as the region or the SMTP host, so a later
-// process can build the same transport; credentials come from the usual
-// places then, never from the spool.
+// Meta names the transport an entry is for. Options contains its settings
+// that are not secret, such as the region or the SMTP host, so that a later
+// process can build the same transport. That process reads credentials from
+// the usual places, never from the spool.
 type Meta struct {
 	Transport string
 	Options   map[string][]string
@@ -196,7 +198,7 @@ func (s *Spool) Dir() string { return s.dir }
 // written, so an entry with a record always has its whole message.
 func (s *Spool) Add(env transport.Envelope, raw io.Reader, meta Meta) (Entry, error) {
 	if len(env.Recipients) == 0 {
-		return Entry{}, errors.New("failed to add to the spool: the envelope has no recipients")
+		return Entry{}, errors.New("failed to add to the spool: missing envelope recipients")
 	}
 	if meta.Transport == "" {
 		return Entry{}, errors.New("failed to add to the spool: missing transport name")
@@ -383,8 +385,9 @@ func (s *Spool) Claim(id string) (*Claim, error) {
 	return s.claim(id, false)
 }
 
-// claim is Claim; with damagedOK it also claims an entry whose record is
-// unreadable or whose message file is missing, so that it can be removed.
+// claim implements Claim. With damagedOK it also claims an entry whose
+// record is unreadable or whose message file is missing, so that Remove can
+// delete it.
 func (s *Spool) claim(id string, damagedOK bool) (*Claim, error) {
 	if !validID(id) {
 		return nil, fmt.Errorf("invalid spool entry ID %q", id)
@@ -479,17 +482,18 @@ func (c *Claim) Send(ctx context.Context, t transport.Transport) error {
 	e.Accepted = time.Now().UTC()
 	e.LastError = ""
 	if err := c.spool.writeRecord(e); err != nil {
-		// NOTE: the record still says sending, so a later retry would
-		// send the message a second time.
+		// NOTE: the record is still in state sending, so a later retry
+		// would send the message a second time.
 		return fmt.Errorf("the transport accepted spool entry %s with message ID %s, but %w; remove the entry instead of retrying it, or it is sent twice", e.ID, messageID, err)
 	}
 	c.entry = e
 	return nil
 }
 
-// recordFailure records sendErr as the last error of the entry: pending
-// when the error says a retry can help, failed otherwise. It returns
-// sendErr, joined with the error of the record write if that failed.
+// recordFailure records sendErr as the last error of the entry. The state
+// becomes pending when the error's Temporary method returns true, and failed
+// otherwise. It returns sendErr, joined with the error of the record write if
+// that failed.
 func (c *Claim) recordFailure(sendErr error) error {
 	var temporary interface{ Temporary() bool }
 	retry := errors.As(sendErr, &temporary) && temporary.Temporary()
@@ -522,7 +526,8 @@ func (c *Claim) checkMessage() error {
 }
 
 // Remove deletes the record and then the message file. A crash between the
-// two leaves a message file without a record, which [Open] removes later.
+// two leaves a message file without a record, which [Open] or [Spool.List]
+// removes once it is older than [StaleAge].
 func (c *Claim) Remove() error {
 	if c.removed {
 		return nil

@@ -54,8 +54,8 @@ func (f *fakeTransport) calls() int {
 	return len(f.raws)
 }
 
-// temporaryError is an error a retry can help, as ses.SendError is when
-// SES throttled the request.
+// temporaryError is an error that a retry may fix when temporary is set,
+// as a *ses.SendError is when SES throttled the request.
 type temporaryError struct{ temporary bool }
 
 func (e temporaryError) Error() string   { return "refused for now" }
@@ -147,10 +147,10 @@ func TestSendSameBytesAndRemoves(t *testing.T) {
 		t.Errorf("transport got envelope %+v, want both recipients", ft.envs[0])
 	}
 	if entries := listEntries(t, sp); len(entries) != 0 {
-		t.Errorf("spool holds %d entries after the send, want 0", len(entries))
+		t.Errorf("spool contains %d entries after the send, want 0", len(entries))
 	}
 	if names, _ := os.ReadDir(sp.Dir()); len(names) != 0 {
-		t.Errorf("spool folder holds %d files after the send, want 0", len(names))
+		t.Errorf("spool folder contains %d files after the send, want 0", len(names))
 	}
 }
 
@@ -240,7 +240,7 @@ func TestAcceptedEntryIsNotSentAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	if entries := listEntries(t, sp); len(entries) != 0 {
-		t.Errorf("spool holds %d entries after Remove, want 0", len(entries))
+		t.Errorf("spool contains %d entries after Remove, want 0", len(entries))
 	}
 }
 
@@ -249,8 +249,8 @@ func TestInterruptedEntryIsSentAgain(t *testing.T) {
 	e := addMessage(t, sp)
 	ft := &fakeTransport{block: make(chan struct{})}
 
-	// While the transport holds the message, the entry reads as sending,
-	// and nobody else can claim it.
+	// While the transport is blocked in Send, the entry reads as sending,
+	// and no other claim succeeds.
 	done := make(chan error)
 	go func() {
 		_, err := sp.Send(context.Background(), e.ID, ft)
@@ -407,7 +407,7 @@ func TestRemoveDamagedEntry(t *testing.T) {
 		t.Fatalf("Remove: %v", err)
 	}
 	if entries := listEntries(t, sp); len(entries) != 0 {
-		t.Errorf("spool holds %d entries after Remove, want 0", len(entries))
+		t.Errorf("spool contains %d entries after Remove, want 0", len(entries))
 	}
 }
 
