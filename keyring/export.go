@@ -26,8 +26,8 @@ import (
 // signatures are left out. The key must be usable for encryption now: a
 // revoked or expired key, or one without a valid encryption subkey, returns
 // an error, because its minimal form would hide that. An unknown fingerprint
-// returns an error that wraps ErrNotFound, and an X.509 certificate one that
-// says minimal export is for OpenPGP keys only.
+// returns an error that wraps ErrNotFound. An X.509 certificate returns an
+// error stating that minimal export is for OpenPGP keys only.
 func (k *Keyring) ExportMinimal(ctx context.Context, fingerprint, address string) ([]byte, error) {
 	fpr, cert, err := k.certToExport(ctx, fingerprint)
 	if err != nil {
@@ -97,7 +97,8 @@ func minimalCertificate(cert *openpgp.Entity, address string, now time.Time) (*o
 		}}
 	}
 
-	// The result must stand on its own: a receiver sees only these packets.
+	// The result must be usable on its own, because a receiver gets only
+	// these packets.
 	if status, detail := encryptionStatus(minimal, now); status != StatusValid {
 		return nil, fmt.Errorf("the minimal form is %s: %v", status, detail)
 	}

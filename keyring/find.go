@@ -208,7 +208,7 @@ func (k *Keyring) certToExport(ctx context.Context, fingerprint string) (string,
 
 	cert, err := k.readCert(fpr)
 	if file := asUnreadable(err); file != nil {
-		return "", nil, fmt.Errorf("failed to export key 0x%s: %w; import the key again to replace the file, or remove it",
+		return "", nil, fmt.Errorf("failed to export key 0x%s: %w: import the key again to replace the file, or remove it",
 			strings.ToUpper(fpr), file)
 	}
 	return fpr, cert, err

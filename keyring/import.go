@@ -25,10 +25,11 @@ type Imported struct {
 	// NowRevoked is set when the import revoked a stored key, as a
 	// revocation certificate does.
 	NowRevoked bool
-	// Warning is "" or a message for the user: that a stored
-	// secret key cannot sign, such as a GnuPG stub primary key without a
-	// signing subkey, or that an unreadable stored file of the key was
-	// replaced and where its bytes were kept. Several are joined by "; ".
+	// Warning is a message for the user, or "". It reports, for example,
+	// a stored secret key that cannot sign (such as a GnuPG stub primary
+	// key without a signing subkey), or an unreadable stored file of the
+	// key that was replaced, with the path of its old bytes. Several
+	// warnings are joined by "; ".
 	Warning string
 	// Kind is KindOpenPGP or KindX509.
 	Kind string
@@ -131,16 +132,16 @@ func (k *Keyring) importOpenPGP(ctx context.Context, data []byte, opts ImportOpt
 	}
 	if len(skipped) > 0 && len(imported) > 0 {
 		imported[0].Warning = joinWarnings(imported[0].Warning, fmt.Sprintf(
-			"the input also held %s, without a user ID for %s, which was not imported", strings.Join(skipped, ", "), opts.Address))
+			"the input also contained %s, without a user ID for %s, which was not imported", strings.Join(skipped, ", "), opts.Address))
 	}
 	return imported, nil
 }
 
 // checkImportOptions applies ImportOptions.Address and PublicOnly to the
-// parsed input, before anything is stored: it drops the user IDs for other
+// parsed input, before anything is stored. It drops the user IDs for other
 // addresses and rejects what the options forbid. With skipOtherKeys, a key
-// without a user ID for the address is dropped instead, and its
-// fingerprint returned, unless no key is left.
+// without a user ID for the address is dropped instead and its fingerprint
+// returned, unless no key is left.
 func checkImportOptions(in *keyInput, opts ImportOptions) (skipped []string, err error) {
 	kept := in.entities[:0]
 	for _, e := range in.entities {
@@ -174,7 +175,7 @@ func checkImportOptions(in *keyInput, opts ImportOptions) (skipped []string, err
 }
 
 // addImported appends result to list, or folds it into the entry for the
-// same key when the input held that key twice, as a public and a secret key.
+// same key when the input contained that key twice, as a public and a secret key.
 func addImported(list []Imported, result Imported) []Imported {
 	for i := range list {
 		if list[i].Fingerprint == result.Fingerprint {

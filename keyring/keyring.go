@@ -73,10 +73,10 @@
 //
 // OpenPGP lookups by address, fingerprint or key ID go through an index,
 // saved as "pgp.index" beside the certificate directory, that maps them to
-// the certificates to parse. It is a cache of the directory: it is checked
+// the certificates to parse. It is a cache of the directory. It is checked
 // against the modification times of the directory and its prefix folders
 // when a lookup finds nothing, when another sealmail process saved it, and
-// at least once a second, so it follows what other processes and other
+// at least once a second. So it follows what other processes and other
 // cert-d tools write. A certificate that another cert-d tool adds for an
 // address that already has one may go unseen for up to that second.
 //

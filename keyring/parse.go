@@ -336,15 +336,15 @@ func parseStored(data []byte, fpr string) (e *openpgp.Entity, err error) {
 	return e, nil
 }
 
-// notKeyData describes input that is none of the kinds Import reads.
+// notKeyData is the error text for input of none of the kinds Import reads.
 const notKeyData = "the input is not an OpenPGP key (armored or binary), an X.509 certificate, a PKCS#12 bundle or a mail message"
 
-// startsOpenPGP reports whether data can start binary OpenPGP data: a
-// packet header (RFC 9580 section 4.2) with the tag of a packet type that
-// RFC 9580 defines, and for a key or signature packet a version that RFC
-// 9580 or RFC 4880 defines. Other data, such as a picture, would otherwise
-// be reported as a truncated packet: a PNG file starts with what reads as
-// the header of a signature packet.
+// startsOpenPGP reports whether data can start binary OpenPGP data. That is
+// a packet header (RFC 9580 section 4.2) with the tag of a packet type that
+// RFC 9580 defines. For a key or signature packet, the version must also be
+// one that RFC 9580 or RFC 4880 defines. Without this check, other data such
+// as a picture would be reported as a truncated packet, because a PNG file
+// starts with what reads as the header of a signature packet.
 func startsOpenPGP(data []byte) bool {
 	if len(data) == 0 || data[0]&0x80 == 0 {
 		return false

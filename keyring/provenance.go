@@ -17,7 +17,7 @@ import (
 // Origin is the channel through which an OpenPGP key arrived in the keyring.
 type Origin string
 
-// The origins of keys. A key keeps the origin it first arrived with; later
+// The origins of keys. A key keeps the origin it first arrived with. Later
 // imports of the same key merge into it without changing its origin.
 const (
 	OriginUnknown   Origin = ""          // stored before origins were recorded
@@ -156,7 +156,7 @@ func (k *Keyring) Confirm(ctx context.Context, fingerprint string, now time.Time
 
 	cert, err := k.readCert(fpr)
 	if file := asUnreadable(err); file != nil {
-		return Provenance{}, fmt.Errorf("failed to confirm key 0x%s: %w; import the key again to replace the file",
+		return Provenance{}, fmt.Errorf("failed to confirm key 0x%s: %w: import the key again to replace the file",
 			strings.ToUpper(fpr), file)
 	}
 	if err != nil {
@@ -187,8 +187,8 @@ func (k *Keyring) removeProvenance(fpr string) error {
 }
 
 // heldBack returns a warning when the just imported key e is not
-// confirmed and another, confirmed key is stored for one of its addresses:
-// EncryptionKey goes on using the confirmed key until the user confirms e.
+// confirmed and another, confirmed key is stored for one of its addresses.
+// EncryptionKey keeps using the confirmed key until the user confirms e.
 // It returns "" otherwise. The caller holds the lock, so the index is not
 // brought up to date for each key of a large import.
 func (k *Keyring) heldBack(ctx context.Context, e *openpgp.Entity, now time.Time) (string, error) {

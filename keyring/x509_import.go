@@ -33,7 +33,7 @@ type ImportOptions struct {
 	// Autocrypt header must be stored. A key without one is rejected with
 	// an error that wraps ErrNoMatchingUserID, and nothing is stored.
 	Address string
-	// PublicOnly rejects input that holds a secret key or a PKCS#12
+	// PublicOnly rejects input that contains a secret key or a PKCS#12
 	// bundle with an error that wraps ErrSecretKey, for sources that must
 	// carry certificates only.
 	PublicOnly bool
@@ -43,8 +43,8 @@ type ImportOptions struct {
 	// there that no other process stored a key for the address meanwhile.
 	precheck func(context.Context) error
 	// skipOtherKeys drops, with Address set, the keys without a user ID
-	// for it instead of failing, as a key file attached to a message may
-	// hold the sender's key beside others.
+	// for it instead of failing, because a key file attached to a message
+	// may contain the sender's key beside others.
 	skipOtherKeys bool
 }
 
@@ -53,7 +53,7 @@ type ImportOptions struct {
 var ErrNoMatchingUserID = errors.New("the key has no user ID for the address")
 
 // ErrSecretKey is wrapped by the error of ImportWithOptions when
-// ImportOptions.PublicOnly is set and the input holds a secret key.
+// ImportOptions.PublicOnly is set and the input contains a secret key.
 var ErrSecretKey = errors.New("the input contains a secret key where a certificate was expected")
 
 // ErrPasswordNeeded is wrapped by the error of Import when its input is a
@@ -214,8 +214,8 @@ func parseX509Input(data []byte, password func() ([]byte, error)) (in x509Input,
 
 	if isDER(data) {
 		// The white space that isDER allows after the structure is cut off
-		// by its declared length: trimming white space bytes would also cut
-		// a signature that happens to end in one.
+		// by its declared length, because trimming white space bytes would
+		// also cut a signature that happens to end in one.
 		data = trimDER(data)
 		if err := parseDER(data, password, &in); err != nil {
 			return x509Input{}, err

@@ -79,7 +79,7 @@ func (k *Keyring) exportX509(fpr string) ([]byte, error) {
 	for _, anchor := range []bool{false, true} {
 		cert, err := k.readX509(fpr, anchor)
 		if file := asUnreadable(err); file != nil {
-			return nil, fmt.Errorf("failed to export certificate %s: %w; import the certificate again to replace the file, or remove it", fpr, file)
+			return nil, fmt.Errorf("failed to export certificate %s: %w: import the certificate again to replace the file, or remove it", fpr, file)
 		}
 		if cert != nil {
 			return cert.Raw, nil

@@ -19,16 +19,16 @@ const configFileName = "config.toml"
 
 // config is the content of config.toml in the home: the defaults of the
 // flags of compose, send and sendmail. A flag given on the command line
-// wins over the file. The file holds no secrets: passwords come from files
-// it names or from the environment.
+// overrides the file. The file contains no secrets, because passwords come
+// from files it names or from the environment.
 type config struct {
 	// From is the sender's address, as --from takes it.
 	From string `toml:"from"`
 	// Scheme is "pgp" or "smime".
 	Scheme string `toml:"scheme"`
-	// Policy is the rule of sendmail for a recipient without a key:
-	// "require-encryption" (refuse, the default) or "encrypt-if-possible"
-	// (send signed only when any recipient lacks a key).
+	// Policy is the sendmail rule for a recipient without a key:
+	// "require-encryption" (reject the message, the default) or
+	// "encrypt-if-possible" (send signed only when any recipient lacks a key).
 	// NOTE: read and checked, but nothing uses it until the sendmail
 	// command exists.
 	Policy string `toml:"policy"`
@@ -51,13 +51,13 @@ type sesConfig struct {
 type smtpConfig struct {
 	Host string `toml:"host"`
 	Port int    `toml:"port"`
-	// TLS is "starttls" or "implicit"; empty means chosen by port.
+	// TLS is "starttls" or "implicit". Empty means the port decides.
 	TLS          string `toml:"tls"`
 	User         string `toml:"user"`
 	PasswordFile string `toml:"password_file"`
 }
 
-// Values that config.toml accepts for its settings with a fixed set.
+// Allowed values of the config.toml settings that take one of a fixed set.
 var (
 	configSchemes  = []string{"pgp", "smime"}
 	configPolicies = []string{"require-encryption", "encrypt-if-possible"}
@@ -94,7 +94,7 @@ func loadConfig(dir string) (*config, error) {
 			keys[i] = key.String()
 		}
 		sort.Strings(keys)
-		return nil, fmt.Errorf("unknown setting %s in the configuration %s; the settings are from, scheme, policy, via, [ses] region, profile, endpoint_url, configuration_set, and [smtp] host, port, tls, user, password_file",
+		return nil, fmt.Errorf("unknown setting %s in the configuration %s: use from, scheme, policy, via, [ses] region, profile, endpoint_url, configuration_set, and [smtp] host, port, tls, user, password_file",
 			strings.Join(keys, ", "), path)
 	}
 	if err := c.check(); err != nil {
@@ -132,7 +132,7 @@ func (c *config) check() error {
 		{"smtp.password_file", c.SMTP.PasswordFile},
 	} {
 		if strings.ContainsAny(setting.value, "\r\n") {
-			return fmt.Errorf("%s contains a line break", setting.name)
+			return fmt.Errorf("%s contains a line break: remove it", setting.name)
 		}
 	}
 	return nil

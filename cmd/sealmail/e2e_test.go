@@ -361,7 +361,7 @@ func TestDemo(t *testing.T) {
 
 func TestSendReportsPartialFailure(t *testing.T) {
 	// The endpoint accepts the first copy and rejects the second. The
-	// recorder answers other requests, such as GetAccount, with HTTP 404.
+	// recorder responds to other requests, such as GetAccount, with HTTP 404.
 	rec := &recorder{}
 	var calls int
 	var mu sync.Mutex

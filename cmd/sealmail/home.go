@@ -10,7 +10,7 @@ import (
 	"github.com/sealmail/sealmail/transport/maildir"
 )
 
-// home is the folder that holds everything sealmail keeps:
+// home is the folder that contains everything sealmail keeps:
 //
 //	config.toml  the defaults of compose and send
 //	keyring/     OpenPGP and X.509 certificates, the user's secret keys
@@ -38,9 +38,9 @@ func (a *app) openHome() (*home, error) {
 	return &home{dir: dir}, nil
 }
 
-// checkHomeMode rejects a home that other users may write to, since they
+// checkHomeMode rejects a home that other users may write to, because they
 // could then swap the keyring or the outbox for their own. A home that they
-// may only read is accepted: the secret folder inside is closed to them.
+// may only read is accepted, because the secret folder inside is mode 0700.
 func checkHomeMode(dir string) error {
 	info, err := os.Stat(dir)
 	if err != nil {

@@ -106,8 +106,8 @@ func (a *app) keyringImport(ctx context.Context, args []string) error {
 	for _, name := range fs.Args() {
 		imported, err := a.importFile(ctx, kr, name, passphraseFile.value)
 		if err != nil && ctx.Err() != nil {
-			// An interrupt, as at the password prompt, stops the
-			// import instead of going on to the next file.
+			// An interrupt, such as Ctrl-C at the passphrase prompt,
+			// stops the import instead of continuing with the next file.
 			return ctx.Err()
 		}
 		if err != nil {

@@ -27,7 +27,7 @@ var stdinIsTerminal = func(r io.Reader) bool {
 // key.
 func (a *app) keyringConfirm(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("keyring confirm", "keyring confirm [--yes] FINGERPRINT...")
-	yes := fs.Bool("yes", false, "confirm without asking, for scripts; check each fingerprint with the key's owner first")
+	yes := fs.Bool("yes", false, "confirm without a prompt, for scripts (check each fingerprint with the key's owner first)")
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -126,7 +126,7 @@ func (a *app) newPassphrase(ctx context.Context, address, passphraseFile string)
 
 	tty, ok := openTerminal()
 	if !ok {
-		return nil, fmt.Errorf("the new secret key needs a passphrase and there is no terminal to ask on: give --passphrase-file FILE or set SEALMAIL_PASSPHRASE")
+		return nil, fmt.Errorf("the new secret key needs a passphrase, but there is no terminal for the prompt: pass --passphrase-file FILE or set SEALMAIL_PASSPHRASE")
 	}
 	defer tty.Close()
 

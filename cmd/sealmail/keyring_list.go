@@ -12,7 +12,7 @@ import (
 // that expire within keyring.ExpiringWindow.
 const statusExpiring = "expiring"
 
-// listFilter holds the filters of "keyring list"; its zero value keeps
+// listFilter is the set of filters of "keyring list". Its zero value keeps
 // every entry.
 type listFilter struct {
 	status    string // a keyring.Status, statusExpiring, or "" for any
@@ -37,7 +37,7 @@ func newListFilter(status, kind string, secret bool, addresses []string) (listFi
 	}
 	for _, address := range addresses {
 		if !strings.Contains(address, "@") {
-			return listFilter{}, usagef("keyring list: %q is not an email address; to look up a fingerprint, use \"sealmail keyring show\"", address)
+			return listFilter{}, usagef("keyring list: %q is not an email address: to look up a fingerprint, use \"sealmail keyring show\"", address)
 		}
 	}
 	return listFilter{status: status, kind: kind, secret: secret, addresses: addresses}, nil
@@ -54,7 +54,7 @@ func isStatus(s string) bool {
 
 // apply returns the entries that pass every filter, in their order. An
 // entry passes the address filter when it has any of the addresses. An
-// unreadable file passes it too, because the key it holds may have one of
+// unreadable file passes it too, because the key it contains may have one of
 // them, unless it is the secret key file of a readable certificate that
 // has none of them.
 func (f listFilter) apply(entries []keyring.Entry, now time.Time) []keyring.Entry {

@@ -150,15 +150,15 @@ func (a *app) keyringExport(ctx context.Context, args []string) error {
 		return err
 	}
 	if *minimal && entry.Kind != keyring.KindOpenPGP {
-		return usagef("keyring export: --minimal is for OpenPGP keys only, and %s is an X.509 certificate; export it without --minimal", strings.ToUpper(entry.Fingerprint))
+		return usagef("keyring export: --minimal is for OpenPGP keys only, but %s is an X.509 certificate: export it without --minimal", strings.ToUpper(entry.Fingerprint))
 	}
 
-	// Export and ExportMinimal return the certificate only; secret key
+	// Export and ExportMinimal return only the certificate, so secret key
 	// material never leaves the keyring through this command.
 	var cert []byte
 	if *minimal {
-		// For an address, the user ID of that address is kept; for a
-		// fingerprint or key ID, the primary user ID.
+		// For an address, the user ID of that address is kept. For a
+		// fingerprint or key ID, the primary user ID is kept.
 		address := ""
 		if strings.Contains(fs.Arg(0), "@") {
 			address = fs.Arg(0)
@@ -213,19 +213,19 @@ func (a *app) exportChoice(ctx context.Context, kr *keyring.Keyring, query strin
 		}
 		for _, e := range entries {
 			if used != nil && e.Kind == keyring.KindOpenPGP && strings.EqualFold(e.Fingerprint, fingerprintHex(used)) {
-				a.progress("note: %d keys match %q; exporting %s, the one sealmail uses for it (give a fingerprint to export another: %s)",
+				a.progress("note: %d keys match %q, so exporting %s, the one sealmail uses for it (give a fingerprint to export another: %s)",
 					len(entries), query, strings.ToUpper(e.Fingerprint), strings.Join(fprs, ", "))
 				return e, nil
 			}
 		}
 	}
-	return keyring.Entry{}, fmt.Errorf("%d keys match %q and none is the one sealmail uses: give one of their fingerprints: %s",
+	return keyring.Entry{}, fmt.Errorf("%d keys match %q, and sealmail uses none of them: pass one of these fingerprints: %s",
 		len(entries), query, strings.Join(fprs, ", "))
 }
 
 func (a *app) keyringRemove(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("keyring remove", "keyring remove [--yes] FINGERPRINT")
-	yes := fs.Bool("yes", false, "remove without asking, for scripts")
+	yes := fs.Bool("yes", false, "remove without a confirmation prompt, for scripts")
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -234,16 +234,16 @@ func (a *app) keyringRemove(ctx context.Context, args []string) error {
 		return err
 	}
 	e := entries[0]
-	// Find also takes addresses, key IDs and subkey fingerprints; removal
-	// needs the full fingerprint of the key, so a typo cannot remove
-	// another key.
+	// Find also accepts addresses, key IDs and subkey fingerprints, but
+	// removal requires the full fingerprint of the key, so that a typo
+	// cannot remove another key.
 	query := strings.ToLower(normalizeFingerprint(fs.Arg(0)))
 	switch {
 	case len(entries) == 1 && query == e.Fingerprint:
 	case len(entries) == 1 && (len(query) == 40 || len(query) == 64):
 		return usagef("keyring remove: %s is the fingerprint of a subkey of key %s: give the key's own fingerprint to remove the key with its subkeys", strings.ToUpper(query), strings.ToUpper(e.Fingerprint))
 	default:
-		return usagef("keyring remove: %q is not the full fingerprint of a key, which removal needs so that a typo cannot remove another key; find it with \"sealmail keyring show %s\"", fs.Arg(0), fs.Arg(0))
+		return usagef("keyring remove: %q is not the full fingerprint of a key, which removal requires so that a typo cannot remove another key. Find it with \"sealmail keyring show %s\"", fs.Arg(0), fs.Arg(0))
 	}
 
 	if !*yes {
@@ -285,7 +285,7 @@ func normalizeFingerprint(s string) string {
 func (a *app) confirm(ctx context.Context, question string) (bool, error) {
 	tty, ok := openTerminal()
 	if !ok {
-		return false, usagef("no terminal to ask on: give --yes to remove without asking")
+		return false, usagef("no terminal for the confirmation prompt: pass --yes to remove without a prompt")
 	}
 	defer tty.Close()
 	fmt.Fprint(tty, question)

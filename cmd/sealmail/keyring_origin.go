@@ -8,7 +8,7 @@ import (
 )
 
 // importOrigin returns the note "keyring import" prints after an imported
-// OpenPGP key to say where it came from, such as " (from the Autocrypt
+// OpenPGP key to show where it came from, such as " (from the Autocrypt
 // header of bob@example.org)". It returns "" for keys from files and for
 // X.509 certificates. For a key that was already stored, the note gives the
 // origin it was first stored with, which is the one the keyring keeps.
@@ -40,9 +40,9 @@ func importOrigin(ctx context.Context, kr *keyring.Keyring, k keyring.Imported) 
 	return fmt.Sprintf(" (%s)", origin)
 }
 
-// importVerb returns the word that tells what an import did with k:
-// "imported" for a new key, "updated" for a stored key that gained
-// something, "unchanged" for one that had everything already.
+// importVerb returns the word for what an import did with k: "imported"
+// for a new key, "updated" for a stored key that gained something, and
+// "unchanged" for a stored key that had everything already.
 func importVerb(k keyring.Imported) string {
 	switch {
 	case k.Unchanged:

@@ -1,10 +1,10 @@
 // Command sealmail composes email, protects it end to end with OpenPGP
-// (PGP/MIME) and sends it through Amazon SES, or writes it to a local
-// outbox.
+// (PGP/MIME) or S/MIME, and sends it through Amazon SES or SMTP, or writes
+// it to a local outbox.
 //
 // Run "sealmail help" for the commands. Exit status: 0 on success, 1 on
-// failure, 2 on a usage error. A signal that stops it gives 128 plus the
-// signal number: 130 for SIGINT, 143 for SIGTERM. A send of several copies
+// failure, 2 on a usage error. A signal that stops it sets the exit status to
+// 128 plus the signal number: 130 for SIGINT, 143 for SIGTERM. A send of several copies
 // that a signal stops while it hands them over reports the copies and exits
 // with 1.
 package main
@@ -125,9 +125,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		fmt.Fprintln(stderr, "sealmail: interrupted; nothing more was written or sent")
-		// As a shell reports a command killed by a signal: 130 for
-		// SIGINT, 143 for SIGTERM.
+		fmt.Fprintln(stderr, "sealmail: interrupted, so nothing more was written or sent")
+		// The exit status is the one a shell reports for a command killed
+		// by the signal: 130 for SIGINT, 143 for SIGTERM.
 		var sig *signalError
 		if errors.As(context.Cause(ctx), &sig) {
 			return 128 + int(sig.signal)

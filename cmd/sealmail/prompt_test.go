@@ -353,7 +353,7 @@ func TestPromptInterrupt(t *testing.T) {
 				if status != sig.wantStatus {
 					t.Errorf("exit status %d, want %d; output:\n%s", status, sig.wantStatus, output)
 				}
-				if !strings.Contains(output, "sealmail: interrupted; nothing more was written or sent") {
+				if !strings.Contains(output, "sealmail: interrupted, so nothing more was written or sent") {
 					t.Errorf("output lacks the interrupt message:\n%s", output)
 				}
 				if !echo {

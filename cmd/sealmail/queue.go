@@ -107,7 +107,7 @@ func (a *app) queueFlush(ctx context.Context, args []string) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usagef("queue flush: unexpected argument %q; use queue retry to name entries", fs.Arg(0))
+		return usagef("queue flush: unexpected argument %q: use queue retry to name entries", fs.Arg(0))
 	}
 	retryErr := a.retryEntries(ctx, nil)
 
@@ -123,7 +123,7 @@ func (a *app) queueFlush(ctx context.Context, args []string) error {
 		if retryErr != nil {
 			fmt.Fprintf(a.stderr, "sealmail: %v\n", retryErr)
 		}
-		return fmt.Errorf("%d message(s) still in the queue; run \"sealmail queue list\" to see why", len(left))
+		return fmt.Errorf("%d message(s) still in the queue: run \"sealmail queue list\" to see why", len(left))
 	}
 	return retryErr
 }
@@ -172,7 +172,7 @@ func (a *app) retryEntries(ctx context.Context, ids []string) error {
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("failed to send %d of %d queued message(s); run \"sealmail queue list\" to see their state", failed, len(entries))
+		return fmt.Errorf("failed to send %d of %d queued message(s): run \"sealmail queue list\" to see their state", failed, len(entries))
 	}
 	return nil
 }
@@ -192,7 +192,7 @@ func (a *app) entriesToRetry(sp *spool.Spool, ids []string) ([]spool.Entry, erro
 	for _, id := range ids {
 		e, err := sp.Get(id)
 		if err != nil {
-			return nil, fmt.Errorf("%w; run \"sealmail queue list\" for the IDs", err)
+			return nil, fmt.Errorf("%w: run \"sealmail queue list\" for the IDs", err)
 		}
 		entries = append(entries, e)
 	}
@@ -230,11 +230,11 @@ func (a *app) sendEntry(ctx context.Context, h *home, sp *spool.Spool, id string
 	e := c.Entry()
 	if st.keepSent {
 		if err := keepSpooledCopy(h, c, st.via); err != nil {
-			return e, fmt.Errorf("accepted with message ID %s, but %w; the entry %s stays in the queue as accepted, and \"sealmail queue retry %s\" keeps the copy without sending it again", e.MessageID, err, e.ID, e.ID)
+			return e, fmt.Errorf("accepted with message ID %s, but %w. The entry %s stays in the queue as accepted, and \"sealmail queue retry %s\" keeps the copy without sending it again", e.MessageID, err, e.ID, e.ID)
 		}
 	}
 	if err := c.Remove(); err != nil {
-		return e, fmt.Errorf("accepted with message ID %s, but %w; the entry will not be sent again, so remove it with \"sealmail queue remove --yes %s\"", e.MessageID, err, e.ID)
+		return e, fmt.Errorf("accepted with message ID %s, but %w. The entry will not be sent again, so remove it with \"sealmail queue remove --yes %s\"", e.MessageID, err, e.ID)
 	}
 	return e, nil
 }
@@ -365,7 +365,7 @@ func (a *app) queueRemove(args []string) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return usagef("queue remove: missing entry ID; run \"sealmail queue list\" for the IDs")
+		return usagef("queue remove: missing entry ID: run \"sealmail queue list\" for the IDs")
 	}
 	if !*yes {
 		return usagef("queue remove deletes messages without sending them; add --yes to confirm")

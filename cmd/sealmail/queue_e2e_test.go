@@ -201,7 +201,7 @@ func TestQueueRetryAfterKillDuringSend(t *testing.T) {
 	cmd.Wait()
 	requests, accepted, blocked := ep.counts()
 	if requests != 1 || accepted != 0 || blocked != 1 {
-		t.Fatalf("endpoint got %d requests, answered %d; want 1 started and none answered", requests, accepted)
+		t.Fatalf("endpoint got %d requests and responded to %d, want 1 request and no response", requests, accepted)
 	}
 
 	entries = queueEntries(t, home)
@@ -217,7 +217,7 @@ func TestQueueRetryAfterKillDuringSend(t *testing.T) {
 		t.Fatalf("after the kill, entries = %+v, want one interrupted after 1 attempt", entries)
 	}
 	if !bytes.Equal(ep.blocked[0].Content.Raw.Data, spooled[interrupted.Envelope.Recipients[0]]) {
-		t.Error("the request that got no answer differs from the spooled message")
+		t.Error("the request that got no response differs from the spooled message")
 	}
 
 	ep.setMode("record", 0)
@@ -319,7 +319,7 @@ func TestQueueRetryConcurrentSendsOnce(t *testing.T) {
 		t.Fatalf("send: exit status %d, want 1; stderr:\n%s", status, stderr)
 	}
 	if !strings.Contains(stderr, "pending") {
-		t.Errorf("send does not say the copies stay pending; stderr:\n%s", stderr)
+		t.Errorf("send does not report that the copies stay pending; stderr:\n%s", stderr)
 	}
 	entries := queueEntries(t, home)
 	if len(entries) != 2 {
@@ -331,7 +331,7 @@ func TestQueueRetryConcurrentSendsOnce(t *testing.T) {
 		}
 	}
 
-	// Each answer waits, so the two processes overlap.
+	// Each response is delayed, so the two processes overlap.
 	ep.setMode("record", 500*time.Millisecond)
 	var cmds []*exec.Cmd
 	var outputs []*bytes.Buffer

@@ -199,8 +199,8 @@ func checkCopies(t transport.Transport, copies []compose.Copy, files []*os.File)
 	return nil
 }
 
-// warnPacing says when SES sends of several copies are paced to the
-// default rate because the account's rate could not be read.
+// warnPacing prints a warning when SES sends of several copies are paced to
+// the default rate because the account's rate could not be read.
 func (a *app) warnPacing(ctx context.Context, t transport.Transport, copies int) {
 	st, ok := t.(*ses.Transport)
 	if !ok || copies < 2 {

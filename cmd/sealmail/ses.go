@@ -47,7 +47,7 @@ func (a *app) sesTransport(ctx context.Context, f *sesFlags) (*ses.Transport, er
 func (a *app) ses(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(a.stderr, sesUsage)
-		return usagef("ses: missing subcommand")
+		return usagef("ses: missing subcommand: use quota, require-tls or check")
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "quota":
@@ -60,7 +60,7 @@ func (a *app) ses(ctx context.Context, args []string) error {
 		fmt.Fprint(a.stdout, sesUsage)
 		return nil
 	default:
-		return usagef("unknown ses subcommand %q", cmd)
+		return usagef("unknown ses subcommand %q: use quota, require-tls or check", cmd)
 	}
 }
 

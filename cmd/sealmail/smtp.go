@@ -86,7 +86,7 @@ func (a *app) smtpOptions(f *smtpFlags, region string) (smtp.Options, error) {
 	}
 	opts.Password = password
 	if opts.Username == "" && opts.Password != "" {
-		return opts, usagef("an SMTP password was given without --smtp-user; for SES the user name is the access key ID")
+		return opts, usagef("an SMTP password was given without --smtp-user: pass --smtp-user USER (for SES, the user name is the access key ID)")
 	}
 	if opts.Username != "" && opts.Password == "" {
 		return opts, usagef("missing SMTP password for --smtp-user %q: give --smtp-password-file FILE or set SEALMAIL_SMTP_PASSWORD", opts.Username)
