@@ -131,7 +131,7 @@ func checkUserID(name, address string) error {
 var ErrEmptyPassphrase = errors.New("the passphrase is empty")
 
 // ErrSecretKeyExists is wrapped by the error of GenerateSecretKey when the
-// keyring holds a usable secret key for the address already.
+// keyring contains a usable secret key for the address already.
 var ErrSecretKeyExists = errors.New("a usable secret key exists for the address")
 
 // SecretKeyOptions choose how GenerateSecretKey makes and stores a key.
@@ -201,7 +201,7 @@ func (k *Keyring) GenerateSecretKey(ctx context.Context, name, address string, p
 }
 
 // checkNoSecretKey returns an error wrapping ErrSecretKeyExists when the
-// keyring holds a usable secret key for address.
+// keyring contains a usable secret key for address.
 func (k *Keyring) checkNoSecretKey(ctx context.Context, address string) error {
 	existing, err := k.SigningKey(ctx, address, time.Now())
 	var lookup *LookupError

@@ -90,10 +90,10 @@ type certIndex struct {
 	byKey map[string][]string
 	// dirty is set when the index differs from the saved one.
 	dirty bool
-	// lazy holds the records of the readable certificates of a loaded
+	// lazy contains the records of the readable certificates of a loaded
 	// index, one a line, until something needs them parsed: a process
 	// that looks up one address finds its lines by searching these bytes.
-	// While lazy is not nil, certs holds only the unreadable files and
+	// While lazy is not nil, certs contains only the unreadable files and
 	// byKey is nil.
 	lazy []byte
 }
@@ -318,7 +318,7 @@ func (idx *certIndex) unchanged(ctx context.Context, dir string) (bool, error) {
 	return true, nil
 }
 
-// parseLazy parses the records that lazy holds into certs and builds
+// parseLazy parses the records that lazy contains into certs and builds
 // byKey.
 func (idx *certIndex) parseLazy() error {
 	if idx.lazy == nil {

@@ -51,10 +51,10 @@
 //     and version 1 CRLs, which Go's crypto/x509 does not parse, are not
 //     supported: such a CRL counts as one that cannot be had.
 //
-// Keys follow RFC 9580 (and RFC 4880 for the v4 keys GnuPG 2.2 reads);
-// the OpenPGP library is github.com/ProtonMail/go-crypto, v2 API. Every write
-// holds the flock on pgp.cert.d/writelock, as the draft requires of writers, and
-// replaces files atomically, so other cert-d implementations may share the
+// Keys follow RFC 9580 (and RFC 4880 for the v4 keys GnuPG 2.2 reads).
+// The OpenPGP library is github.com/ProtonMail/go-crypto, v2 API. Every write
+// takes the flock on pgp.cert.d/writelock, as draft-nwjw-openpgp-cert-d
+// requires of writers, and replaces files atomically, so other cert-d implementations may share the
 // certificate directory. A key that is already stored is merged with the new
 // one: the union of their user IDs, subkeys and signatures is kept.
 //

@@ -22,7 +22,7 @@ import (
 	"github.com/sealmail/sealmail/keyring"
 )
 
-// demoPKI holds what the S/MIME demo made: the CA and each recipient's
+// demoPKI is what the S/MIME demo made: the CA and each recipient's
 // certificate and key, to open the copies with.
 type demoPKI struct {
 	ca    *demoCA

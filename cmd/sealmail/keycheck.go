@@ -108,7 +108,7 @@ type keyCheck struct {
 
 	warnings    []string
 	unconfirmed []unconfirmedKey
-	// warned holds the fingerprints of the keys and certificates already
+	// warned contains the fingerprints of the keys and certificates already
 	// named in an expiry warning, so that a key shared by the sender's
 	// signature and encryption to self, or a CA certificate shared by
 	// several recipients, is named once.

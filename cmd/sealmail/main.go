@@ -57,8 +57,8 @@ Commands:
   queue remove --yes ID...  delete queued messages without sending them
 
 Run "sealmail COMMAND --help" for the flags of a command.
-The home (--home, or SEALMAIL_HOME) holds the keyring, the outbox and the
-sent copies; by default it is $XDG_DATA_HOME/sealmail.
+The home (--home, or SEALMAIL_HOME) contains the keyring, the outbox, the
+spool and the sent copies. By default it is $XDG_DATA_HOME/sealmail.
 `
 
 // usageError is an invalid command line, which makes sealmail exit with
@@ -91,7 +91,7 @@ type app struct {
 	// lookupEnv returns the value of an environment variable and whether
 	// it is set, as os.LookupEnv does.
 	lookupEnv func(string) (string, bool)
-	// synopses holds the usage line of each command's flag set.
+	// synopses contains the usage line of each command's flag set.
 	synopses map[*flag.FlagSet]string
 }
 

@@ -66,7 +66,7 @@ func (a *app) composer(ctx context.Context, h *home, m *compose.Message, f *mess
 }
 
 // schemeHint adds to a "not found" error for an address the hint that the
-// keyring holds a key of the other scheme for it, which users who mix
+// keyring contains a key of the other scheme for it, which users who mix
 // OpenPGP and S/MIME hit: the default is --pgp, and --smime needs X.509.
 // The address of a RecipientError's problems is taken from each problem.
 func schemeHint(ctx context.Context, kr *keyring.Keyring, scheme compose.Scheme, address string, err error) error {
