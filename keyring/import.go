@@ -276,7 +276,8 @@ func (k *Keyring) storeEntity(fpr string, e *openpgp.Entity, secret bool) (bool,
 	if err != nil {
 		return false, fmt.Errorf("failed to serialize key %s: %w", fpr, err)
 	}
-	if _, err := parseStored(data, fpr); err != nil {
+	readBack, err := parseStored(data, fpr)
+	if err != nil {
 		return false, fmt.Errorf("failed to store key %s: it does not read back: %w", fpr, err)
 	}
 
@@ -293,7 +294,7 @@ func (k *Keyring) storeEntity(fpr string, e *openpgp.Entity, secret bool) (bool,
 	if err := k.writeCert(fpr, data); err != nil {
 		return false, err
 	}
-	k.noteWritten(fpr, data)
+	k.noteWritten(fpr, data, readBack)
 	return true, nil
 }
 

@@ -415,13 +415,20 @@ func indexFile(path, fpr string, stamp fileStamp, statErr error, old *indexedCer
 // parse fills the addresses and subkeys of entry from the certificate
 // data, or its problem when data is not the certificate, and returns entry.
 func (entry *indexedCert) parse(data []byte) *indexedCert {
-	entry.sum = contentSum(data)
 	cert, err := parseStored(data, entry.fpr)
 	if err != nil {
+		entry.sum = contentSum(data)
 		entry.problem = err.Error()
 		entry.corrupt = true
 		return entry
 	}
+	return entry.describe(data, cert)
+}
+
+// describe fills the sum, addresses and subkeys of entry from the
+// certificate cert, parsed from data, and returns entry.
+func (entry *indexedCert) describe(data []byte, cert *openpgp.Entity) *indexedCert {
+	entry.sum = contentSum(data)
 	entry.addresses = indexAddresses(cert)
 	entry.subkeys = nil
 	for _, subkey := range cert.Subkeys {
@@ -462,19 +469,19 @@ func indexAddresses(e *openpgp.Entity) []string {
 	return list
 }
 
-// noteWritten updates the index of this process for the certificate data
-// that the caller, holding the lock, just stored under fpr, so that the
-// following lookups of the same import see it without scanning. Its stamp
-// and its folder's time are left unknown, so the next update reads the
-// file again, and parses it only if another writer changed it since.
-func (k *Keyring) noteWritten(fpr string, data []byte) {
+// noteWritten updates the index of this process for the certificate data,
+// parsed as cert, that the caller, holding the lock, just stored under fpr.
+// The following lookups of the same import then see it without scanning.
+// Its stamp and its folder's time are left unknown, so the next update
+// reads the file again, and parses it only if another writer changed it.
+func (k *Keyring) noteWritten(fpr string, data []byte, cert *openpgp.Entity) {
 	k.indexMu.Lock()
 	defer k.indexMu.Unlock()
 	if k.index == nil || k.index.parseLazy() != nil || k.index.byKey == nil {
 		return
 	}
 	idx := k.index
-	entry := (&indexedCert{fpr: fpr}).parse(data)
+	entry := (&indexedCert{fpr: fpr}).describe(data, cert)
 	idx.certs[fpr] = entry
 	idx.dirs[fpr[:2]] = 0
 	idx.rootTime = 0
