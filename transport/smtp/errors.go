@@ -206,8 +206,12 @@ func (s *session) setupError(err error) *SendError {
 		e.Err = fmt.Errorf("no SMTP greeting within %v: the port may expect implicit TLS (465 and 2465 do), so try TLS mode implicit", t.opts.ConnectTimeout)
 	case t.mode != ImplicitTLS && !greeted && isClosed(err):
 		e.Err = errors.New("the server closed the connection without an SMTP greeting: the port may expect implicit TLS (465 and 2465 do), so try TLS mode implicit")
-	case t.mode == ImplicitTLS && !greeted && (isTimeout(err) || isClosed(err)):
+	case t.mode == ImplicitTLS && !greeted && isTimeout(err):
 		e.Err = fmt.Errorf("no TLS handshake within %v: the port may expect STARTTLS or plain SMTP first, so try TLS mode starttls (%w)", t.opts.ConnectTimeout, err)
+	case t.mode == ImplicitTLS && !greeted && isClosed(err):
+		// OpenSSL 3 limited to TLS 1.1 resets the connection instead of
+		// sending a protocol_version alert, so both causes are named.
+		e.Err = fmt.Errorf("the server closed the connection during the TLS handshake: it may support only versions older than TLS 1.2, which sealmail refuses, or the port may expect STARTTLS or plain SMTP first (then try TLS mode starttls) (%w)", err)
 	case isTimeout(err):
 		e.Err = fmt.Errorf("the server did not respond within %v while setting up the session: %w", t.opts.ConnectTimeout, err)
 		e.temporary = true
