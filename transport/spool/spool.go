@@ -25,6 +25,19 @@
 // and leftover temporary files, once they are older than [StaleAge] and no
 // process holds their lock.
 //
+// # Batches
+//
+// A caller that sends one message as many copies adds them with a [Batch],
+// so that a crash while it writes them sends none. [Spool.NewBatch] creates
+// and locks the file ID.building. Entries that [Batch.Add] adds record the
+// batch ID and are held: [Spool.List] reports them as [StateHeld], and no
+// [Claim] sends them. [Batch.Release] releases them all in one step: it
+// writes the record ID.batch atomically, and from then on they are pending
+// entries like any other. Held entries whose ID.building is no longer locked
+// belong to a process that died before the release, and [Spool.List]
+// removes them. A batch record whose entries are all gone is removed once
+// it is older than [StaleAge].
+//
 // # Sending once
 //
 // [Spool.Claim] takes an exclusive flock on the message file, so two
@@ -106,6 +119,9 @@ const (
 	// StateDamaged is a record whose message file is missing or does not
 	// match, or a record that cannot be read. It is never stored.
 	StateDamaged State = "damaged"
+	// StateHeld is a pending entry of a [Batch] that was not released yet.
+	// It is never sent, and never stored.
+	StateHeld State = "held"
 )
 
 // ErrBusy is returned when another process holds the lock of an entry,
@@ -141,6 +157,8 @@ type Entry struct {
 
 	Transport string              `json:"transport"`
 	Options   map[string][]string `json:"options,omitempty"`
+	// Batch is the ID of the [Batch] the entry was added with, or "".
+	Batch string `json:"batch,omitempty"`
 
 	State       State     `json:"state"`
 	Attempts    int       `json:"attempts"`
@@ -197,6 +215,11 @@ func (s *Spool) Dir() string { return s.dir }
 // entry. The message file is complete and synced before the record is
 // written, so an entry with a record always has its whole message.
 func (s *Spool) Add(env transport.Envelope, raw io.Reader, meta Meta) (Entry, error) {
+	return s.add(env, raw, meta, "")
+}
+
+// add implements Add, and Batch.Add with the ID of the batch.
+func (s *Spool) add(env transport.Envelope, raw io.Reader, meta Meta, batch string) (Entry, error) {
 	if len(env.Recipients) == 0 {
 		return Entry{}, errors.New("failed to add to the spool: missing envelope recipients")
 	}
@@ -224,6 +247,7 @@ func (s *Spool) Add(env transport.Envelope, raw io.Reader, meta Meta) (Entry, er
 		SHA256:    sum,
 		Transport: meta.Transport,
 		Options:   cloneOptions(meta.Options),
+		Batch:     batch,
 		State:     StatePending,
 	}
 	if err := s.writeRecord(e); err != nil {
@@ -281,6 +305,7 @@ func (s *Spool) List() ([]Entry, error) {
 	}
 
 	var entries []Entry
+	batches := make(map[string]batchState)
 	for _, d := range names {
 		id, ok := strings.CutSuffix(d.Name(), ".json")
 		if !ok || !validID(id) {
@@ -299,8 +324,25 @@ func (s *Spool) List() ([]Entry, error) {
 		if e.State == StateSending {
 			e.State = s.sendingState(id)
 		}
+		if e.Batch != "" && e.State == StatePending {
+			state, ok := batches[e.Batch]
+			if !ok {
+				state = s.batchState(e.Batch)
+				batches[e.Batch] = state
+			}
+			if state == batchAbandoned {
+				// Its batch was never released, so the entry was never
+				// sent and never will be.
+				s.removeHeld(id)
+				continue
+			}
+			if state == batchBuilding {
+				e.State = StateHeld
+			}
+		}
 		entries = append(entries, e)
 	}
+	s.removeFinishedBatches(names, batches)
 
 	// IDs start with the creation time, so they sort by age.
 	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.ID, b.ID) })
@@ -418,6 +460,9 @@ func (s *Spool) claim(id string, damagedOK bool) (*Claim, error) {
 	if e.State == StateSending {
 		e.State = StateInterrupted
 	}
+	if e.Batch != "" && e.State == StatePending && s.batchState(e.Batch) != batchReleased {
+		e.State = StateHeld
+	}
 	return &Claim{spool: s, entry: e, file: f}, nil
 }
 
@@ -454,6 +499,8 @@ func (c *Claim) Send(ctx context.Context, t transport.Transport) error {
 		return nil
 	case e.State == StateDamaged:
 		return fmt.Errorf("spool entry %s is damaged (%s); inspect it and remove it", e.ID, e.LastError)
+	case e.State == StateHeld:
+		return fmt.Errorf("spool entry %s is held, because the process that added it has not released its batch %s; it is never sent unless that process finishes adding the batch", e.ID, e.Batch)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("failed to send spool entry %s: %w", e.ID, err)
@@ -556,8 +603,9 @@ func (c *Claim) Release() {
 	c.file = nil
 }
 
-// removeStale deletes temporary files and message files without a record
-// that are older than StaleAge and not locked by a process.
+// removeStale deletes temporary files, message files without a record and
+// the lock files of batches that are older than StaleAge and not locked by
+// a process.
 func (s *Spool) removeStale() error {
 	names, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -566,9 +614,11 @@ func (s *Spool) removeStale() error {
 	for _, d := range names {
 		name := d.Name()
 		id, isMessage := strings.CutSuffix(name, ".eml")
+		batch, isBuilding := strings.CutSuffix(name, ".building")
 		isTemp := strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
 		switch {
 		case isTemp:
+		case isBuilding && validID(batch):
 		case isMessage && validID(id):
 			if _, err := os.Stat(s.recordPath(id)); !errors.Is(err, fs.ErrNotExist) {
 				continue
@@ -636,15 +686,17 @@ func (s *Spool) messagePath(id string) string { return filepath.Join(s.dir, id+"
 func (s *Spool) recordPath(id string) string  { return filepath.Join(s.dir, id+".json") }
 
 // idPattern matches the IDs newID makes: the UTC creation time to the
-// second, then 8 random hex digits.
-var idPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$`)
+// second, then 16 random hex digits. Spools written before batches existed
+// hold IDs with 8.
+var idPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}(?:[0-9a-f]{8})?$`)
 
 func validID(id string) bool { return idPattern.MatchString(id) }
 
 // newID returns an ID that sorts by creation time, such as
-// "20261204T230053Z-1f2e3d4c".
+// "20261204T230053Z-1f2e3d4c5b6a7980". The 64 random bits keep the IDs of
+// the thousands of entries that one batch may add in a second apart.
 func newID() (string, error) {
-	var random [4]byte
+	var random [8]byte
 	if _, err := rand.Read(random[:]); err != nil {
 		return "", fmt.Errorf("failed to make a spool entry ID: %w", err)
 	}
