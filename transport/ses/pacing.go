@@ -47,6 +47,10 @@ type Pacing struct {
 	// MaxSendRate is the limit in recipients per second, 0 when pacing is
 	// off. Send keeps to 90 percent of it.
 	MaxSendRate float64
+	// Rate is the rate Send keeps to, in recipients per second: 90 percent
+	// of MaxSendRate, or Options.RateLimit when that is lower. It is 0 when
+	// Send does not pace.
+	Rate float64
 	// Source is the origin of MaxSendRate.
 	Source PacingSource
 	// Err is the error of GetAccount when Source is PacingDefault, such as
@@ -61,6 +65,20 @@ type Pacing struct {
 // DefaultMaxSendRate and Err contains the cause. The error is not nil only when ctx
 // ends first.
 func (t *Transport) Pacing(ctx context.Context) (Pacing, error) {
+	p, err := t.accountPacing(ctx)
+	if err != nil {
+		return Pacing{}, err
+	}
+	p.Rate = p.MaxSendRate * paceFraction
+	if t.rateLimit > 0 && (p.Rate == 0 || t.rateLimit < p.Rate) {
+		p.Rate = t.rateLimit
+	}
+	return p, nil
+}
+
+// accountPacing returns the pacing of Options.MaxSendRate, or of GetAccount,
+// without the rate Send keeps to.
+func (t *Transport) accountPacing(ctx context.Context) (Pacing, error) {
 	if t.maxSendRate > 0 {
 		return Pacing{MaxSendRate: t.maxSendRate, Source: PacingOptions}, nil
 	}
@@ -177,7 +195,7 @@ func (p *pacer) wait(ctx context.Context, rate float64, recipients int) error {
 
 // waitTurn blocks until a SendEmail request for recipients may go.
 func (t *Transport) waitTurn(ctx context.Context, recipients int) error {
-	if t.maxSendRate < 0 || t.pacer.first(recipients) {
+	if t.maxSendRate < 0 && t.rateLimit == 0 || t.pacer.first(recipients) {
 		return nil
 	}
 
@@ -185,10 +203,10 @@ func (t *Transport) waitTurn(ctx context.Context, recipients int) error {
 	if err != nil {
 		return err
 	}
-	if p.MaxSendRate <= 0 {
+	if p.Rate <= 0 {
 		return nil
 	}
-	return t.pacer.wait(ctx, p.MaxSendRate*paceFraction, recipients)
+	return t.pacer.wait(ctx, p.Rate, recipients)
 }
 
 // paceMiddleware makes every attempt of a SendEmail call, retries included,
@@ -206,7 +224,49 @@ func (m *paceMiddleware) HandleFinalize(ctx context.Context, in middleware.Final
 	if err := m.transport.waitTurn(ctx, m.recipients); err != nil {
 		return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("failed to wait for the SES sending rate: %w", err)
 	}
+	if grace, ok := ctx.Value(inFlightKey{}).(time.Duration); ok {
+		if err := ctx.Err(); err != nil {
+			return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("failed to start the SES request: %w", err)
+		}
+		detached, stop := detach(ctx, grace)
+		defer stop()
+		ctx = detached
+	}
 	return next.HandleFinalize(ctx, in)
+}
+
+// inFlightKey is the context key of FinishInFlight; its value is the grace
+// period.
+type inFlightKey struct{}
+
+// FinishInFlight returns a context for [Transport.Send] with which the end
+// of ctx stops a call that waits for its turn at the sending rate or for a
+// retry, but not a request that has left. That request may run on for
+// grace after ctx ends, to get its response. SendEmail has no idempotency
+// key, so a request cut off in flight leaves it unknown whether SES
+// accepted the message. A sender that stops on a signal uses it to stop
+// cleanly.
+func FinishInFlight(ctx context.Context, grace time.Duration) context.Context {
+	return context.WithValue(ctx, inFlightKey{}, grace)
+}
+
+// detach returns a context that ends grace after ctx ends, and the function
+// that releases it.
+func detach(ctx context.Context, grace time.Duration) (context.Context, func()) {
+	detached, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopWatch := context.AfterFunc(ctx, func() {
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			cancel()
+		case <-detached.Done():
+		}
+	})
+	return detached, func() {
+		stopWatch()
+		cancel()
+	}
 }
 
 // addPacing returns the API option that adds paceMiddleware to one call.

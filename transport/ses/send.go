@@ -160,6 +160,7 @@ func newSendError(err error) *SendError {
 	e.StatusCode = responseStatus(err)
 
 	var sendErr *smithyhttp.RequestSendError
+	var canceled *smithy.CanceledError
 	switch {
 	case failedInOtherService(err):
 		// The credential chain failed before the request was signed.
@@ -168,6 +169,11 @@ func newSendError(err error) *SendError {
 		e.Uncertain = true
 	case e.StatusCode != 0:
 		// SES returned a 4xx status, so it did not accept the message.
+	case errors.As(err, &canceled):
+		// The context ended while the HTTP client had the request, which
+		// may have reached SES by then. smithy-go puts this error in place
+		// of the RequestSendError.
+		e.Uncertain = true
 	case !errors.As(err, &sendErr):
 		// The SDK failed before it handed the request to the HTTP client:
 		// no credentials, no endpoint, or a request it could not sign.

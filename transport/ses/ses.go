@@ -16,8 +16,11 @@
 //   - Destination.ToAddresses lists every envelope recipient, Bcc recipients
 //     included, since the raw message carries no Bcc header field.
 //   - SendEmail requests are paced to the account's maximum send rate,
-//     which counts recipients per second. [Transport.Pacing] returns the rate
-//     and its source, and [Options.MaxSendRate] overrides it.
+//     which counts recipients per second, across every goroutine that
+//     shares the Transport. [Transport.Pacing] returns the rate and its
+//     source, [Options.MaxSendRate] overrides it and [Options.RateLimit]
+//     caps it. [FinishInFlight] lets a sender stop waiting for its turn
+//     without cutting off a request that has left.
 //   - A message with a signed or encrypted entity in the clear is sent with
 //     open and click tracking turned off for that message
 //     (ConfigurationOverrides.Tracking). Otherwise SES would add a tracking
@@ -118,6 +121,12 @@ type Options struct {
 	// or DefaultMaxSendRate when GetAccount fails. NoPacing turns pacing
 	// off.
 	MaxSendRate float64
+
+	// RateLimit caps the sending rate, in recipients per second, for a
+	// sender that wants to go slower than the account allows. Send keeps to
+	// the lower of RateLimit and 90 percent of the maximum send rate, and
+	// to RateLimit alone when MaxSendRate is NoPacing. Zero means no cap.
+	RateLimit float64
 }
 
 // Transport sends through SES. It is safe for concurrent use.
@@ -128,8 +137,10 @@ type Transport struct {
 	configurationSet string
 	tags             []Tag
 
-	// maxSendRate is Options.MaxSendRate.
+	// maxSendRate is Options.MaxSendRate, and rateLimit
+	// Options.RateLimit.
 	maxSendRate float64
+	rateLimit   float64
 	pacer       pacer
 	// accountSem guards pacing and pacingExpires, and lets one goroutine
 	// at a time call GetAccount for them.
@@ -190,6 +201,7 @@ func New(ctx context.Context, opts Options) (*Transport, error) {
 		configurationSet: opts.ConfigurationSet,
 		tags:             append([]Tag(nil), opts.Tags...),
 		maxSendRate:      opts.MaxSendRate,
+		rateLimit:        opts.RateLimit,
 		accountSem:       make(chan struct{}, 1),
 	}
 	return t, nil
@@ -211,6 +223,12 @@ func (t *Transport) Endpoint() string { return t.endpoint }
 // address, as used with an emulator, so that callers can say so.
 func (t *Transport) Insecure() bool { return t.insecure }
 
+// maxIdleConnections is the number of idle connections to SES that the HTTP
+// client keeps. The SDK keeps 10, so a caller with more requests in flight,
+// as at a high sending rate, would open a new TLS connection for most of
+// them.
+const maxIdleConnections = 64
+
 // newHTTPClient returns the SDK's HTTP client with TLS 1.2 as the floor and
 // certificate verification on.
 func newHTTPClient() *awshttp.BuildableClient {
@@ -220,6 +238,7 @@ func newHTTPClient() *awshttp.BuildableClient {
 		}
 		tr.TLSClientConfig.MinVersion = tls.VersionTLS12
 		tr.TLSClientConfig.InsecureSkipVerify = false
+		tr.MaxIdleConnsPerHost = maxIdleConnections
 	})
 }
 
@@ -300,6 +319,9 @@ func checkOptions(opts Options) error {
 	}
 	if opts.MaxSendRate < 0 && opts.MaxSendRate != NoPacing || math.IsNaN(opts.MaxSendRate) || math.IsInf(opts.MaxSendRate, 0) {
 		return fmt.Errorf("invalid max send rate %v: give recipients per second, 0 to read it from SES, or NoPacing", opts.MaxSendRate)
+	}
+	if opts.RateLimit < 0 || math.IsNaN(opts.RateLimit) || math.IsInf(opts.RateLimit, 0) {
+		return fmt.Errorf("invalid rate limit %v: give recipients per second, or 0 for none", opts.RateLimit)
 	}
 	return nil
 }
