@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeServer is a small SMTP server on 127.0.0.1 that sends the replies a
@@ -32,6 +33,10 @@ type fakeServer struct {
 	// dropAfterData closes the connection after the final dot, without a
 	// reply.
 	dropAfterData bool
+	// dataReceived, when not nil, receives a value after each final dot,
+	// and the reply to it waits endDelay.
+	dataReceived chan struct{}
+	endDelay     time.Duration
 
 	mu       sync.Mutex
 	commands []string // each with "tls " in front once TLS is up
@@ -182,6 +187,10 @@ func (f *fakeServer) serve(conn net.Conn) {
 			f.record(secure, "<data>")
 			if f.dropAfterData {
 				return
+			}
+			if f.dataReceived != nil {
+				f.dataReceived <- struct{}{}
+				time.Sleep(f.endDelay)
 			}
 			if override, ok := f.replies["END"]; ok {
 				reply(override)

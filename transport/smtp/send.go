@@ -25,10 +25,24 @@ import (
 // final reply ("250 Ok <id>" from SES, "queued as <id>" from others), or
 // the whole reply text when it has no ID.
 //
-// Every error after the envelope check is a *SendError.
+// With [Options.MaxSendRate] it first waits for its turn. Every error after
+// the envelope check is a *SendError.
 func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Reader) (string, error) {
 	if err := checkEnvelope(env); err != nil {
 		return "", err
+	}
+	if rate := t.opts.MaxSendRate; rate > 0 {
+		if err := t.pacer.wait(ctx, rate, len(env.Recipients)); err != nil {
+			return "", &SendError{Addr: t.addr, Err: fmt.Errorf("failed to wait for the sending rate: %w", err), temporary: true}
+		}
+	}
+	if grace, ok := ctx.Value(inFlightKey{}).(time.Duration); ok {
+		if err := ctx.Err(); err != nil {
+			return "", &SendError{Addr: t.addr, Err: fmt.Errorf("failed to start the session: %w", err), temporary: true}
+		}
+		detached, stop := detach(ctx, grace)
+		defer stop()
+		ctx = detached
 	}
 
 	s, err := t.open(ctx)

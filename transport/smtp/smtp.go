@@ -49,6 +49,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -132,14 +133,22 @@ type Options struct {
 	// DataTimeout bounds the wait for the reply after the message data. Zero
 	// means DefaultDataTimeout.
 	DataTimeout time.Duration
+
+	// MaxSendRate paces Send, across all goroutines, to at most this many
+	// recipients per second, counted as SES counts its maximum send rate.
+	// Zero means no pacing. The SES SMTP interface has the same maximum
+	// send rate as the account's SES API, but SMTP cannot read it, so set
+	// it here.
+	MaxSendRate float64
 }
 
 // Transport sends through an SMTP server. It keeps no connection between
 // calls and is safe for concurrent use.
 type Transport struct {
-	opts Options
-	addr string
-	mode TLSMode
+	opts  Options
+	addr  string
+	mode  TLSMode
+	pacer pacer
 }
 
 // OptionError is an invalid value in [Options]. New returns it before any
@@ -221,6 +230,9 @@ func checkOptions(opts Options) (TLSMode, error) {
 	}
 	if opts.ConnectTimeout < 0 || opts.CommandTimeout < 0 || opts.DataTimeout < 0 {
 		return "", errors.New("invalid SMTP timeout: must not be negative")
+	}
+	if opts.MaxSendRate < 0 || math.IsNaN(opts.MaxSendRate) || math.IsInf(opts.MaxSendRate, 0) {
+		return "", fmt.Errorf("invalid SMTP send rate %v: give recipients per second, or 0 for no pacing", opts.MaxSendRate)
 	}
 	if err := checkCredentials(opts); err != nil {
 		return "", err
