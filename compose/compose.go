@@ -4,7 +4,9 @@
 //
 // The common case is [New] with a [Message] and [Options], then
 // [Composer.WriteCopy] for each of [Composer.Copies], handing each copy and its
-// envelope to a transport.
+// envelope to a transport. A complete message that a mail client wrote, as a
+// sendmail command receives it, is read with [ReadMessage] and protected
+// the same way.
 //
 // # Standards
 //
@@ -14,7 +16,15 @@
 // field of RFC 2183, with RFC 2231 parameter value encoding (and
 // continuations) for names outside ASCII or longer than a line allows. The
 // protected entity is a PGP/MIME entity of RFC 3156, written by package
-// crypto/pgpmime.
+// crypto/pgpmime, or an S/MIME entity of RFC 8551, written by crypto/smime.
+//
+// ReadMessage reads RFC 5322 messages with RFC 2047 encoded words, and raw
+// UTF-8 (RFC 6532) in the subject and display names. A given entity
+// (Message.Entity) is protected as it is, except that its parts are made to
+// follow RFC 2045's 7bit rules (7-bit, lines of at most 998 octets), and, when
+// it is signed as a MIME part, RFC 3156 section 3 and RFC 8551 section 3.1.1:
+// no trailing white space, no line that starts with "From ", and no 8bit or
+// binary leaf, since relays may re-encode those and break the signature.
 //
 // # Divergences
 //
@@ -33,6 +43,22 @@
 //   - A subject or display name that contains "=?" is written as encoded
 //     words even when it is ASCII, because many readers decode "=?...?="
 //     wherever it occurs, even inside a quoted string.
+//   - A given entity is made 7-bit even when it is only encrypted, where no
+//     relay would see it, because crypto/pgpmime and crypto/smime accept only
+//     7-bit entities. A leaf that breaks a rule is re-encoded (text/* as
+//     quoted-printable, other types as base64), and a multipart with such a
+//     leaf loses its preamble and epilogue, which RFC 2046 section 5.1.1
+//     says to ignore. multipart/signed, multipart/encrypted and message/*
+//     parts other than message/rfc822 are never re-encoded: they must follow
+//     the rules as they are.
+//   - A Message.MessageID is kept in every copy, so a Bcc copy has the
+//     Message-ID of the To/Cc copy, as it would from any other MTA. Without
+//     one, each copy gets its own.
+//   - ReadMessage skips a first line that starts with "From " (an mbox
+//     separator), reads a message whose first line is no header field as a
+//     body without header, as Postfix does, takes a From address without a
+//     domain as no From, and rejects a second From, To, Cc, Bcc, Reply-To,
+//     Subject, Date or Message-ID field.
 //
 // # Errors
 //
@@ -89,6 +115,28 @@ type Message struct {
 	// makes a multipart/alternative.
 	HTML        []byte
 	Attachments []Attachment
+
+	// Entity is a complete MIME entity to protect instead of Text, HTML and
+	// Attachments, which must then be empty: its Content-* header fields, an
+	// empty line and its body, with LF or CRLF line endings. ReadMessage
+	// fills it. The entity goes out as given, with CRLF line endings, except
+	// that parts which would not survive transport or signing unchanged are
+	// re-encoded (see the package doc). Without a Content-Type field it is
+	// text/plain, in US-ASCII or, when its body is valid UTF-8 with 8-bit
+	// bytes, in UTF-8.
+	Entity []byte
+	// MessageID is the Message-ID without angle brackets, such as
+	// "1234@example.org". When set, every copy carries it, so that replies
+	// and patch series that refer to it (In-Reply-To, References) thread.
+	// Empty means that each copy gets a new one.
+	MessageID string
+	// Recipients are the envelope recipients as bare addresses, when they
+	// differ from the header, as with sendmail without -t. When set, exactly
+	// these receive the message: those in To or Cc share the To/Cc copy, and
+	// each other one gets a copy of its own, as a Bcc recipient does. A To,
+	// Cc or Bcc address that is not in Recipients receives nothing and needs
+	// no key. Nil means To, Cc and Bcc.
+	Recipients []string
 }
 
 // Mode is the protection to apply. The zero value signs and encrypts.
@@ -165,6 +213,14 @@ type Options struct {
 	Now func() time.Time
 }
 
+// signsEntity reports whether the entity is signed as a MIME part, and so
+// must meet the rules of a signed part: signing alone (multipart/signed), and
+// S/MIME signing before encryption. OpenPGP's combined form signs inside the
+// encrypted data instead.
+func (o *Options) signsEntity() bool {
+	return o.Mode == SignOnly || (o.Scheme == SMIME && o.Mode == SignAndEncrypt)
+}
+
 func (o *Options) now() time.Time {
 	if o.Now == nil {
 		return time.Now()
@@ -187,8 +243,9 @@ type Copy struct {
 // status. Problems with keys are a *RecipientError instead.
 type InputError struct {
 	// Field is the Message field that holds the value: "From", "To", "Cc",
-	// "Bcc", "ReplyTo", "Subject", "Header", "Text", "HTML" or
-	// "Attachments". It is empty for ParseAddressList.
+	// "Bcc", "ReplyTo", "Subject", "Date", "Header", "Text", "HTML",
+	// "Attachments", "Entity", "MessageID" or "Recipients". It is empty for
+	// ParseAddressList.
 	Field string
 	// Err describes the problem and names the value.
 	Err error
@@ -278,6 +335,11 @@ func New(ctx context.Context, m *Message, opts Options) (*Composer, error) {
 	msg, err := normalize(m)
 	if err != nil {
 		return nil, err
+	}
+	if msg.Entity != nil && opts.signsEntity() {
+		if msg.Entity, err = prepareEntity(msg.Entity, true); err != nil {
+			return nil, inputError("Entity", err)
+		}
 	}
 
 	copies, err := plan(ctx, msg, &opts)

@@ -42,6 +42,7 @@ func (k recipientKey) fingerprint() string {
 
 // plan checks opts against the mode, resolves every key and decides the
 // copies. When encrypting, To and Cc share one copy and each Bcc recipient
+// (or, with Message.Recipients, each envelope recipient outside To and Cc)
 // gets its own, encrypted only to its recipients and the sender. When only
 // signing, one copy goes to every recipient.
 func plan(ctx context.Context, m *Message, opts *Options) ([]plannedCopy, error) {
@@ -52,30 +53,54 @@ func plan(ctx context.Context, m *Message, opts *Options) ([]plannedCopy, error)
 		return nil, err
 	}
 
-	toCc := append(append([]*mail.Address(nil), m.To...), m.Cc...)
+	shared, own := envelopeRecipients(m)
 	if !opts.Mode.encrypts() {
-		all := append(append([]*mail.Address(nil), toCc...), m.Bcc...)
-		return []plannedCopy{newCopy(m.From, all, "", nil)}, nil
+		all := append(append([]*mail.Address(nil), shared...), own...)
+		return []plannedCopy{newCopy(m, all, "", nil)}, nil
 	}
 
-	keys, self, err := resolveKeys(ctx, m, opts)
+	keys, self, err := resolveKeys(ctx, m.From, append(append([]*mail.Address(nil), shared...), own...), opts)
 	if err != nil {
 		return nil, err
 	}
 
 	var copies []plannedCopy
-	if len(toCc) > 0 {
+	if len(shared) > 0 {
 		var list []recipientKey
-		for _, a := range toCc {
+		for _, a := range shared {
 			list = append(list, keys[a.Address])
 		}
-		copies = append(copies, newCopy(m.From, toCc, "", dedupeKeys(append(list, self...))))
+		copies = append(copies, newCopy(m, shared, "", dedupeKeys(append(list, self...))))
 	}
-	for _, a := range m.Bcc {
+	for _, a := range own {
 		list := append([]recipientKey{keys[a.Address]}, self...)
-		copies = append(copies, newCopy(m.From, []*mail.Address{a}, a.Address, dedupeKeys(list)))
+		copies = append(copies, newCopy(m, []*mail.Address{a}, a.Address, dedupeKeys(list)))
 	}
 	return copies, nil
+}
+
+// envelopeRecipients returns the recipients that share the To/Cc copy and
+// those that get a copy of their own. Without Message.Recipients they are
+// To and Cc, and Bcc. With it, a recipient shares the To/Cc copy when To or
+// Cc names it, and gets its own copy otherwise. A To or Cc address that
+// Recipients lacks is left out.
+func envelopeRecipients(m *Message) (shared, own []*mail.Address) {
+	if m.Recipients == nil {
+		return append(append([]*mail.Address(nil), m.To...), m.Cc...), m.Bcc
+	}
+	inHeader := map[string]bool{}
+	for _, a := range append(append([]*mail.Address(nil), m.To...), m.Cc...) {
+		inHeader[strings.ToLower(a.Address)] = true
+	}
+	for _, r := range m.Recipients {
+		a := &mail.Address{Address: r}
+		if inHeader[strings.ToLower(r)] {
+			shared = append(shared, a)
+		} else {
+			own = append(own, a)
+		}
+	}
+	return shared, own
 }
 
 // checkSchemeOptions checks that opts holds what the scheme and mode need.
@@ -107,27 +132,25 @@ func checkSchemeOptions(opts *Options) error {
 // resolveKeys looks up the key of every recipient, and of the sender unless
 // NoEncryptToSelf is set. It collects every failure into one
 // *RecipientError, so the user can fix them all at once.
-func resolveKeys(ctx context.Context, m *Message, opts *Options) (map[string]recipientKey, []recipientKey, error) {
+func resolveKeys(ctx context.Context, from *mail.Address, recipients []*mail.Address, opts *Options) (map[string]recipientKey, []recipientKey, error) {
 	now := opts.now()
 	keys := map[string]recipientKey{}
 	var problems []error
 
-	for _, list := range [][]*mail.Address{m.To, m.Cc, m.Bcc} {
-		for _, a := range list {
-			key, err := lookupKey(ctx, opts, a.Address, now)
-			if err != nil {
-				problems = append(problems, &KeyError{Address: a.Address, Err: err})
-				continue
-			}
-			keys[a.Address] = key
+	for _, a := range recipients {
+		key, err := lookupKey(ctx, opts, a.Address, now)
+		if err != nil {
+			problems = append(problems, &KeyError{Address: a.Address, Err: err})
+			continue
 		}
+		keys[a.Address] = key
 	}
 
 	var self []recipientKey
 	if !opts.NoEncryptToSelf {
-		key, err := lookupKey(ctx, opts, m.From.Address, now)
+		key, err := lookupKey(ctx, opts, from.Address, now)
 		if err != nil {
-			problems = append(problems, &KeyError{Address: m.From.Address, Sender: true, Err: err})
+			problems = append(problems, &KeyError{Address: from.Address, Sender: true, Err: err})
 		} else {
 			self = []recipientKey{key}
 		}
@@ -179,15 +202,22 @@ func dedupeKeys(keys []recipientKey) []recipientKey {
 	return out
 }
 
-func newCopy(from *mail.Address, recipients []*mail.Address, bcc string, keys []recipientKey) plannedCopy {
+// newCopy plans the copy of m for recipients. It carries m.MessageID when
+// that is set, so that every copy threads as the original does, and a new
+// Message-ID otherwise.
+func newCopy(m *Message, recipients []*mail.Address, bcc string, keys []recipientKey) plannedCopy {
 	addresses := make([]string, len(recipients))
 	for i, a := range recipients {
 		addresses[i] = a.Address
 	}
+	messageID := m.MessageID
+	if messageID == "" {
+		messageID = newMessageID(m.From.Address)
+	}
 	pc := plannedCopy{
 		Copy: Copy{
-			Envelope:  transport.Envelope{From: from.Address, Recipients: addresses},
-			MessageID: newMessageID(from.Address),
+			Envelope:  transport.Envelope{From: m.From.Address, Recipients: addresses},
+			MessageID: messageID,
 			Bcc:       bcc,
 		},
 	}

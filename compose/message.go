@@ -54,6 +54,7 @@ func normalize(m *Message) (*Message, error) {
 		HTML:        m.HTML,
 		Attachments: append([]Attachment(nil), m.Attachments...),
 		Header:      append([]Field(nil), m.Header...),
+		MessageID:   m.MessageID,
 	}
 
 	if m.From == nil {
@@ -90,7 +91,44 @@ func normalize(m *Message) (*Message, error) {
 			return nil, err
 		}
 	}
+	if m.Entity != nil {
+		if len(m.Text) > 0 || len(m.HTML) > 0 || len(m.Attachments) > 0 {
+			return nil, inputError("Entity", fmt.Errorf("invalid message: both Entity and Text, HTML or Attachments are set; give the body either as one MIME entity or as parts"))
+		}
+		// The entity is prepared for encryption here, and again for a
+		// signature by New when the mode needs one.
+		if out.Entity, err = prepareEntity(m.Entity, false); err != nil {
+			return nil, inputError("Entity", err)
+		}
+	}
+	if m.MessageID != "" {
+		if err := checkMessageID(m.MessageID); err != nil {
+			return nil, inputError("MessageID", err)
+		}
+	}
 	return out, nil
+}
+
+// checkMessageID rejects a Message-ID that is not of the form
+// id-left "@" id-right of RFC 5322 section 3.6.4 in printable ASCII, or is
+// given in angle brackets, which sealmail adds itself.
+func checkMessageID(id string) error {
+	if strings.HasPrefix(id, "<") || strings.HasSuffix(id, ">") {
+		return fmt.Errorf("invalid Message-ID %q: give it without the angle brackets", id)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c > '~' || c == '<' || c == '>' {
+			return fmt.Errorf("invalid Message-ID %q: only printable ASCII without white space and angle brackets is allowed", id)
+		}
+	}
+	at := strings.LastIndexByte(id, '@')
+	if at <= 0 || at == len(id)-1 {
+		return fmt.Errorf("invalid Message-ID %q: it needs a left part, an @ and a right part, such as 1234@example.org", id)
+	}
+	if len(id) > maxLine-len("Message-ID: <>") {
+		return fmt.Errorf("invalid Message-ID: it has %d characters, but a header line is limited to %d", len(id), maxLine)
+	}
+	return nil
 }
 
 // checkTextBody rejects a body that is not valid UTF-8 or contains a NUL
@@ -161,8 +199,35 @@ func normalizeRecipients(out, m *Message) error {
 		}
 	}
 
+	if m.Recipients != nil {
+		return normalizeEnvelopeRecipients(out, m.Recipients)
+	}
 	if len(seen) == 0 {
 		return inputError("To", fmt.Errorf("invalid message: no recipients in To, Cc or Bcc"))
+	}
+	return nil
+}
+
+// normalizeEnvelopeRecipients fills out.Recipients from list, each address
+// checked as a header address is and listed once, compared without regard
+// to case.
+func normalizeEnvelopeRecipients(out *Message, list []string) error {
+	if len(list) == 0 {
+		return inputError("Recipients", fmt.Errorf("invalid message: Recipients is set but empty; leave it nil to send to the To, Cc and Bcc addresses"))
+	}
+	seen := map[string]bool{}
+	out.Recipients = []string{}
+	for _, r := range list {
+		a, err := normalizeAddress("envelope recipient", &mail.Address{Address: r})
+		if err != nil {
+			return inputError("Recipients", err)
+		}
+		key := strings.ToLower(a.Address)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out.Recipients = append(out.Recipients, a.Address)
 	}
 	return nil
 }

@@ -27,7 +27,13 @@ func (c *Composer) WriteCopy(ctx context.Context, w io.Writer, i int) error {
 		return fmt.Errorf("failed to write the header of %s: %w", name, err)
 	}
 
-	body := func(w io.Writer) error { return writeBody(ctx, w, c.msg) }
+	body := func(w io.Writer) error {
+		if c.msg.Entity != nil {
+			_, err := w.Write(c.msg.Entity) // prepared by New
+			return err
+		}
+		return writeBody(ctx, w, c.msg)
+	}
 	var err error
 	if c.opts.Scheme == SMIME {
 		err = c.protectSMIME(bw, cp, body)
