@@ -29,9 +29,11 @@ type config struct {
 	// Policy is the sendmail rule for a recipient without a key:
 	// "require-encryption" (reject the message, the default) or
 	// "encrypt-if-possible" (send signed only when any recipient lacks a key).
-	// NOTE: read and checked, but nothing uses it until the sendmail
-	// command exists.
 	Policy string `toml:"policy"`
+	// PassphraseFile is the absolute path of a file whose first line is the
+	// passphrase of the sender's key, as --passphrase-file takes it. sendmail
+	// needs it, or SEALMAIL_PASSPHRASE, when no terminal is at hand.
+	PassphraseFile string `toml:"passphrase_file"`
 	// Via is the transport: "outbox", "ses" or "smtp".
 	Via string `toml:"via"`
 
@@ -55,6 +57,9 @@ type smtpConfig struct {
 	TLS          string `toml:"tls"`
 	User         string `toml:"user"`
 	PasswordFile string `toml:"password_file"`
+	// CAFile is the absolute path of a PEM file of the CA certificates to
+	// trust instead of the system's, as --smtp-ca-file takes it.
+	CAFile string `toml:"ca_file"`
 }
 
 // Allowed values of the config.toml settings that take one of a fixed set.
@@ -94,7 +99,7 @@ func loadConfig(dir string) (*config, error) {
 			keys[i] = key.String()
 		}
 		sort.Strings(keys)
-		return nil, fmt.Errorf("unknown setting %s in the configuration %s: use from, scheme, policy, via, [ses] region, profile, endpoint_url, configuration_set, and [smtp] host, port, tls, user, password_file",
+		return nil, fmt.Errorf("unknown setting %s in the configuration %s: use from, scheme, policy, passphrase_file, via, [ses] region, profile, endpoint_url, configuration_set, and [smtp] host, port, tls, user, password_file, ca_file",
 			strings.Join(keys, ", "), path)
 	}
 	if err := c.check(); err != nil {
@@ -130,9 +135,21 @@ func (c *config) check() error {
 		{"smtp.host", c.SMTP.Host},
 		{"smtp.user", c.SMTP.User},
 		{"smtp.password_file", c.SMTP.PasswordFile},
+		{"passphrase_file", c.PassphraseFile},
+		{"smtp.ca_file", c.SMTP.CAFile},
 	} {
 		if strings.ContainsAny(setting.value, "\r\n") {
 			return fmt.Errorf("%s contains a line break: remove it", setting.name)
+		}
+	}
+	// sendmail runs in whatever folder its caller (a mail client, cron) is
+	// in, so a relative path would name a different file each time.
+	for _, setting := range []struct{ name, value string }{
+		{"passphrase_file", c.PassphraseFile},
+		{"smtp.ca_file", c.SMTP.CAFile},
+	} {
+		if setting.value != "" && !filepath.IsAbs(setting.value) {
+			return fmt.Errorf("%s = %q: use an absolute path", setting.name, setting.value)
 		}
 	}
 	return nil
@@ -161,6 +178,7 @@ func (a *app) applyConfig(mf *messageFlags, sf *sendFlags) error {
 	}
 
 	setDefault(&mf.from, c.From)
+	setDefault(&mf.passphraseFile, c.PassphraseFile)
 	if c.Scheme == "smime" && !mf.pgp && !mf.smime {
 		mf.smime = true
 	}
@@ -183,6 +201,7 @@ func (a *app) applyConfig(mf *messageFlags, sf *sendFlags) error {
 		setDefault(&sf.smtp.tlsMode, c.SMTP.TLS)
 		setDefault(&sf.smtp.user, c.SMTP.User)
 		setDefault(&sf.smtp.passwordFile, c.SMTP.PasswordFile)
+		setDefault(&sf.smtp.certificateAuthority, c.SMTP.CAFile)
 	}
 	return nil
 }

@@ -3,7 +3,9 @@
 // it to a local outbox.
 //
 // Run "sealmail help" for the commands. Exit status: 0 on success, 1 on
-// failure, 2 on a usage error. A signal that stops it sets the exit status to
+// failure, 2 on a usage error. "sealmail sendmail" uses the statuses of
+// sysexits.h that sendmail's callers expect, such as 75 when a retry can
+// help. A signal that stops another command sets the exit status to
 // 128 plus the signal number: 130 for SIGINT, 143 for SIGTERM. A send of several copies
 // that a signal stops while it hands them over reports the copies and exits
 // with 1.
@@ -55,6 +57,9 @@ Commands:
   queue retry [ID...]       send the queued messages that are due again, or the named ones
   queue flush               send every due message; fails unless the queue is empty after
   queue remove --yes ID...  delete queued messages without sending them
+  sendmail [-t] [-f ADDR] [RCPT...]
+                            protect and send the message on standard input, as a
+                            drop-in for sendmail (settings from config.toml)
 
 Run "sealmail COMMAND --help" for the flags of a command.
 The home (--home, or SEALMAIL_HOME) contains the keyring, the outbox, the
@@ -123,6 +128,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	// sendmail's callers read its exit status, also after a signal.
+	var sendmailErr *sendmailError
+	if errors.As(err, &sendmailErr) {
+		fmt.Fprintf(stderr, "sealmail: %v\n", err)
+		return sendmailErr.status
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		fmt.Fprintln(stderr, "sealmail: interrupted, so nothing more was written or sent")
@@ -198,6 +209,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 		return a.send(ctx, rest)
 	case "queue":
 		return a.queue(ctx, rest)
+	case "sendmail":
+		return a.sendmail(ctx, rest)
 	default:
 		return usagef("unknown command %q", cmd)
 	}

@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"strings"
+
+	"github.com/sealmail/sealmail/compose"
+	"github.com/sealmail/sealmail/transport"
+	"github.com/sealmail/sealmail/transport/spool"
+)
+
+const sendmailSynopsis = "sendmail [-t] [-i] [-f ADDRESS] [RECIPIENT...] < MESSAGE"
+
+// sendmail reads a complete message on standard input, protects it by the
+// policy of config.toml and sends it with the configured transport, as a
+// drop-in for sendmail(1). Its errors carry the exit status of sysexits.h
+// that sendmail's callers expect.
+func (a *app) sendmail(ctx context.Context, args []string) error {
+	if len(args) == 1 && (args[0] == "--help" || args[0] == "-help") {
+		fmt.Fprintf(a.stdout, "Usage: sealmail %s\n", sendmailSynopsis)
+		fmt.Fprint(a.stdout, sendmailHelp)
+		return flag.ErrHelp
+	}
+	opts, err := parseSendmailArgs(args)
+	if err != nil {
+		return exitWith(exitUsage, err)
+	}
+
+	settings, err := a.loadSendmailSettings()
+	if err != nil {
+		return exitWith(exitConfig, err)
+	}
+	m, envelopeSender, err := a.readSendmailMessage(opts, settings)
+	if err != nil {
+		return err
+	}
+	h, err := a.openHome()
+	if err != nil {
+		return exitWith(exitConfig, err)
+	}
+	t, via, err := a.transport(ctx, h, &settings.send)
+	if err != nil {
+		return exitWith(exitConfig, fmt.Errorf("invalid transport settings in %s: %w", configFileName, err))
+	}
+	c, err := a.sendmailComposer(ctx, h, m, settings)
+	if err != nil {
+		return err
+	}
+	return a.deliver(ctx, h, c, t, via, envelopeSender, opts.verbose, &settings.send)
+}
+
+const sendmailHelp = `
+Reads a complete message on standard input, protects it as config.toml in
+the home says (scheme, policy) and sends it through the transport it names
+(via, [ses], [smtp]), as a drop-in for sendmail.
+
+  -t          take the recipients from To, Cc and Bcc, besides the arguments
+  -f ADDRESS  the envelope sender, and the From address when the message has none
+  -i, -oi     accepted; a line of a single "." never ends the message
+  -v          report each copy on standard error
+
+Other sendmail options (-F NAME, -oem, -odi, -B 8BITMIME, -N ...) are
+accepted and ignored. Exit status: 0 sent; 64 usage; 65 invalid message;
+67 recipient without a key; 69 refused; 74 partly sent, do not send again;
+75 not sent, try again later; 78 configuration.
+`
+
+// sendmailSettings are the parts of config.toml that sendmail uses.
+type sendmailSettings struct {
+	message messageFlags
+	send    sendFlags
+	policy  string
+}
+
+// loadSendmailSettings reads config.toml into the flags that compose and
+// send use, so that sendmail builds its keys and transport as they do.
+func (a *app) loadSendmailSettings() (*sendmailSettings, error) {
+	dir, err := a.homeDir()
+	if err != nil {
+		return nil, err
+	}
+	c, err := loadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &sendmailSettings{policy: c.Policy}
+	if s.policy == "" {
+		s.policy = "require-encryption"
+	}
+	if err := a.applyConfig(&s.message, &s.send); err != nil {
+		return nil, err
+	}
+	if err := s.send.check(); err != nil {
+		return nil, fmt.Errorf("invalid transport settings in %s: %w", configFileName, err)
+	}
+	return s, nil
+}
+
+// readSendmailMessage reads the message on standard input and sets its
+// sender and envelope recipients from the options and the settings. It
+// returns the envelope sender of -f, or "" for the From address.
+func (a *app) readSendmailMessage(opts *sendmailOptions, s *sendmailSettings) (*compose.Message, string, error) {
+	var envelopeSender string
+	if opts.sender != "" {
+		sender, err := singleAddress("-f", opts.sender)
+		if err != nil {
+			return nil, "", exitWith(exitUsage, err)
+		}
+		envelopeSender = sender.Address
+	}
+	m, err := compose.ReadMessage(a.stdin)
+	var input *compose.InputError
+	switch {
+	case errors.As(err, &input):
+		return nil, "", exitWith(exitDataErr, fmt.Errorf("invalid message on standard input: %w", err))
+	case err != nil:
+		return nil, "", exitWith(exitIOErr, err)
+	}
+
+	if m.From == nil {
+		if m.From, err = sendmailSender(opts, s); err != nil {
+			return nil, "", err
+		}
+	}
+
+	var recipients []string
+	if opts.extractRecipients {
+		for _, list := range [][]*mail.Address{m.To, m.Cc, m.Bcc} {
+			for _, r := range list {
+				recipients = append(recipients, r.Address)
+			}
+		}
+	}
+	for _, arg := range opts.recipients {
+		list, err := compose.ParseAddressList(arg)
+		if err != nil {
+			return nil, "", exitWith(exitUsage, fmt.Errorf("invalid recipient argument %q: %w", arg, err))
+		}
+		for _, r := range list {
+			recipients = append(recipients, r.Address)
+		}
+	}
+	switch {
+	case len(recipients) == 0 && opts.extractRecipients:
+		return nil, "", exitWith(exitDataErr, errors.New("no recipients: the message has no To, Cc or Bcc address, and no recipient was given as an argument"))
+	case len(recipients) == 0:
+		return nil, "", exitWith(exitUsage, usagef("sendmail: no recipients: give them as arguments, or -t to take them from To, Cc and Bcc"))
+	}
+	m.Recipients = recipients
+
+	if err := m.Validate(); err != nil {
+		return nil, "", exitWith(exitDataErr, fmt.Errorf("invalid message on standard input: %w", err))
+	}
+	return m, envelopeSender, nil
+}
+
+// sendmailSender returns the From address of a message that has none: the
+// address of -f, or else the from setting of config.toml.
+func sendmailSender(opts *sendmailOptions, s *sendmailSettings) (*mail.Address, error) {
+	if opts.sender != "" {
+		a, err := singleAddress("-f", opts.sender)
+		return a, exitWith(exitUsage, err)
+	}
+	if s.message.from.value != "" {
+		a, err := singleAddress("from in "+configFileName, s.message.from.value)
+		return a, exitWith(exitConfig, err)
+	}
+	return nil, exitWith(exitUsage, usagef("sendmail: the message has no From address with a domain: give -f ADDRESS, or set from in %s", configFileName))
+}
+
+// singleAddress parses value, named by what, as exactly one address.
+func singleAddress(what, value string) (*mail.Address, error) {
+	list, err := compose.ParseAddressList(value)
+	if err != nil {
+		return nil, fmt.Errorf("invalid %s %q: %w", what, value, err)
+	}
+	if len(list) != 1 {
+		return nil, fmt.Errorf("invalid %s %q: give exactly one address", what, value)
+	}
+	return list[0], nil
+}
+
+// deliver writes every copy, queues and sends them as send does, and turns
+// the outcome into the exit status that sendmail's callers expect.
+func (a *app) deliver(ctx context.Context, h *home, c *compose.Composer, t transport.Transport, via, envelopeSender string, verbose bool, sf *sendFlags) error {
+	h.removeStaleCopies()
+	copies := c.Copies()
+	files := make([]*os.File, len(copies))
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+				os.Remove(f.Name())
+			}
+		}
+	}()
+	hashes := make([]string, len(copies))
+	for i := range copies {
+		if envelopeSender != "" {
+			// -f sets the envelope sender (MAIL FROM), which bounces go to.
+			copies[i].Envelope.From = envelopeSender
+		}
+		f, err := h.tempFile()
+		if err != nil {
+			return exitWith(exitTempFail, err)
+		}
+		files[i] = f
+		sum := sha256.New()
+		if err := c.WriteCopy(ctx, io.MultiWriter(f, sum), i); err != nil {
+			return exitWith(exitTempFail, fmt.Errorf("failed to write the %s: %w", describeCopy(copies[i]), err))
+		}
+		hashes[i] = hex.EncodeToString(sum.Sum(nil))
+	}
+	if err := checkCopies(t, copies, files); err != nil {
+		return exitWith(exitDataErr, err)
+	}
+
+	// sendSpooled reports accepted copies on standard output, which
+	// sendmail keeps quiet; -v reports them on standard error instead.
+	quiet := *a
+	quiet.stdout = io.Discard
+	if verbose {
+		quiet.stdout = a.stderr
+	}
+	results, err := quiet.sendSpooled(ctx, h, t, via, sf, copies, files)
+	if err != nil {
+		return exitWith(exitTempFail, err)
+	}
+	return a.sendmailOutcome(h, results, hashes)
+}
+
+// sendmailOutcome classifies each copy by its queue entry, removes the
+// queued copies when the caller is to send the message again, and returns
+// the error with the exit status, or nil when every copy was accepted.
+func (a *app) sendmailOutcome(h *home, results []sendResult, hashes []string) error {
+	sp, err := h.spool()
+	if err != nil {
+		return exitWith(exitIOErr, fmt.Errorf("failed to read the queue after sending, so whether every copy was sent is unknown; do not send the message again, and run \"sealmail queue list\": %w", err))
+	}
+	entries, err := sp.List()
+	if err != nil {
+		return exitWith(exitIOErr, fmt.Errorf("failed to read the queue after sending, so whether every copy was sent is unknown; do not send the message again, and run \"sealmail queue list\": %w", err))
+	}
+	// Each copy is signed and encrypted anew, so its hash finds its entry.
+	byHash := make(map[string]spool.Entry, len(entries))
+	for _, e := range entries {
+		byHash[e.SHA256] = e
+	}
+
+	outcomes := make([]copyOutcome, len(results))
+	queued := make([]*spool.Entry, len(results))
+	for i, r := range results {
+		e, ok := byHash[hashes[i]]
+		if ok {
+			queued[i] = &e
+		}
+		outcomes[i] = classifyCopy(ok, e.State, r.err)
+		if outcomes[i] == copyAccepted && r.err != nil {
+			a.progress("warning: the %s was accepted, but %v", describeCopy(r.copy), r.err)
+		}
+	}
+
+	status, remove := sendmailStatus(outcomes)
+	if status == 0 {
+		return nil
+	}
+	if remove {
+		if err := removeQueued(sp, queued); err != nil {
+			status = exitIOErr
+			a.progress("%v", err)
+		}
+	}
+	return exitWith(status, sendmailReport(status, results, outcomes, queued))
+}
+
+// removeQueued removes the queue entries of a message that was not sent,
+// because its caller sends it again.
+func removeQueued(sp *spool.Spool, queued []*spool.Entry) error {
+	var failed []string
+	for _, e := range queued {
+		if e == nil {
+			continue
+		}
+		if err := sp.Remove(e.ID); err != nil {
+			failed = append(failed, fmt.Sprintf("%s (%v)", e.ID, err))
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("failed to remove the unsent copies from the queue: %s; remove them with \"sealmail queue remove --yes ID\" before sending the message again, or it is delivered twice", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// sendmailReport describes the outcome of each copy for the exit status.
+func sendmailReport(status int, results []sendResult, outcomes []copyOutcome, queued []*spool.Entry) error {
+	var b strings.Builder
+	switch status {
+	case exitTempFail:
+		b.WriteString("nothing was sent, and a later attempt may succeed; nothing is left in the queue, so send the message again:")
+	case exitUnavailable:
+		b.WriteString("the message was refused, so nothing was sent, and nothing is left in the queue:")
+	default:
+		b.WriteString("the message was sent in part, or may have been sent: do NOT send it again. The copies listed as queued stay in the queue:")
+	}
+	var retry []string
+	for i, r := range results {
+		var line string
+		switch outcomes[i] {
+		case copyAccepted:
+			line = fmt.Sprintf("accepted: %s", describeCopy(r.copy))
+			if r.id != "" {
+				line += ", message ID " + r.id
+			}
+		default:
+			line = fmt.Sprintf("failed:   %s: %v", describeCopy(r.copy), r.err)
+			if status == exitIOErr && queued[i] != nil {
+				line += fmt.Sprintf(" (queued as %s)", queued[i].ID)
+				retry = append(retry, queued[i].ID)
+			}
+		}
+		b.WriteString("\n  " + line)
+	}
+	if len(retry) > 0 {
+		fmt.Fprintf(&b, "\nsend the queued copies with \"sealmail queue retry %s\" once the cause is fixed; for a copy that may have been accepted, check with its recipients first", strings.Join(retry, " "))
+	}
+	return errors.New(b.String())
+}
