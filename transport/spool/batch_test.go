@@ -198,3 +198,60 @@ func TestBatchRecordRemovedWhenDone(t *testing.T) {
 		t.Errorf("batch record still there after its entries were sent: %v", err)
 	}
 }
+
+// pacedTransport is a fakeTransport that paces: WaitTurn blocks until turn
+// receives a value or ctx ends.
+type pacedTransport struct {
+	fakeTransport
+	waiting chan struct{}
+	turn    chan struct{}
+}
+
+func (p *pacedTransport) WaitTurn(ctx context.Context, env transport.Envelope) (context.Context, error) {
+	p.waiting <- struct{}{}
+	select {
+	case <-p.turn:
+		return ctx, nil
+	case <-ctx.Done():
+		return ctx, ctx.Err()
+	}
+}
+
+func TestSendRecordsAttemptAfterTurn(t *testing.T) {
+	sp := openSpool(t)
+	e := addMessage(t, sp)
+	pt := &pacedTransport{waiting: make(chan struct{}, 1), turn: make(chan struct{})}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := sp.Send(context.Background(), e.ID, pt)
+		done <- err
+	}()
+	<-pt.waiting
+	got := listEntries(t, sp)[0]
+	if got.State != spool.StatePending || got.Attempts != 0 {
+		t.Errorf("entry while it waits for its turn = %+v, want pending without attempts", got)
+	}
+	pt.turn <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if pt.calls() != 1 {
+		t.Errorf("transport got %d calls, want 1", pt.calls())
+	}
+
+	// Stopped while it waits, the entry stays as it was.
+	e = addMessage(t, sp)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-pt.waiting
+		cancel()
+	}()
+	if _, err := sp.Send(ctx, e.ID, pt); err == nil {
+		t.Fatal("Send stopped while it waits for its turn succeeded")
+	}
+	got = listEntries(t, sp)[0]
+	if got.State != spool.StatePending || got.Attempts != 0 || got.LastError != "" {
+		t.Errorf("entry stopped before its turn = %+v, want pending without attempts or error", got)
+	}
+}

@@ -45,7 +45,8 @@
 // [ErrBusy]. [Claim.Send] sends the stored bytes unchanged, never a copy
 // signed again, and records the outcome:
 //
-//   - before the call, the state sending and one more attempt;
+//   - before the call, the state sending and one more attempt, once a
+//     transport that paces its sends ([Pacer]) gave the entry its turn;
 //   - on success, the state accepted and the message ID, after which the
 //     caller keeps its sent copy and calls [Claim.Remove];
 //   - on an error whose Temporary method returns true (the message was
@@ -409,6 +410,16 @@ func (s *Spool) Remove(id string) error {
 	return c.Remove()
 }
 
+// Pacer is a transport that spaces its sends to a rate, such as
+// *ses.Transport. [Claim.Send] waits for the turn of an entry before it
+// records the attempt, so that an entry reads as sending, and after a crash
+// as interrupted, only while its request may be on its way. WaitTurn returns
+// the context to pass to Send, which then takes that turn instead of
+// waiting for another.
+type Pacer interface {
+	WaitTurn(ctx context.Context, env transport.Envelope) (context.Context, error)
+}
+
 // Claim is the exclusive hold of one process on one entry, taken by
 // [Spool.Claim] and given up by [Claim.Release].
 type Claim struct {
@@ -507,6 +518,13 @@ func (c *Claim) Send(ctx context.Context, t transport.Transport) error {
 	}
 	if err := c.checkMessage(); err != nil {
 		return err
+	}
+	if p, ok := t.(Pacer); ok {
+		turn, err := p.WaitTurn(ctx, e.Envelope)
+		if err != nil {
+			return fmt.Errorf("failed to send spool entry %s: %w", e.ID, err)
+		}
+		ctx = turn
 	}
 
 	// The attempt is recorded before it starts, so that a process killed
