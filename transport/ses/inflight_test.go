@@ -173,3 +173,38 @@ func TestNewRejectsInvalidRateLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitTurnTakenOnce(t *testing.T) {
+	fake := newRateLimitedSES(t, 1000)
+	tr := newTestTransport(t, fake.server.URL, ses.Options{RateLimit: 5})
+	env := transport.Envelope{Recipients: []string{"bob@example.com"}}
+	if _, err := tr.Send(context.Background(), env, strings.NewReader(testMessage)); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	turn, err := tr.WaitTurn(context.Background(), env)
+	if err != nil {
+		t.Fatalf("WaitTurn: %v", err)
+	}
+	waited := time.Since(start)
+	if _, err := tr.Send(turn, env, strings.NewReader(testMessage)); err != nil {
+		t.Fatal(err)
+	}
+	// A fifth of a second at 5 per second, for WaitTurn alone.
+	if waited < 150*time.Millisecond {
+		t.Errorf("WaitTurn returned after %v, want about 200ms", waited)
+	}
+	if sent := time.Since(start); sent > waited+150*time.Millisecond {
+		t.Errorf("Send with the turn of WaitTurn returned %v after WaitTurn, want no second wait", sent-waited)
+	}
+
+	// The turn is taken, so the next Send waits for its own.
+	before := time.Now()
+	if _, err := tr.Send(turn, env, strings.NewReader(testMessage)); err != nil {
+		t.Fatal(err)
+	}
+	if elapsed := time.Since(before); elapsed < 150*time.Millisecond {
+		t.Errorf("a second Send with a taken turn went after %v, want about 200ms", elapsed)
+	}
+}

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/sealmail/sealmail/transport"
 )
 
 // DefaultMaxSendRate is the sending rate Send paces to when GetAccount
@@ -221,7 +224,9 @@ type paceMiddleware struct {
 func (m *paceMiddleware) ID() string { return "SealmailPacing" }
 
 func (m *paceMiddleware) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-	if err := m.transport.waitTurn(ctx, m.recipients); err != nil {
+	if taken, ok := ctx.Value(turnKey{}).(*atomic.Bool); ok && taken.CompareAndSwap(false, true) {
+		// The first attempt takes the turn that WaitTurn waited for.
+	} else if err := m.transport.waitTurn(ctx, m.recipients); err != nil {
 		return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("failed to wait for the SES sending rate: %w", err)
 	}
 	if grace, ok := ctx.Value(inFlightKey{}).(time.Duration); ok {
@@ -233,6 +238,22 @@ func (m *paceMiddleware) HandleFinalize(ctx context.Context, in middleware.Final
 		ctx = detached
 	}
 	return next.HandleFinalize(ctx, in)
+}
+
+// turnKey is the context key of WaitTurn. Its value records whether Send
+// took the turn.
+type turnKey struct{}
+
+// WaitTurn blocks until a message to the recipients of env may go at the
+// sending rate, and returns the context with which Send takes that turn
+// instead of waiting for another; a retry of Send waits again. A caller
+// that records a send before it starts, as package spool does, waits here
+// first, so that the record is not written long before the request leaves.
+func (t *Transport) WaitTurn(ctx context.Context, env transport.Envelope) (context.Context, error) {
+	if err := t.waitTurn(ctx, len(env.Recipients)); err != nil {
+		return ctx, fmt.Errorf("failed to wait for the SES sending rate: %w", err)
+	}
+	return context.WithValue(ctx, turnKey{}, new(atomic.Bool)), nil
 }
 
 // inFlightKey is the context key of FinishInFlight; its value is the grace

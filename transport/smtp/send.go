@@ -31,10 +31,8 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Rea
 	if err := checkEnvelope(env); err != nil {
 		return "", err
 	}
-	if rate := t.opts.MaxSendRate; rate > 0 {
-		if err := t.pacer.wait(ctx, rate, len(env.Recipients)); err != nil {
-			return "", &SendError{Addr: t.addr, Err: fmt.Errorf("failed to wait for the sending rate: %w", err), temporary: true}
-		}
+	if err := t.waitTurn(ctx, len(env.Recipients)); err != nil {
+		return "", err
 	}
 	if grace, ok := ctx.Value(inFlightKey{}).(time.Duration); ok {
 		if err := ctx.Err(); err != nil {

@@ -305,3 +305,7 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// MaxSendRate returns the rate Send paces to, in recipients per second, or 0
+// when it does not pace.
+func (t *Transport) MaxSendRate() float64 { return t.opts.MaxSendRate }
