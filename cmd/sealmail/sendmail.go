@@ -320,7 +320,13 @@ func sendmailReport(status int, results []sendResult, outcomes []copyOutcome, qu
 				line += ", message ID " + r.id
 			}
 		default:
-			line = fmt.Sprintf("failed:   %s: %v", describeCopy(r.copy), r.err)
+			err := r.err
+			if inner := errors.Unwrap(err); inner != nil && status != exitIOErr {
+				// The queue entry that the error of sendEntry names was
+				// removed.
+				err = inner
+			}
+			line = fmt.Sprintf("failed:   %s: %v", describeCopy(r.copy), err)
 			if status == exitIOErr && queued[i] != nil {
 				line += fmt.Sprintf(" (queued as %s)", queued[i].ID)
 				retry = append(retry, queued[i].ID)

@@ -1,0 +1,509 @@
+package main
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealmail/sealmail/internal/gpgtest"
+	"github.com/sealmail/sealmail/internal/mailpit"
+	"github.com/sealmail/sealmail/internal/peers"
+	"github.com/sealmail/sealmail/internal/rawmime"
+	"github.com/sealmail/sealmail/internal/tlstest"
+	"github.com/sealmail/sealmail/transport/maildir"
+)
+
+// sendmailConfig writes config.toml into home for sendmail through the
+// SMTP server at host:port with STARTTLS, the test user and the CA in
+// caFile, and extra settings before the [smtp] table.
+func sendmailConfig(t *testing.T, home, host string, port int, caFile, passwordFile, extra string) {
+	t.Helper()
+	config := fmt.Sprintf("via = \"smtp\"\n%s\n[smtp]\nhost = %q\nport = %d\ntls = \"starttls\"\nuser = %q\npassword_file = %q\nca_file = %q\n",
+		extra, host, port, smtpTestUser, passwordFile, caFile)
+	if err := os.WriteFile(filepath.Join(home, configFileName), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mailpitMessages returns the raw bytes of every message mailpit stored,
+// its trace header fields first.
+func mailpitMessages(t *testing.T, server *mailpit.Server) [][]byte {
+	t.Helper()
+	get := func(path string) []byte {
+		client := &http.Client{Timeout: 10 * time.Second}
+		resp, err := client.Get(server.URL + path)
+		if err != nil {
+			t.Fatalf("GET %s from mailpit: %v", path, err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		if _, err := b.ReadFrom(resp.Body); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s from mailpit: HTTP %d, %v", path, resp.StatusCode, err)
+		}
+		return b.Bytes()
+	}
+	var list struct {
+		Messages []struct{ ID string }
+	}
+	if err := json.Unmarshal(get("/api/v1/messages"), &list); err != nil {
+		t.Fatalf("failed to decode the mailpit message list: %v", err)
+	}
+	var raws [][]byte
+	for _, m := range list.Messages {
+		raws = append(raws, get("/api/v1/message/"+m.ID+"/raw"))
+	}
+	return raws
+}
+
+// sentCopies returns the bytes and records of the copies in the sent
+// Maildir of home.
+func sentCopies(t *testing.T, home string) (raws [][]byte, records []maildir.Record) {
+	t.Helper()
+	sent, err := maildir.Open(filepath.Join(home, "sent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := sent.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := sent.ReadRecord(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws, records = append(raws, raw), append(records, rec)
+	}
+	return raws, records
+}
+
+// spoolFiles returns the names of the files in the spool of home.
+func spoolFiles(t *testing.T, home string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(home, "spool"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// decryptedText has gpg, with the keys of reader and sender, decrypt the
+// PGP/MIME message raw, checks the signature, and returns the decoded
+// content of the single part inside.
+func decryptedText(t *testing.T, raw []byte, reader, sender *person) string {
+	t.Helper()
+	armored := regexp.MustCompile(`(?s)-----BEGIN PGP MESSAGE-----.*?-----END PGP MESSAGE-----`).Find(raw)
+	if armored == nil {
+		t.Fatalf("the message holds no PGP MESSAGE:\n%s", raw)
+	}
+	g := gpgtest.New(t)
+	g.Import(t, reader.secret)
+	g.Import(t, sender.public)
+	status, plain, stderr, err := g.Status(t, armored, "--decrypt")
+	if err != nil {
+		t.Fatalf("gpg --decrypt failed: %v\n%s", err, stderr)
+	}
+	if !gpgtest.HasStatus(status, "GOODSIG") || !gpgtest.HasStatus(status, "DECRYPTION_OKAY") {
+		t.Errorf("gpg did not report a good signature and decryption:\n%s", strings.Join(status, "\n"))
+	}
+	entity, err := rawmime.ParseEntity(plain)
+	if err != nil {
+		t.Fatalf("the decrypted entity cannot be read: %v\n%s", err, plain)
+	}
+	content, err := entity.DecodedBody()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(content)
+}
+
+// headerOf returns the header of the message raw, after mailpit's trace
+// fields.
+func headerOf(t *testing.T, raw []byte) mail.Header {
+	t.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("net/mail cannot read the message: %v", err)
+	}
+	return msg.Header
+}
+
+// requireGitSendEmail skips the test, or fails it in CI, when git
+// send-email (Debian package git-email) is missing.
+func requireGitSendEmail(t *testing.T) string {
+	t.Helper()
+	git := peers.Require(t, "git")
+	out, err := exec.Command(git, "--exec-path").Output()
+	if err != nil {
+		t.Fatalf("git --exec-path: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(strings.TrimSpace(string(out)), "git-send-email")); err != nil {
+		peers.Missing(t, "git send-email (Debian package git-email)")
+	}
+	return git
+}
+
+// gitPatches makes a repository with two commits on top of a first one
+// and returns the two patches git format-patch writes for them.
+func gitPatches(t *testing.T, git string, env []string) (dir string, patches []string) {
+	t.Helper()
+	dir = t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(git, args...)
+		cmd.Dir, cmd.Env = dir, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	write := func(content string) {
+		if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("init", "-q")
+	write("hello\n")
+	run("add", "notes.txt")
+	run("commit", "-q", "-m", "Add notes")
+	// 8-bit text, trailing white space and a line that starts with "From "
+	// are what relays and signatures trip over.
+	write("hello\nGrüße aus Köln  \nFrom here on, tabs:\t\n")
+	run("commit", "-q", "-a", "-m", "Greet in German")
+	write("hello\nGrüße aus Köln  \nFrom here on, tabs:\t\n\n.\nbye\n")
+	run("commit", "-q", "-a", "-m", "Say bye")
+	for _, name := range strings.Fields(run("format-patch", "-2", "-o", "patches")) {
+		patches = append(patches, filepath.Join(dir, name))
+	}
+	if len(patches) != 2 {
+		t.Fatalf("git format-patch wrote %d patches, want 2", len(patches))
+	}
+	return dir, patches
+}
+
+// patchBody returns the body of a patch file, as git send-email sends it,
+// with CRLF line endings.
+func patchBody(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, ok := strings.Cut(string(data), "\n\n")
+	if !ok {
+		t.Fatalf("patch %s has no body", path)
+	}
+	return strings.ReplaceAll(body, "\n", "\r\n")
+}
+
+// TestSendmailGitSendEmail has git send-email send a patch series through
+// sealmail sendmail to mailpit. Each patch arrives encrypted, gpg opens it,
+// the patch text is unchanged, and git's Message-ID, In-Reply-To and
+// References survive.
+func TestSendmailGitSendEmail(t *testing.T) {
+	git := requireGitSendEmail(t)
+	server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+	home, _, alice, bob, _ := e2eSetup(t)
+	sendmailConfig(t, home, server.SMTPHost, server.SMTPPort, caFile, passwordFile, "")
+
+	bin, err := exec.LookPath("sealmail")
+	if err != nil {
+		t.Fatalf("sealmail is not on PATH: %v", err)
+	}
+	gitHome := t.TempDir()
+	env := append(os.Environ(), "HOME="+gitHome, "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_AUTHOR_NAME=Alice", "GIT_AUTHOR_EMAIL=alice@example.org",
+		"GIT_COMMITTER_NAME=Alice", "GIT_COMMITTER_EMAIL=alice@example.org")
+	dir, patches := gitPatches(t, git, env)
+
+	args := []string{"send-email", "--sendmail-cmd=" + bin + " --home " + home + " sendmail",
+		"--from=Alice <alice@example.org>", "--to=bob@example.org", "--in-reply-to=<cover@example.org>",
+		"--confirm=never", "--suppress-cc=all", "--no-validate", "--quiet"}
+	cmd := exec.Command(git, append(args, patches...)...)
+	cmd.Dir, cmd.Env = dir, env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git send-email: %v\n%s", err, out)
+	}
+
+	raws := mailpitMessages(t, server)
+	if len(raws) != 2 {
+		t.Fatalf("mailpit holds %d messages, want 2", len(raws))
+	}
+	bySubject := map[string][]byte{}
+	for _, raw := range raws {
+		bySubject[headerOf(t, raw).Get("Subject")] = raw
+	}
+	first, second := bySubject["[PATCH 1/2] Greet in German"], bySubject["[PATCH 2/2] Say bye"]
+	if first == nil || second == nil {
+		t.Fatalf("mailpit holds messages with subjects %q", slices.Collect(maps.Keys(bySubject)))
+	}
+
+	firstID := headerOf(t, first).Get("Message-Id")
+	if !regexp.MustCompile(`^<\S+@\S+>$`).MatchString(firstID) {
+		t.Errorf("the first patch has Message-ID %q", firstID)
+	}
+	if got := headerOf(t, first).Get("In-Reply-To"); got != "<cover@example.org>" {
+		t.Errorf("the first patch has In-Reply-To %q, want <cover@example.org>", got)
+	}
+	h := headerOf(t, second)
+	if got := h.Get("In-Reply-To"); got != firstID {
+		t.Errorf("the second patch has In-Reply-To %q, want the first's Message-ID %q", got, firstID)
+	}
+	if got := h.Get("References"); !strings.Contains(got, "<cover@example.org>") || !strings.Contains(got, firstID) {
+		t.Errorf("the second patch has References %q, want <cover@example.org> and %q", got, firstID)
+	}
+
+	for i, raw := range [][]byte{first, second} {
+		if bytes.Contains(raw, []byte("Grüße")) || bytes.Contains(raw, []byte("Say bye\r\n\r\n")) {
+			t.Errorf("patch %d went out in clear text:\n%s", i+1, raw)
+		}
+		if got, want := decryptedText(t, raw, bob, alice), patchBody(t, patches[i]); got != want {
+			t.Errorf("patch %d decrypts to\n%q\nwant the patch text\n%q", i+1, got, want)
+		}
+	}
+
+	sent, _ := sentCopies(t, home)
+	if len(sent) != 2 {
+		t.Errorf("the sent Maildir holds %d copies, want 2", len(sent))
+	}
+	if files := spoolFiles(t, home); len(files) != 0 {
+		t.Errorf("the spool holds %q, want nothing", files)
+	}
+}
+
+const sendmailMessage = "From: Alice <alice@example.org>\n" +
+	"To: Bob <bob@example.org>\n" +
+	"Bcc: carol@example.org\n" +
+	"Subject: Figures\n" +
+	"Message-ID: <figures-1@example.org>\n" +
+	"\n" +
+	"Hello Bob,\n\nthe figures are attached.\n"
+
+// TestSendmailBccCopy sends a message with a Bcc field through sendmail
+// -t: the Bcc recipient gets a copy of its own, and the shared copy has no
+// Bcc field and no key ID of the Bcc recipient.
+func TestSendmailBccCopy(t *testing.T) {
+	server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+	home, _, alice, bob, carol := e2eSetup(t)
+	sendmailConfig(t, home, server.SMTPHost, server.SMTPPort, caFile, passwordFile, "")
+
+	status, stdout, stderr := runCLI(t, home, sendmailMessage, "sendmail", "-t", "-oi")
+	if status != 0 {
+		t.Fatalf("sendmail -t: exit status %d: %s", status, stderr)
+	}
+	if stdout != "" {
+		t.Errorf("sendmail printed %q on standard output, want nothing", stdout)
+	}
+	if n := server.Count(t); n != 2 {
+		t.Fatalf("mailpit holds %d messages, want 2 (the To copy and the Bcc copy)", n)
+	}
+
+	raws, records := sentCopies(t, home)
+	if len(raws) != 2 {
+		t.Fatalf("the sent Maildir holds %d copies, want 2", len(raws))
+	}
+	g := gpgtest.New(t)
+	var sharedSeen, bccSeen bool
+	for i, raw := range raws {
+		if bytes.Contains(bytes.ToLower(raw), []byte("\nbcc:")) || bytes.HasPrefix(bytes.ToLower(raw), []byte("bcc:")) {
+			t.Errorf("copy for %q has a Bcc field", records[i].Envelope.Recipients)
+		}
+		if headerOf(t, raw).Get("Message-Id") != "<figures-1@example.org>" {
+			t.Errorf("copy for %q lost the Message-ID", records[i].Envelope.Recipients)
+		}
+		ids := pkeskKeyIDs(t, g, raw)
+		switch recipients := records[i].Envelope.Recipients; {
+		case slices.Equal(recipients, []string{"bob@example.org"}):
+			sharedSeen = true
+			if slices.Contains(ids, carol.encryptionKeyID(t)) {
+				t.Errorf("the shared copy names the key ID of the Bcc recipient: %q", ids)
+			}
+			if !slices.Contains(ids, bob.encryptionKeyID(t)) || !slices.Contains(ids, alice.encryptionKeyID(t)) {
+				t.Errorf("the shared copy is encrypted to %q, want Bob's and Alice's key IDs", ids)
+			}
+		case slices.Equal(recipients, []string{"carol@example.org"}):
+			bccSeen = true
+			if slices.Contains(ids, bob.encryptionKeyID(t)) {
+				t.Errorf("the Bcc copy names Bob's key ID: %q", ids)
+			}
+			if got := decryptedText(t, raw, carol, alice); got != "Hello Bob,\r\n\r\nthe figures are attached.\r\n" {
+				t.Errorf("the Bcc copy decrypts to %q", got)
+			}
+		default:
+			t.Errorf("a copy went to %q", recipients)
+		}
+	}
+	if !sharedSeen || !bccSeen {
+		t.Errorf("copies: shared %v, Bcc %v; want both", sharedSeen, bccSeen)
+	}
+}
+
+// TestSendmailPolicy sends to a recipient without a key: with
+// encrypt-if-possible the message arrives signed and gpg verifies it, and
+// with require-encryption sendmail exits with 67 and sends and queues
+// nothing.
+func TestSendmailPolicy(t *testing.T) {
+	message := strings.Replace(sendmailMessage, "Bcc: carol@example.org\n", "Cc: dave@example.org\n", 1)
+
+	t.Run("encrypt-if-possible", func(t *testing.T) {
+		server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+		home, _, alice, _, _ := e2eSetup(t)
+		sendmailConfig(t, home, server.SMTPHost, server.SMTPPort, caFile, passwordFile, `policy = "encrypt-if-possible"`)
+
+		status, _, stderr := runCLI(t, home, message, "sendmail", "-t")
+		if status != 0 {
+			t.Fatalf("sendmail: exit status %d: %s", status, stderr)
+		}
+		if !strings.Contains(stderr, "NOT encrypted") || !strings.Contains(stderr, "dave@example.org") {
+			t.Errorf("stderr %q does not warn that dave@example.org has no key", stderr)
+		}
+		raws := mailpitMessages(t, server)
+		if len(raws) != 1 {
+			t.Fatalf("mailpit holds %d messages, want 1", len(raws))
+		}
+		sent, _ := sentCopies(t, home)
+		stored := mailpit.StripTrace(t, raws[0], sent[0])
+		if !bytes.Equal(stored, sent[0]) {
+			t.Fatalf("mailpit stored\n%q\nwant the sent copy\n%q", stored, sent[0])
+		}
+		if !bytes.Contains(stored, []byte("multipart/signed")) {
+			t.Fatalf("the message is not multipart/signed:\n%s", stored)
+		}
+		g := gpgtest.New(t)
+		g.Import(t, alice.public)
+		signed := gpgVerifySigned(t, g, stored)
+		if !bytes.Contains(signed, []byte("the figures are attached.")) {
+			t.Errorf("the signed part lacks the text:\n%s", signed)
+		}
+	})
+
+	t.Run("require-encryption", func(t *testing.T) {
+		server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+		home, _, _, _, _ := e2eSetup(t)
+		sendmailConfig(t, home, server.SMTPHost, server.SMTPPort, caFile, passwordFile, "")
+
+		status, _, stderr := runCLI(t, home, message, "sendmail", "-t")
+		if status != exitNoUser {
+			t.Errorf("exit status %d, want %d; stderr: %s", status, exitNoUser, stderr)
+		}
+		if !strings.Contains(stderr, "dave@example.org") {
+			t.Errorf("stderr %q does not name dave@example.org", stderr)
+		}
+		if n := server.Count(t); n != 0 {
+			t.Errorf("mailpit holds %d messages, want 0", n)
+		}
+		if files := spoolFiles(t, home); len(files) != 0 {
+			t.Errorf("the spool holds %q, want nothing", files)
+		}
+	})
+}
+
+// TestSendmailTemporaryFailure sends to an SMTP port where nothing
+// listens, and to a server that greets with 451: sendmail exits with 75 and
+// leaves nothing in the queue, because the caller sends the message again.
+func TestSendmailTemporaryFailure(t *testing.T) {
+	tests := []struct {
+		name  string
+		serve func(l net.Listener)
+	}{
+		{"nothing listens", func(l net.Listener) { l.Close() }},
+		{"451 greeting", func(l net.Listener) {
+			t.Cleanup(func() { l.Close() })
+			go func() {
+				for {
+					conn, err := l.Accept()
+					if err != nil {
+						return
+					}
+					conn.Write([]byte("451 4.3.2 Try again later\r\n"))
+					conn.Close()
+				}
+			}()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			home, files, _, _, _ := e2eSetup(t)
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := l.Addr().(*net.TCPAddr).Port
+			tt.serve(l)
+			ca := tlstest.NewCA(t, "sealmail test CA")
+			caFile, passwordFile := filepath.Join(files, "ca.pem"), filepath.Join(files, "password")
+			if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(passwordFile, []byte(smtpTestPassword+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			sendmailConfig(t, home, "127.0.0.1", port, caFile, passwordFile, "")
+
+			status, _, stderr := runCLI(t, home, sendmailMessage, "sendmail", "-t")
+			if status != exitTempFail {
+				t.Errorf("exit status %d, want %d; stderr: %s", status, exitTempFail, stderr)
+			}
+			if !strings.Contains(stderr, "nothing was sent") {
+				t.Errorf("stderr %q does not say that nothing was sent", stderr)
+			}
+			if files := spoolFiles(t, home); len(files) != 0 {
+				t.Errorf("the spool holds %q, want nothing", files)
+			}
+			if sent, _ := sentCopies(t, home); len(sent) != 0 {
+				t.Errorf("the sent Maildir holds %d copies, want none", len(sent))
+			}
+		})
+	}
+}
+
+// TestSendmailSMIME sends through sendmail with scheme smime, and openssl
+// smime decrypts what mailpit received.
+func TestSendmailSMIME(t *testing.T) {
+	openssl := peers.Require(t, "openssl")
+	server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+	home, files, people := smimeSetup(t, func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) })
+	extra := fmt.Sprintf("scheme = \"smime\"\npassphrase_file = %q", filepath.Join(files, "pass.txt"))
+	sendmailConfig(t, home, server.SMTPHost, server.SMTPPort, caFile, passwordFile, extra)
+
+	status, _, stderr := runCLI(t, home, strings.Replace(sendmailMessage, "Bcc: carol@example.org\n", "", 1), "sendmail", "bob@example.org")
+	if status != 0 {
+		t.Fatalf("sendmail: exit status %d: %s", status, stderr)
+	}
+	raws := mailpitMessages(t, server)
+	if len(raws) != 1 {
+		t.Fatalf("mailpit holds %d messages, want 1", len(raws))
+	}
+	if !bytes.Contains(raws[0], []byte("application/pkcs7-mime")) {
+		t.Fatalf("the message is not S/MIME encrypted:\n%s", raws[0])
+	}
+	decrypted := runOpenSSL(t, openssl, raws[0], "smime", "-decrypt", "-recip", people["bob"].certFile, "-inkey", people["bob"].keyFile)
+	entity := runOpenSSL(t, openssl, decrypted, "smime", "-verify", "-CAfile", filepath.Join(files, "ca.pem"))
+	if !bytes.Contains(entity, []byte("the figures are attached.")) {
+		t.Errorf("the decrypted entity lacks the text:\n%s", entity)
+	}
+}
