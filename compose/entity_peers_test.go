@@ -131,6 +131,33 @@ func TestEntityGPG(t *testing.T) {
 	}
 }
 
+// TestEntityGPGKeepsBytes has gpg decrypt a copy of an entity that is
+// 7-bit already, and finds it byte for byte, with CRLF line endings.
+func TestEntityGPGKeepsBytes(t *testing.T) {
+	gpgPath := peers.Require(t, "gpg")
+	p := newPeople(t, "alice", "bob")
+	home := gpgHome(t, gpgPath)
+	var keys bytes.Buffer
+	if err := p.keys["bob@example.org"].SerializePrivate(&keys, nil); err != nil {
+		t.Fatal(err)
+	}
+	runGPG(t, gpgPath, home, keys.Bytes(), "--import")
+
+	entity := "Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nHello  \nFrom me\n" +
+		"--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nAAEC\n--b--\n"
+	m := &Message{From: addr("alice@example.org"), To: addrs("bob@example.org"), Subject: "Hi", Entity: []byte(entity)}
+	c, err := New(context.Background(), m, Options{Mode: EncryptOnly, Keys: p.keys})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	raw := writeCopies(t, c)[0]
+	armored := raw[bytes.Index(raw, []byte("-----BEGIN PGP MESSAGE-----")):]
+	plain, _ := runGPG(t, gpgPath, home, armored, "--decrypt")
+	if want := strings.ReplaceAll(entity, "\n", "\r\n"); string(plain) != want {
+		t.Errorf("gpg decrypts to\n%q\nwant the entity with CRLF\n%q", plain, want)
+	}
+}
+
 // gpgVerifySigned returns the first part of the multipart/signed message
 // raw after gpg verified the detached signature of its second part over it.
 func gpgVerifyMultipartSigned(t *testing.T, gpgPath, home string, raw []byte) []byte {
