@@ -398,10 +398,15 @@ func writeCompositeHeader(w *bytes.Buffer, pt *entityPart, relabel bool) {
 // writeFieldLines writes a field as it was read, with CRLF line endings and
 // without white space at the end of its lines, which a signed part must not
 // have. Dropping it changes at most the amount of white space where a line
-// was folded.
+// was folded. A continuation line of white space alone is dropped, because
+// it would otherwise become the empty line that ends the header.
 func writeFieldLines(w *bytes.Buffer, f rawField) {
 	for _, line := range f.lines {
-		w.Write(bytes.TrimRight(line, " \t"))
+		line = bytes.TrimRight(line, " \t")
+		if len(line) == 0 {
+			continue
+		}
+		w.Write(line)
 		w.WriteString("\r\n")
 	}
 }

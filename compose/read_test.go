@@ -183,6 +183,7 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add([]byte("From: root (Cron Daemon)\nTo: a@example.org\n\nhi"))
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Transfer-Encoding: binary\n\n\x00\xff\r\n--b\n\n\xc3\xa4\n--b--\n"))
 	f.Add([]byte("Content-Type: message/rfc822\n\nSubject: x\nContent-Type: text/plain\n\nFrom here\n"))
+	f.Add([]byte("Content-Type: text/plain;\n \n charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n\xc3\xa4 \n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		m, err := ReadMessage(bytes.NewReader(raw))
 		if err != nil {
