@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -130,7 +131,9 @@ func (a *app) queueFlush(ctx context.Context, args []string) error {
 
 // retryEntries sends the entries named by ids, in any state but damaged, or
 // with no ids every entry that is due (pending, interrupted or accepted).
-// An entry another process is sending is skipped, and not counted as failed.
+// It sends them as send --each does: paced to the rate of each entry's
+// transport, with several requests in flight. An entry another process is
+// sending is skipped, and not counted as failed.
 func (a *app) retryEntries(ctx context.Context, ids []string) error {
 	h, err := a.openHome()
 	if err != nil {
@@ -145,31 +148,61 @@ func (a *app) retryEntries(ctx context.Context, ids []string) error {
 		return err
 	}
 
+	// The transports are built before the first send, one for each set of
+	// recorded options, so that the senders share its pacing.
 	transports := make(map[string]*spooledTransport)
-	var failed int
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return err
+	var transportsMu sync.Mutex
+	transportFor := func(e spool.Entry) (*spooledTransport, error) {
+		transportsMu.Lock()
+		defer transportsMu.Unlock()
+		return a.transportForEntry(ctx, h, e, transports)
+	}
+	senders := 1
+	entryIDs := make([]string, len(entries))
+	for i, e := range entries {
+		entryIDs[i] = e.ID
+		if st, err := transportFor(e); err == nil {
+			senders = max(senders, sendersFor(transportRate(ctx, st.transport)))
 		}
 		if e.State == spool.StateInterrupted {
 			a.progress("warning: entry %s was interrupted while it was being sent; if %s accepted it then, the recipients receive it twice", e.ID, e.Transport)
 		}
-		transportFor := func(e spool.Entry) (*spooledTransport, error) {
-			return a.transportForEntry(ctx, h, e, transports)
-		}
-		sent, err := a.sendEntry(ctx, h, sp, e.ID, transportFor)
+	}
+
+	terminal := isTerminal(a.stderr)
+	defer a.lockOutput()()
+	var progress *progressMeter
+	if len(entries) > 1 {
+		progress = newProgressMeter(a.stderr, terminal, "sending", len(entries))
+	}
+	var failed int
+	var failedMu sync.Mutex
+	a.sendEntries(ctx, h, sp, entryIDs, senders, transportFor, func(i int, sent spool.Entry, err error) {
+		e := entries[i]
 		switch {
 		case errors.Is(err, spool.ErrBusy):
 			a.progress("skipped entry %s: another sealmail process is sending it", e.ID)
 		case errors.Is(err, spool.ErrNotFound):
 			a.progress("skipped entry %s: another sealmail process sent it", e.ID)
 		case err != nil:
+			failedMu.Lock()
 			failed++
+			failedMu.Unlock()
 			fmt.Fprintf(a.stderr, "sealmail: entry %s to %s: %v\n", e.ID, strings.Join(e.Envelope.Recipients, ", "), err)
 		default:
 			fmt.Fprintf(a.stdout, "sent entry %s to %s via %s: message ID %s\n", sent.ID,
 				strings.Join(sent.Envelope.Recipients, ", "), sent.Transport, sent.MessageID)
 		}
+		if progress != nil {
+			progress.add(1)
+		}
+	})
+	if progress != nil {
+		progress.finish()
+	}
+
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("stopped before every entry was sent, and the others stay in the queue: %w", err)
 	}
 	if failed > 0 {
 		return fmt.Errorf("failed to send %d of %d queued message(s): run \"sealmail queue list\" to see their state", failed, len(entries))

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/sealmail/sealmail/compose"
@@ -23,7 +25,9 @@ type sendFlags struct {
 	endpointURL      onceFlag
 	configurationSet onceFlag
 	tags             listFlag
-	smtp             smtpFlags
+	// rate is --rate, the maximum sending rate in recipients per second.
+	rate onceFlag
+	smtp smtpFlags
 }
 
 func (f *sendFlags) register(fs *flag.FlagSet) {
@@ -34,6 +38,7 @@ func (f *sendFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.endpointURL, "endpoint-url", "the SES endpoint `URL` (also AWS_ENDPOINT_URL_SESV2); http:// only on loopback")
 	fs.Var(&f.configurationSet, "configuration-set", "the SES configuration set `name`")
 	fs.Var(&f.tags, "tag", "an SES message tag as `NAME=VALUE` (repeatable)")
+	fs.Var(&f.rate, "rate", "send to at most `N` recipients per second (one per copy of --each); SES keeps to 90 percent of the account's rate anyway, and the SES SMTP interface has the same rate but cannot report it")
 	f.smtp.register(fs)
 }
 
@@ -53,16 +58,21 @@ type sendResult struct {
 }
 
 func (a *app) send(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("send", "send [message flags] [--via outbox|ses|smtp] [SES or SMTP flags]")
+	fs := a.newFlagSet("send", "send [message flags] [--each FILE] [--via outbox|ses|smtp] [SES or SMTP flags] [--rate N]")
 	var mf messageFlags
 	mf.register(fs)
 	var sf sendFlags
 	sf.register(fs)
+	var ef eachFlags
+	ef.register(fs)
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("send: unexpected argument %q", fs.Arg(0))
+	}
+	if err := ef.check(&mf); err != nil {
+		return err
 	}
 	if err := a.applyConfig(&mf, &sf); err != nil {
 		return err
@@ -72,6 +82,9 @@ func (a *app) send(ctx context.Context, args []string) error {
 	}
 	if err := sf.check(); err != nil {
 		return err
+	}
+	if ef.file.set {
+		return a.sendEach(ctx, &mf, &sf, &ef)
 	}
 	m, err := mf.message(a.stdin)
 	if err != nil {
@@ -261,10 +274,16 @@ func keepSentCopy(h *home, f *os.File, cp compose.Copy, via, id string) error {
 // check rejects flag combinations that cannot work, before any key is
 // unlocked or any copy is written.
 func (sf *sendFlags) check() error {
+	if _, err := sf.rateValue(); err != nil {
+		return err
+	}
 	switch sf.way() {
 	case "outbox":
 		if sf.region.set || sf.profile.set || sf.endpointURL.set || sf.configurationSet.set || len(sf.tags) > 0 {
 			return usagef("the SES flags need --via ses")
+		}
+		if sf.rate.set {
+			return usagef("--rate needs --via ses or --via smtp, because the outbox sends nothing")
 		}
 	case "ses":
 		for _, tag := range sf.tags {
@@ -286,6 +305,19 @@ func (sf *sendFlags) check() error {
 	return nil
 }
 
+// rateValue returns the rate of --rate in recipients per second, or 0 when
+// it is not given.
+func (sf *sendFlags) rateValue() (float64, error) {
+	if !sf.rate.set {
+		return 0, nil
+	}
+	rate, err := strconv.ParseFloat(sf.rate.value, 64)
+	if err != nil || rate <= 0 || math.IsInf(rate, 0) || math.IsNaN(rate) {
+		return 0, usagef("invalid --rate %q: give the number of recipients per second, such as 14 or 0.5", sf.rate.value)
+	}
+	return rate, nil
+}
+
 // transport returns the transport --via chooses and its name.
 func (a *app) transport(ctx context.Context, h *home, sf *sendFlags) (transport.Transport, string, error) {
 	if err := sf.check(); err != nil {
@@ -299,11 +331,13 @@ func (a *app) transport(ctx context.Context, h *home, sf *sendFlags) (transport.
 		}
 		return maildir.Outbox{Maildir: box}, "outbox", nil
 	case "ses":
+		rate, _ := sf.rateValue()
 		opts := ses.Options{
 			Region:           sf.region.value,
 			Profile:          sf.profile.value,
 			EndpointURL:      sf.endpointURL.value,
 			ConfigurationSet: sf.configurationSet.value,
+			RateLimit:        rate,
 		}
 		for _, tag := range sf.tags {
 			name, value, _ := strings.Cut(tag, "=")
@@ -318,9 +352,17 @@ func (a *app) transport(ctx context.Context, h *home, sf *sendFlags) (transport.
 		}
 		return t, "ses", nil
 	case "smtp":
-		t, err := a.smtpTransport(sf)
+		opts, err := a.smtpOptions(&sf.smtp, sf.region.value)
 		if err != nil {
 			return nil, "", err
+		}
+		opts.MaxSendRate, _ = sf.rateValue()
+		t, err := smtp.New(opts)
+		if err != nil {
+			return nil, "", err
+		}
+		if t.Insecure() {
+			a.progress("warning: sending over plain SMTP without TLS to %s, which is allowed only on loopback, for emulators and tests", t.Addr())
 		}
 		return t, "smtp", nil
 	default:

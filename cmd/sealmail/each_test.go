@@ -1,0 +1,679 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/sealmail/sealmail/internal/gpgtest"
+	"github.com/sealmail/sealmail/internal/sesemu"
+	"github.com/sealmail/sealmail/keyring"
+	"github.com/sealmail/sealmail/transport/spool"
+)
+
+// emulatorAccountWithRate returns the account aws-ses-v2-local returns from
+// AWS_SES_ACCOUNT, with a maximum send rate of rate recipients per second.
+func emulatorAccountWithRate(rate int) string {
+	return `{"DedicatedIpAutoWarmupEnabled":false,` +
+		`"Details":{"AdditionalContactEmailAddresses":[],"ContactLanguage":"EN","MailType":"TRANSACTIONAL","ReviewDetails":{"CaseId":"","Status":"GRANTED"},"UseCaseDescription":"","WebsiteURL":""},` +
+		`"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":true,"SendingEnabled":true,` +
+		fmt.Sprintf(`"SendQuota":{"Max24HourSend":1000000,"MaxSendRate":%d,"SentLast24Hours":0},`, rate) +
+		`"SuppressionAttributes":{"SuppressedReasons":[]}}`
+}
+
+// eachRecipients generates n recipients user0000@example.org and on, with
+// v4 Ed25519 keys and Cv25519 subkeys made on every core, imports their
+// certificates into home in one file, and writes their addresses one a line
+// to files/list.txt.
+func eachRecipients(t *testing.T, home, files string, n int) []*openpgp.Entity {
+	t.Helper()
+	keys := make([]*openpgp.Entity, n)
+	certs := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				address := fmt.Sprintf("user%04d@example.org", i)
+				keys[i], errs[i] = keyring.Generate(fmt.Sprintf("User %d", i), address, keyring.GenerateOptions{})
+				if errs[i] != nil {
+					continue
+				}
+				var buf bytes.Buffer
+				errs[i] = keys[i].Serialize(&buf)
+				certs[i] = buf.Bytes()
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+
+	var list bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&list, "user%04d@example.org\n", i)
+	}
+	writeFiles(t, files, map[string][]byte{"recipients.pgp": bytes.Join(certs, nil), "list.txt": list.Bytes()})
+	if status, _, stderr := runCLI(t, home, "", "keyring", "import", filepath.Join(files, "recipients.pgp")); status != 0 {
+		t.Fatalf("keyring import: exit status %d: %s", status, stderr)
+	}
+	return keys
+}
+
+func writeFiles(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// eachArgs are the arguments of send --each files/list.txt through the SES
+// endpoint at url.
+func eachArgs(files, url string, extra ...string) []string {
+	return append([]string{"send", "--each", filepath.Join(files, "list.txt"), "--via", "ses", "--region", "eu-west-1",
+		"--endpoint-url", url, "--from", "Alice <alice@example.org>", "--subject", "Statement",
+		"--text", filepath.Join(files, "body.txt")}, extra...)
+}
+
+// armoredMessage returns the armored PGP MESSAGE among the parts that the
+// emulator stored for email.
+func armoredMessage(t *testing.T, email sesemu.Email) []byte {
+	t.Helper()
+	for _, a := range email.Attachments {
+		data, err := a.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte("-----BEGIN PGP MESSAGE-----")) {
+			return data
+		}
+	}
+	t.Fatalf("no part of the message %s to %v holds a PGP MESSAGE", email.MessageID, email.Destination.To)
+	return nil
+}
+
+// pkeskKeyIDsGo returns the key IDs of the public-key encrypted session key
+// packets at the start of an armored OpenPGP message, read with go-crypto.
+func pkeskKeyIDsGo(t *testing.T, armored []byte) []uint64 {
+	t.Helper()
+	block, err := armor.Decode(bytes.NewReader(armored))
+	if err != nil {
+		t.Fatalf("invalid armor: %v", err)
+	}
+	var ids []uint64
+	for {
+		p, err := packet.Read(block.Body)
+		if err != nil {
+			t.Fatalf("failed to read an OpenPGP packet: %v", err)
+		}
+		key, ok := p.(*packet.EncryptedKey)
+		if !ok {
+			// The encrypted data follows the session key packets.
+			return ids
+		}
+		ids = append(ids, key.KeyId)
+	}
+}
+
+// encryptionKeyID returns the ID of the subkey that messages to e are
+// encrypted to.
+func encryptionKeyID(t *testing.T, e *openpgp.Entity) uint64 {
+	t.Helper()
+	key, ok := e.EncryptionKey(time.Now(), nil)
+	if !ok {
+		t.Fatalf("key %X has no encryption subkey", e.PrimaryKey.Fingerprint)
+	}
+	return key.PublicKey.KeyId
+}
+
+// eachOutputLine matches a line of the output of send --each.
+var eachOutputLine = regexp.MustCompile(`^(\S+)\t(sent|queued|failed|written)\t(.*)$`)
+
+func TestSendEach1000Emulator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 1,000 messages paced to 200 per second")
+	}
+	emulator := sesemu.Start(t, "AWS_SES_ACCOUNT="+emulatorAccountWithRate(200))
+	fakeAWS(t)
+	home, files, alice, _, _ := e2eSetup(t)
+	const n = 1000
+	keys := eachRecipients(t, home, files, n)
+
+	start := time.Now()
+	status, stdout, stderr := runCLI(t, home, "", eachArgs(files, emulator.URL)...)
+	elapsed := time.Since(start)
+	if status != 0 {
+		t.Fatalf("send --each: exit status %d; stderr:\n%s", status, stderr)
+	}
+	t.Logf("send --each of %d copies took %v", n, elapsed)
+
+	// One line per recipient, in the order of the file, each with its own
+	// message ID.
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if len(lines) != n {
+		t.Fatalf("send --each printed %d lines, want %d", len(lines), n)
+	}
+	messageIDs := map[string]string{}
+	for i, line := range lines {
+		m := eachOutputLine.FindStringSubmatch(line)
+		want := fmt.Sprintf("user%04d@example.org", i)
+		if m == nil || m[1] != want || m[2] != "sent" {
+			t.Fatalf("line %d = %q, want %s sent with a message ID", i+1, line, want)
+		}
+		if other, ok := messageIDs[m[3]]; ok {
+			t.Fatalf("message ID %s is reported for %s and %s", m[3], other, want)
+		}
+		messageIDs[m[3]] = want
+	}
+	if !strings.Contains(stderr, fmt.Sprintf("%d of %d copies sent, 0 failed, 0 still queued", n, n)) {
+		t.Errorf("stderr lacks the counts:\n%s", stderr)
+	}
+
+	emails := emulator.Emails(t)
+	if len(emails) != n {
+		t.Fatalf("the emulator holds %d messages, want %d", len(emails), n)
+	}
+	aliceKey := encryptionKeyID(t, alice.entity)
+	byRecipient := map[string]sesemu.Email{}
+	for _, email := range emails {
+		if len(email.Destination.To) != 1 || len(email.Destination.Cc) != 0 {
+			t.Fatalf("message %s is to %v and cc %v, want one To recipient", email.MessageID, email.Destination.To, email.Destination.Cc)
+		}
+		rcpt := email.Destination.To[0]
+		if messageIDs[email.MessageID] != rcpt {
+			t.Errorf("the emulator stored message %s for %s, but send reported it for %q", email.MessageID, rcpt, messageIDs[email.MessageID])
+		}
+		if _, ok := byRecipient[rcpt]; ok {
+			t.Errorf("the emulator holds two messages to %s", rcpt)
+		}
+		byRecipient[rcpt] = email
+	}
+
+	// Every copy is encrypted to its own recipient and to Alice, nobody
+	// else.
+	for i, key := range keys {
+		rcpt := fmt.Sprintf("user%04d@example.org", i)
+		email, ok := byRecipient[rcpt]
+		if !ok {
+			t.Errorf("the emulator holds no message to %s", rcpt)
+			continue
+		}
+		got := pkeskKeyIDsGo(t, armoredMessage(t, email))
+		want := []uint64{encryptionKeyID(t, key), aliceKey}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("the copy for %s is encrypted to key IDs %X, want %X (its recipient and the sender)", rcpt, got, want)
+		}
+	}
+
+	// gpg opens a sample, each with its own recipient's key.
+	g := gpgtest.New(t)
+	g.Import(t, alice.public)
+	for _, i := range []int{0, n / 2, n - 1} {
+		var secret bytes.Buffer
+		if err := writeArmored(&secret, openpgp.PrivateKeyType, secretSerializer(keys[i])); err != nil {
+			t.Fatal(err)
+		}
+		g.Import(t, secret.Bytes())
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		rcpt := fmt.Sprintf("user%04d@example.org", i)
+		statusLines, plain, gpgErr, err := g.Status(t, armoredMessage(t, byRecipient[rcpt]), "--decrypt")
+		if err != nil {
+			t.Fatalf("gpg --decrypt of the copy for %s: %v\n%s", rcpt, err, gpgErr)
+		}
+		if !gpgtest.HasStatus(statusLines, "GOODSIG") || !gpgtest.HasStatus(statusLines, "DECRYPTION_OKAY") {
+			t.Errorf("gpg did not report a good signature and decryption for %s:\n%s", rcpt, strings.Join(statusLines, "\n"))
+		}
+		if !bytes.Contains(plain, []byte("the figures are attached.")) {
+			t.Errorf("the copy for %s decrypts to text without the body:\n%s", rcpt, plain)
+		}
+	}
+
+	if sent := sentByMessageID(t, home); len(sent) != n {
+		t.Errorf("sent Maildir holds %d copies, want %d", len(sent), n)
+	}
+	if entries := queueEntries(t, home); len(entries) != 0 {
+		t.Errorf("spool holds %d entries after the send, want 0", len(entries))
+	}
+}
+
+// slidingWindowSES is a recording fake SES endpoint on 127.0.0.1 that reports
+// a maximum send rate in GetAccount and returns HTTP 429 to any SendEmail
+// request above that rate in the second before it.
+type slidingWindowSES struct {
+	rate int
+
+	mu        sync.Mutex
+	accepted  []time.Time
+	throttled int
+	// recipients counts the accepted requests by their Destination.
+	recipients map[string]int
+}
+
+func (f *slidingWindowSES) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	w.Header().Set("Content-Type", "application/json")
+	if req.Method == http.MethodGet && req.URL.Path == "/v2/email/account" {
+		fmt.Fprintf(w, `{"SendQuota":{"Max24HourSend":100000,"MaxSendRate":%d,"SentLast24Hours":0},"ProductionAccessEnabled":true,"SendingEnabled":true}`, f.rate)
+		return
+	}
+	if req.Method != http.MethodPost || req.URL.Path != "/v2/email/outbound-emails" {
+		http.Error(w, "unexpected request", http.StatusNotFound)
+		return
+	}
+	var sr sendRequest
+	if err := json.Unmarshal(body, &sr); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	recent := f.accepted[:0]
+	for _, at := range f.accepted {
+		if now.Sub(at) < time.Second {
+			recent = append(recent, at)
+		}
+	}
+	f.accepted = recent
+	if len(f.accepted) >= f.rate {
+		f.throttled++
+		w.Header().Set("X-Amzn-ErrorType", "TooManyRequestsException")
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, `{"message":"Maximum sending rate exceeded."}`)
+		return
+	}
+	f.accepted = append(f.accepted, now)
+	for _, rcpt := range sr.Destination.ToAddresses {
+		f.recipients[rcpt]++
+	}
+	fmt.Fprintf(w, `{"MessageId":"window-%d"}`, len(f.recipients))
+}
+
+func TestSendEachPacedNoThrottling(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 200 messages paced to 20 per second")
+	}
+	fake := &slidingWindowSES{rate: 20, recipients: map[string]int{}}
+	server := httptest.NewServer(fake)
+	defer server.Close()
+	fakeAWS(t)
+	home, files, _, _, _ := e2eSetup(t)
+	const n = 200
+	eachRecipients(t, home, files, n)
+
+	status, stdout, stderr := runCLI(t, home, "", eachArgs(files, server.URL)...)
+	if status != 0 {
+		t.Fatalf("send --each: exit status %d; stderr:\n%s", status, stderr)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if fake.throttled != 0 {
+		t.Errorf("the endpoint returned HTTP 429 %d times, want none", fake.throttled)
+	}
+	if len(fake.recipients) != n {
+		t.Errorf("the endpoint accepted messages to %d recipients, want %d", len(fake.recipients), n)
+	}
+	for rcpt, count := range fake.recipients {
+		if count != 1 {
+			t.Errorf("the endpoint accepted %d messages to %s, want 1", count, rcpt)
+		}
+	}
+	if got := strings.Count(stdout, "\tsent\t"); got != n {
+		t.Errorf("send --each reported %d copies sent, want %d", got, n)
+	}
+}
+
+// spoolCounts returns the number of records and of batch records in the
+// spool of home.
+func spoolCounts(home string) (records, released int) {
+	names, _ := os.ReadDir(filepath.Join(home, "spool"))
+	for _, d := range names {
+		switch {
+		case strings.HasSuffix(d.Name(), ".json"):
+			records++
+		case strings.HasSuffix(d.Name(), ".batch"):
+			released++
+		}
+	}
+	return records, released
+}
+
+func TestSendEachKilledWhileProtecting(t *testing.T) {
+	ep, server := newSESEndpoint(t, "record")
+	fakeAWS(t)
+	home, files, _, _, _ := e2eSetup(t)
+	const n = 100
+	eachRecipients(t, home, files, n)
+	// A large attachment makes each copy take long enough to protect and
+	// store that the kill lands among them.
+	attachment := bytes.Repeat([]byte("0123456789abcdef"), 1<<15)
+	writeFiles(t, files, map[string][]byte{"data.bin": attachment})
+
+	cmd, _, stderr := sealmailCommand(t, home, nil, eachArgs(files, server.URL, "--attach", filepath.Join(files, "data.bin"))...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		records, released := spoolCounts(home)
+		if released > 0 {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the batch was released before the kill; protect slower copies in this test")
+		}
+		if records >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("send --each stored no copies within a minute; stderr:\n%s", stderr)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if records, released := spoolCounts(home); records == n || released != 0 {
+		t.Fatalf("after the kill, the spool holds %d records and %d released batches; want fewer than %d and none released", records, released, n)
+	}
+
+	if requests, _, _ := ep.counts(); requests != 0 {
+		t.Fatalf("the endpoint got %d requests, want none: nothing leaves before every copy is stored", requests)
+	}
+	status, stdout, errOut := runSealmail(t, home, nil, "queue", "flush")
+	if status != 0 {
+		t.Errorf("queue flush: exit status %d; stdout:\n%s\nstderr:\n%s", status, stdout, errOut)
+	}
+	if requests, _, _ := ep.counts(); requests != 0 {
+		t.Errorf("queue flush made %d requests, want none: the copies of the killed run are never sent", requests)
+	}
+	if entries := queueEntries(t, home); len(entries) != 0 {
+		t.Errorf("the queue holds %d entries after the flush, want the killed run's removed", len(entries))
+	}
+}
+
+func TestSendEachKilledWhileSending(t *testing.T) {
+	emulator := sesemu.Start(t, "AWS_SES_ACCOUNT="+emulatorAccountWithRate(20))
+	fakeAWS(t)
+	home, files, _, _, _ := e2eSetup(t)
+	const n = 100
+	eachRecipients(t, home, files, n)
+
+	cmd, _, stderr := sealmailCommand(t, home, nil, eachArgs(files, emulator.URL)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for len(emulator.Emails(t)) < 20 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("send --each sent fewer than 20 copies within a minute; stderr:\n%s", stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+
+	// Each recipient's copy is in the emulator already, or in the queue:
+	// pending, or interrupted if the kill came while its request was in
+	// flight, or accepted if the kill came before the entry was removed.
+	before := map[string]int{}
+	for _, email := range emulator.Emails(t) {
+		before[email.Destination.To[0]]++
+	}
+	queued := map[string]spool.State{}
+	for _, e := range queueEntries(t, home) {
+		queued[e.Envelope.Recipients[0]] = e.State
+	}
+	if len(queued) == 0 || len(before) == n {
+		t.Fatalf("the kill came after the last copy (%d sent, %d queued); send more in this test", len(before), len(queued))
+	}
+	states := map[spool.State]int{}
+	for _, state := range queued {
+		states[state]++
+	}
+	t.Logf("after the kill: %d recipients in the emulator, queue entries by state %v", len(before), states)
+
+	status, _, errOut := runSealmail(t, home, nil, "queue", "flush")
+	if status != 0 {
+		t.Fatalf("queue flush: exit status %d; stderr:\n%s", status, errOut)
+	}
+	after := map[string]int{}
+	for _, email := range emulator.Emails(t) {
+		after[email.Destination.To[0]]++
+	}
+	for i := range n {
+		rcpt := fmt.Sprintf("user%04d@example.org", i)
+		state, inQueue := queued[rcpt]
+		switch {
+		case !inQueue || state == spool.StateAccepted:
+			// Accepted before the kill: never sent again.
+			if before[rcpt] != 1 || after[rcpt] != 1 {
+				t.Errorf("%s: %d copies before the flush and %d after, want 1 and 1", rcpt, before[rcpt], after[rcpt])
+			}
+		case state == spool.StatePending:
+			if before[rcpt] != 0 || after[rcpt] != 1 {
+				t.Errorf("%s (pending): %d copies before the flush and %d after, want 0 and 1", rcpt, before[rcpt], after[rcpt])
+			}
+		case state == spool.StateInterrupted:
+			// The window the documentation describes: if the emulator
+			// accepted the request the kill cut off, the flush sends a
+			// second copy.
+			if after[rcpt] != before[rcpt]+1 {
+				t.Errorf("%s (interrupted): %d copies before the flush and %d after, want one more", rcpt, before[rcpt], after[rcpt])
+			}
+		default:
+			t.Errorf("%s: entry in state %s after the kill", rcpt, state)
+		}
+	}
+	if entries := queueEntries(t, home); len(entries) != 0 {
+		t.Errorf("the queue holds %d entries after the flush, want 0", len(entries))
+	}
+}
+
+func TestSendEachFileErrors(t *testing.T) {
+	ep, server := newSESEndpoint(t, "record")
+	fakeAWS(t)
+	home, files, _, _, _ := e2eSetup(t)
+	writeFiles(t, files, map[string][]byte{
+		"bad.txt":       []byte("bob@example.org\n# a comment\n\nnot an address\ncarol@example.org, bob@example.org\n"),
+		"nocolumn.csv":  []byte("name,mail\nBob,bob@example.org\n"),
+		"badrow.csv":    []byte("name,email\nBob,bob@example.org\nCarol\nDave,dave@\n"),
+		"dupes.csv":     []byte("\uFEFFName,E-mail,Email\nBob,x,bob@example.org\nBob again,y,Bob@Example.org\nCarol,z,carol@example.org\n"),
+		"empty.txt":     []byte("# nobody yet\n\n"),
+		"nokey.txt":     []byte("bob@example.org\ndave@example.org\nerin@example.org\n"),
+		"custom.csv":    []byte("who,to\nBob,bob@example.org\n"),
+		"unknown.lines": []byte("bob@example.org\n"),
+	})
+	base := func(file string, extra ...string) []string {
+		return append([]string{"send", "--each", filepath.Join(files, file), "--via", "ses", "--region", "eu-west-1",
+			"--endpoint-url", server.URL, "--from", "alice@example.org", "--subject", "Hi", "--text", filepath.Join(files, "body.txt")}, extra...)
+	}
+
+	tests := []struct {
+		name   string
+		args   []string
+		status int
+		want   []string
+	}{
+		{"invalid lines", base("bad.txt"), 1, []string{"bad.txt has 2 invalid lines, so nothing was sent", "bad.txt, line 4: ", `"not an address"`, "bad.txt, line 5: ", "contains 2 addresses"}},
+		{"missing column", base("nocolumn.csv"), 1, []string{"nocolumn.csv, line 1: missing address column", `"name", "mail"`, "--each-column"}},
+		{"bad rows", base("badrow.csv"), 1, []string{"badrow.csv has 2 invalid lines", "badrow.csv, line 3: missing column \"email\": the row has 1 field", "badrow.csv, line 4: ", `"dave@"`}},
+		{"no recipients", base("empty.txt"), 1, []string{"empty.txt lists no recipients"}},
+		{"missing keys", base("nokey.txt"), 1, []string{"no usable encryption key for 2 of the 3 recipients", "line 2: ", "dave@example.org", "line 3: ", "erin@example.org"}},
+		{"missing custom column", base("custom.csv", "--each-column", "email"), 1, []string{`custom.csv, line 1: missing column "email"`}},
+		{"with --to", base("custom.csv", "--to", "bob@example.org"), 2, []string{"--to, --cc and --bcc cannot be used with it"}},
+		{"unknown format", base("custom.csv", "--each-format", "tsv"), 2, []string{`unknown --each-format "tsv"`}},
+		{"column of a lines file", base("unknown.lines", "--each-format", "lines", "--each-column", "to"), 2, []string{"--each-column needs a CSV file"}},
+		{"json without each", []string{"send", "--json", "--from", "alice@example.org", "--to", "bob@example.org", "--text", filepath.Join(files, "body.txt")}, 2, []string{"need --each FILE"}},
+		{"rate with the outbox", append(base("unknown.lines")[:3], "--rate", "5", "--from", "alice@example.org", "--text", filepath.Join(files, "body.txt")), 2, []string{"--rate needs --via ses or --via smtp"}},
+		{"invalid rate", base("unknown.lines", "--rate", "fast"), 2, []string{`invalid --rate "fast"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, _, stderr := runCLI(t, home, "", tt.args...)
+			if status != tt.status {
+				t.Errorf("exit status %d, want %d; stderr:\n%s", status, tt.status, stderr)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+		})
+	}
+	if requests, _, _ := ep.counts(); requests != 0 {
+		t.Errorf("the endpoint got %d requests, want none", requests)
+	}
+	if entries := queueEntries(t, home); len(entries) != 0 {
+		t.Errorf("the queue holds %d entries, want none", len(entries))
+	}
+
+	// A duplicate is sent once, and the CSV column is found in any case,
+	// after a byte order mark, with the first of email and address.
+	status, stdout, stderr := runCLI(t, home, "", base("dupes.csv", "--json")...)
+	if status != 0 {
+		t.Fatalf("send --each dupes.csv: exit status %d; stderr:\n%s", status, stderr)
+	}
+	if !strings.Contains(stderr, "lists 1 address twice; each gets one copy") || !strings.Contains(stderr, "line 3: Bob@example.org, listed on line 2 already") {
+		t.Errorf("stderr does not report the duplicate:\n%s", stderr)
+	}
+	var results []eachResult
+	if err := json.Unmarshal([]byte(stdout), &results); err != nil {
+		t.Fatalf("--json output is not JSON: %v\n%s", err, stdout)
+	}
+	if len(results) != 2 || results[0].Recipient != "bob@example.org" || results[0].Line != 2 || results[1].Recipient != "carol@example.org" || results[1].Line != 4 {
+		t.Fatalf("results = %+v, want bob@example.org on line 2 and carol@example.org on line 4", results)
+	}
+	for _, r := range results {
+		if r.Status != "sent" || r.MessageID == "" || r.Error != "" {
+			t.Errorf("result = %+v, want sent with a message ID", r)
+		}
+	}
+	if _, accepted, _ := ep.counts(); accepted != 2 {
+		t.Errorf("the endpoint accepted %d messages, want 2", accepted)
+	}
+}
+
+func TestParseRecipientsLines(t *testing.T) {
+	list, err := parseRecipients("list.txt", []byte("  # people\r\nBob <bob@example.org>\r\n\r\n  carol@example.org  \r\nbob@EXAMPLE.org\n"), formatLines, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range list.recipients {
+		got = append(got, fmt.Sprintf("%d:%s:%s", r.line, r.address.Name, r.address.Address))
+	}
+	if want := []string{"2:Bob:bob@example.org", "4::carol@example.org"}; !slices.Equal(got, want) {
+		t.Errorf("recipients = %v, want %v", got, want)
+	}
+	if len(list.duplicates) != 1 || list.duplicates[0].line != 5 || list.duplicates[0].firstLine != 2 {
+		t.Errorf("duplicates = %+v, want line 5 as a duplicate of line 2", list.duplicates)
+	}
+}
+
+func TestParseRecipientsCSV(t *testing.T) {
+	data := "id,Address\n1,\"\"\"Bob, Jr.\"\" <bob@example.org>\"\n2,carol@example.org\n"
+	list, err := parseRecipients("people.csv", []byte(data), formatCSV, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.recipients) != 2 || list.recipients[0].address.Name != "Bob, Jr." || list.recipients[1].line != 3 {
+		t.Errorf("recipients = %+v, want Bob, Jr. and carol@example.org on line 3", list.recipients)
+	}
+
+	_, err = parseRecipients("people.csv", []byte("email\n\"bob@example.org\n"), formatCSV, "")
+	if err == nil || !strings.Contains(err.Error(), "people.csv, line 2: invalid CSV") {
+		t.Errorf("CSV with an open quote: %v, want an invalid CSV error on line 2", err)
+	}
+	_, err = parseRecipients("people.csv", []byte("email\n\n,\n"), formatCSV, "")
+	if err == nil || !strings.Contains(err.Error(), "people.csv, line 3: empty address") {
+		t.Errorf("CSV with an empty address: %v, want an error on line 3", err)
+	}
+	_, err = parseRecipients("people.csv", nil, formatCSV, "")
+	if err == nil || !strings.Contains(err.Error(), "missing CSV header row") {
+		t.Errorf("empty CSV: %v, want a missing header error", err)
+	}
+}
+
+func TestParseRecipientsCapsErrors(t *testing.T) {
+	var data strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&data, "bad address %d\n", i)
+	}
+	_, err := parseRecipients("list.txt", []byte(data.String()), formatLines, "")
+	if err == nil {
+		t.Fatal("parseRecipients accepted 50 invalid lines")
+	}
+	if !strings.Contains(err.Error(), "has 50 invalid lines") || !strings.Contains(err.Error(), "... and 30 more") {
+		t.Errorf("error = %v, want the count and 20 lines", err)
+	}
+	if n := strings.Count(err.Error(), "list.txt, line "); n != maxListedProblems {
+		t.Errorf("error lists %d lines, want %d", n, maxListedProblems)
+	}
+}
+
+func FuzzParseRecipients(f *testing.F) {
+	f.Add([]byte("bob@example.org\n# x\n\nCarol <carol@example.org>\n"), false, "")
+	f.Add([]byte("name,email\nBob,bob@example.org\n\"C, D\",\"carol@example.org\"\n"), true, "")
+	f.Add([]byte("\uFEFFwho;to\nx;y\n"), true, "to")
+	f.Fuzz(func(t *testing.T, data []byte, csv bool, column string) {
+		format := formatLines
+		if csv {
+			format = formatCSV
+		}
+		list, err := parseRecipients("fuzz", data, format, column)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, r := range list.recipients {
+			key := strings.ToLower(r.address.Address)
+			if seen[key] {
+				t.Fatalf("address %q returned twice", r.address.Address)
+			}
+			seen[key] = true
+			if r.line < 1 {
+				t.Fatalf("address %q on line %d", r.address.Address, r.line)
+			}
+			if _, err := parseRecipient(r.address.Address); err != nil {
+				t.Fatalf("returned address %q does not parse again: %v", r.address.Address, err)
+			}
+		}
+	})
+}
