@@ -245,10 +245,11 @@ func (m *paceMiddleware) HandleFinalize(ctx context.Context, in middleware.Final
 type turnKey struct{}
 
 // WaitTurn blocks until a message to the recipients of env may go at the
-// sending rate, and returns the context with which Send takes that turn
-// instead of waiting for another; a retry of Send waits again. A caller
-// that records a send before it starts, as package spool does, waits here
-// first, so that the record is not written long before the request leaves.
+// sending rate. It returns the context with which Send takes that turn
+// instead of waiting for another, though a retry of Send waits again. A
+// caller that records a send before it starts, as package spool does, waits
+// here first, so that the record is not written long before the request
+// leaves.
 func (t *Transport) WaitTurn(ctx context.Context, env transport.Envelope) (context.Context, error) {
 	if err := t.waitTurn(ctx, len(env.Recipients)); err != nil {
 		return ctx, fmt.Errorf("failed to wait for the SES sending rate: %w", err)

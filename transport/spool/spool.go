@@ -705,7 +705,7 @@ func (s *Spool) recordPath(id string) string  { return filepath.Join(s.dir, id+"
 
 // idPattern matches the IDs newID makes: the UTC creation time to the
 // second, then 16 random hex digits. Spools written before batches existed
-// hold IDs with 8.
+// contain IDs with 8.
 var idPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}(?:[0-9a-f]{8})?$`)
 
 func validID(id string) bool { return idPattern.MatchString(id) }
