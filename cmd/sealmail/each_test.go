@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/sealmail/sealmail/internal/gpgtest"
+	"github.com/sealmail/sealmail/internal/mailpit"
 	"github.com/sealmail/sealmail/internal/sesemu"
 	"github.com/sealmail/sealmail/keyring"
 	"github.com/sealmail/sealmail/transport/spool"
@@ -676,4 +678,32 @@ func FuzzParseRecipients(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSendEachSMTPRate(t *testing.T) {
+	server, caFile, _ := smtpSetup(t, mailpit.RequireSTARTTLS)
+	home, files, _, _, _ := e2eSetup(t)
+	t.Setenv("SEALMAIL_SMTP_PASSWORD", smtpTestPassword)
+	const n = 10
+	eachRecipients(t, home, files, n)
+
+	start := time.Now()
+	status, stdout, stderr := runCLI(t, home, "", "send", "--each", filepath.Join(files, "list.txt"), "--via", "smtp",
+		"--smtp-host", server.SMTPHost, "--smtp-port", strconv.Itoa(server.SMTPPort), "--smtp-tls", "starttls",
+		"--smtp-user", smtpTestUser, "--smtp-ca-file", caFile, "--rate", "5",
+		"--from", "alice@example.org", "--subject", "Statement", "--text", filepath.Join(files, "body.txt"))
+	elapsed := time.Since(start)
+	if status != 0 {
+		t.Fatalf("send --each --via smtp: exit status %d; stderr:\n%s", status, stderr)
+	}
+	if got := strings.Count(stdout, "\tsent\t"); got != n {
+		t.Errorf("send --each reported %d copies sent, want %d:\n%s", got, n, stdout)
+	}
+	if got := server.Count(t); got != n {
+		t.Errorf("mailpit holds %d messages, want %d", got, n)
+	}
+	// Nine intervals of a fifth of a second after the first message.
+	if min := 1800 * time.Millisecond; elapsed < min {
+		t.Errorf("%d messages at --rate 5 took %v, want at least %v", n, elapsed, min)
+	}
 }

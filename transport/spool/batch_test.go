@@ -255,3 +255,34 @@ func TestSendRecordsAttemptAfterTurn(t *testing.T) {
 		t.Errorf("entry stopped before its turn = %+v, want pending without attempts or error", got)
 	}
 }
+
+func TestOpenRemovesStaleBatchLock(t *testing.T) {
+	sp := openSpool(t)
+	old := time.Now().Add(-2 * spool.StaleAge)
+	stale := filepath.Join(sp.Dir(), "20260101T000000Z-0000000000000001.building")
+	if err := os.WriteFile(stale, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	b, err := sp.NewBatch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Discard()
+	live := filepath.Join(sp.Dir(), b.ID()+".building")
+	if err := os.Chtimes(live, old, old); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := spool.Open(sp.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the unlocked stale lock file is still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("the lock file of a batch being added was removed: %v", err)
+	}
+}
