@@ -352,17 +352,9 @@ func (a *app) transport(ctx context.Context, h *home, sf *sendFlags) (transport.
 		}
 		return t, "ses", nil
 	case "smtp":
-		opts, err := a.smtpOptions(&sf.smtp, sf.region.value)
+		t, err := a.smtpTransport(sf)
 		if err != nil {
 			return nil, "", err
-		}
-		opts.MaxSendRate, _ = sf.rateValue()
-		t, err := smtp.New(opts)
-		if err != nil {
-			return nil, "", err
-		}
-		if t.Insecure() {
-			a.progress("warning: sending over plain SMTP without TLS to %s, which is allowed only on loopback, for emulators and tests", t.Addr())
 		}
 		return t, "smtp", nil
 	default:

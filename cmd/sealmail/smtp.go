@@ -141,10 +141,14 @@ func readCertificatePool(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// smtpTransport makes the SMTP transport that the send flags describe.
+// smtpTransport makes the SMTP transport that the send flags describe,
+// paced to --rate when it is given.
 func (a *app) smtpTransport(sf *sendFlags) (*smtp.Transport, error) {
 	opts, err := a.smtpOptions(&sf.smtp, sf.region.value)
 	if err != nil {
+		return nil, err
+	}
+	if opts.MaxSendRate, err = sf.rateValue(); err != nil {
 		return nil, err
 	}
 	t, err := smtp.New(opts)
