@@ -64,7 +64,7 @@ func transportRate(ctx context.Context, t transport.Transport) float64 {
 // spool as they were.
 func (a *app) sendEntries(ctx context.Context, h *home, sp *spool.Spool, ids []string, senders int,
 	transportFor func(spool.Entry) (*spooledTransport, error), done func(i int, e spool.Entry, err error)) {
-	sendCtx := ses.FinishInFlight(smtp.FinishInFlight(ctx, inFlightGrace), inFlightGrace)
+	sendCtx := transport.FinishInFlight(ctx, inFlightGrace)
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(senders, len(ids)) {

@@ -63,7 +63,7 @@ func TestFinishInFlightGetsResponse(t *testing.T) {
 	tr := newTestTransport(t, f.server.URL, ses.Options{MaxSendRate: ses.NoPacing})
 
 	id, err := sendCanceledInFlight(t, tr, f, func(ctx context.Context) context.Context {
-		return ses.FinishInFlight(ctx, 10*time.Second)
+		return transport.FinishInFlight(ctx, 10*time.Second)
 	})
 	if err != nil {
 		t.Fatalf("Send canceled in flight with FinishInFlight: %v", err)
@@ -90,7 +90,7 @@ func TestFinishInFlightGraceEnds(t *testing.T) {
 
 	start := time.Now()
 	_, err := sendCanceledInFlight(t, tr, f, func(ctx context.Context) context.Context {
-		return ses.FinishInFlight(ctx, 200*time.Millisecond)
+		return transport.FinishInFlight(ctx, 200*time.Millisecond)
 	})
 	if err == nil {
 		t.Fatal("Send to a server that never responds succeeded")
@@ -110,7 +110,7 @@ func TestFinishInFlightStopsPacingWait(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := tr.Send(ses.FinishInFlight(ctx, time.Minute), env, strings.NewReader(testMessage))
+	_, err := tr.Send(transport.FinishInFlight(ctx, time.Minute), env, strings.NewReader(testMessage))
 	var sendErr *ses.SendError
 	if !errors.As(err, &sendErr) || !sendErr.Unsent || !sendErr.Temporary() {
 		t.Errorf("Send canceled while it waits for its turn = %v, want an unsent, temporary *SendError", err)

@@ -229,14 +229,11 @@ func (m *paceMiddleware) HandleFinalize(ctx context.Context, in middleware.Final
 	} else if err := m.transport.waitTurn(ctx, m.recipients); err != nil {
 		return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("failed to wait for the SES sending rate: %w", err)
 	}
-	if grace, ok := ctx.Value(inFlightKey{}).(time.Duration); ok {
-		if err := ctx.Err(); err != nil {
-			return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("failed to start the SES request: %w", err)
-		}
-		detached, stop := detach(ctx, grace)
-		defer stop()
-		ctx = detached
+	ctx, stop, err := transport.DetachInFlight(ctx)
+	if err != nil {
+		return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("failed to start the SES request: %w", err)
 	}
+	defer stop()
 	return next.HandleFinalize(ctx, in)
 }
 
@@ -255,40 +252,6 @@ func (t *Transport) WaitTurn(ctx context.Context, env transport.Envelope) (conte
 		return ctx, fmt.Errorf("failed to wait for the SES sending rate: %w", err)
 	}
 	return context.WithValue(ctx, turnKey{}, new(atomic.Bool)), nil
-}
-
-// inFlightKey is the context key of FinishInFlight; its value is the grace
-// period.
-type inFlightKey struct{}
-
-// FinishInFlight returns a context for [Transport.Send] with which the end
-// of ctx stops a call that waits for its turn at the sending rate or for a
-// retry, but not a request that has left. That request may run on for
-// grace after ctx ends, to get its response. SendEmail has no idempotency
-// key, so a request cut off in flight leaves it unknown whether SES
-// accepted the message. A sender that stops on a signal uses it to stop
-// cleanly.
-func FinishInFlight(ctx context.Context, grace time.Duration) context.Context {
-	return context.WithValue(ctx, inFlightKey{}, grace)
-}
-
-// detach returns a context that ends grace after ctx ends, and the function
-// that releases it.
-func detach(ctx context.Context, grace time.Duration) (context.Context, func()) {
-	detached, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stopWatch := context.AfterFunc(ctx, func() {
-		timer := time.NewTimer(grace)
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-			cancel()
-		case <-detached.Done():
-		}
-	})
-	return detached, func() {
-		stopWatch()
-		cancel()
-	}
 }
 
 // addPacing returns the API option that adds paceMiddleware to one call.

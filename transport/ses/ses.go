@@ -19,7 +19,7 @@
 //     which counts recipients per second, across every goroutine that
 //     shares the Transport. [Transport.Pacing] returns the rate and its
 //     source, [Options.MaxSendRate] overrides it and [Options.RateLimit]
-//     caps it. [FinishInFlight] lets a sender stop waiting for its turn
+//     caps it. [transport.FinishInFlight] lets a sender stop waiting for its turn
 //     without cutting off a request that has left.
 //   - A message with a signed or encrypted entity in the clear is sent with
 //     open and click tracking turned off for that message

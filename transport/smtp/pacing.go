@@ -77,37 +77,3 @@ func (t *Transport) waitTurn(ctx context.Context, recipients int) error {
 	}
 	return nil
 }
-
-// inFlightKey is the context key of FinishInFlight; its value is the grace
-// period.
-type inFlightKey struct{}
-
-// FinishInFlight returns a context for [Transport.Send] with which the end
-// of ctx stops a call that waits for its turn at [Options.MaxSendRate], but
-// not a session that has started. That session may run on for grace after
-// ctx ends, to get the server's reply. SMTP has no idempotency key, so a
-// session cut off after the message data leaves it unknown whether the
-// server accepted the message. A sender that stops on a signal uses it to
-// stop cleanly.
-func FinishInFlight(ctx context.Context, grace time.Duration) context.Context {
-	return context.WithValue(ctx, inFlightKey{}, grace)
-}
-
-// detach returns a context that ends grace after ctx ends, and the function
-// that releases it.
-func detach(ctx context.Context, grace time.Duration) (context.Context, func()) {
-	detached, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stopWatch := context.AfterFunc(ctx, func() {
-		timer := time.NewTimer(grace)
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-			cancel()
-		case <-detached.Done():
-		}
-	})
-	return detached, func() {
-		stopWatch()
-		cancel()
-	}
-}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sealmail/sealmail/transport"
 )
 
 // newPlainTransport makes a transport to f over plain SMTP, which the fake
@@ -55,7 +57,7 @@ func TestSendPacingCanceled(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err := tr.Send(FinishInFlight(ctx, time.Minute), testEnvelope, strings.NewReader(testMessage))
+	_, err := tr.Send(transport.FinishInFlight(ctx, time.Minute), testEnvelope, strings.NewReader(testMessage))
 	var sendErr *SendError
 	if !errors.As(err, &sendErr) || !sendErr.Temporary() || sendErr.Uncertain {
 		t.Errorf("Send canceled while it waits for its turn = %v, want a temporary *SendError", err)
@@ -75,7 +77,7 @@ func TestFinishInFlightGetsReply(t *testing.T) {
 		<-f.dataReceived
 		cancel()
 	}()
-	id, err := tr.Send(FinishInFlight(ctx, 10*time.Second), testEnvelope, strings.NewReader(testMessage))
+	id, err := tr.Send(transport.FinishInFlight(ctx, 10*time.Second), testEnvelope, strings.NewReader(testMessage))
 	if err != nil {
 		t.Fatalf("Send canceled after the message data, with FinishInFlight: %v", err)
 	}

@@ -34,14 +34,11 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Rea
 	if err := t.waitTurn(ctx, len(env.Recipients)); err != nil {
 		return "", err
 	}
-	if grace, ok := ctx.Value(inFlightKey{}).(time.Duration); ok {
-		if err := ctx.Err(); err != nil {
-			return "", &SendError{Addr: t.addr, Err: fmt.Errorf("failed to start the session: %w", err), temporary: true}
-		}
-		detached, stop := detach(ctx, grace)
-		defer stop()
-		ctx = detached
+	ctx, stop, err := transport.DetachInFlight(ctx)
+	if err != nil {
+		return "", &SendError{Addr: t.addr, Err: fmt.Errorf("failed to start the session: %w", err), temporary: true}
 	}
+	defer stop()
 
 	s, err := t.open(ctx)
 	if err != nil {
