@@ -24,7 +24,10 @@ import (
 // It reads raw fully, checks the size, the recipients and [Preflight]
 // before it calls SES, and hands the bytes to the SDK unchanged (the SDK
 // base64-encodes them). Each attempt waits for its turn at the sending rate
-// of [Transport.Pacing]. An error from SES is a *SendError.
+// of [Transport.Pacing]. Its commit point (see [transport.Commit]) is the
+// first read of the request body by the HTTP client, once the connection is
+// set up and just before the body is written to it. An error from SES is a
+// *SendError.
 func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Reader) (string, error) {
 	data, err := io.ReadAll(io.LimitReader(raw, MaxRawSize+1))
 	if err != nil {
@@ -61,10 +64,10 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Rea
 		input.ConfigurationOverrides = trackingOff()
 	}
 
-	pacing := func(o *sesv2.Options) {
-		o.APIOptions = append(o.APIOptions, t.addPacing(len(env.Recipients)))
+	middlewares := func(o *sesv2.Options) {
+		o.APIOptions = append(o.APIOptions, t.addPacing(len(env.Recipients)), addCommit)
 	}
-	out, err := t.client.SendEmail(ctx, input, pacing)
+	out, err := t.client.SendEmail(ctx, input, middlewares)
 	if err != nil {
 		return "", newSendError(err)
 	}
@@ -132,8 +135,12 @@ type SendError struct {
 	// not accepted.
 	QuotaExceeded bool
 	// Unsent means the request was never sent: the connection or the TLS
-	// certificate check failed.
+	// certificate check failed, or the send was interrupted.
 	Unsent bool
+	// Interrupted means the context ended before the commit point of the
+	// last attempt, so that attempt stopped before its request body was
+	// written. Unsent is set too.
+	Interrupted bool
 	// Uncertain means the request may have reached SES and the message may
 	// have been accepted: an HTTP 5xx, a timeout or a connection lost after
 	// sending. Sending again could deliver the message twice.
@@ -161,6 +168,7 @@ func newSendError(err error) *SendError {
 
 	var sendErr *smithyhttp.RequestSendError
 	var canceled *smithy.CanceledError
+	var uncommitted *uncommittedError
 	switch {
 	case failedInOtherService(err):
 		// The credential chain failed before the request was signed.
@@ -169,6 +177,8 @@ func newSendError(err error) *SendError {
 		e.Uncertain = true
 	case e.StatusCode != 0:
 		// SES returned a 4xx status, so it did not accept the message.
+	case errors.As(err, &uncommitted):
+		e.Unsent = true
 	case errors.As(err, &canceled):
 		// The context ended while the HTTP client had the request, which
 		// may have reached SES by then. smithy-go puts this error in place
@@ -183,6 +193,7 @@ func newSendError(err error) *SendError {
 	default:
 		e.Uncertain = true
 	}
+	e.Interrupted = e.Unsent && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 	return e
 }
 
@@ -242,6 +253,8 @@ func failedBeforeSending(err error) bool {
 func (e *SendError) Error() string {
 	msg := fmt.Sprintf("failed to send through SES: %v", e.Err)
 	switch {
+	case e.Interrupted:
+		return fmt.Sprintf("failed to send through SES: interrupted, nothing was sent (%v)", contextErr(e.Err))
 	case e.Throttled:
 		msg = fmt.Sprintf("SES kept throttling the request until the attempts ran out, so the message was not accepted; try again later (%v)", e.Err)
 	case e.StatusCode == http.StatusRequestEntityTooLarge:
@@ -286,9 +299,19 @@ func (e *SendError) hint() string {
 // Unwrap returns the SDK's error.
 func (e *SendError) Unwrap() error { return e.Err }
 
+// contextErr returns the error of the context that err wraps, or err.
+func contextErr(err error) error {
+	for _, ctxErr := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, ctxErr) {
+			return ctxErr
+		}
+	}
+	return err
+}
+
 // Temporary reports whether the message was certainly not accepted and a
-// later attempt may succeed: throttling, a spent daily quota or a failed
-// connection. It is false when a retry could deliver twice (Uncertain) or
+// later attempt may succeed: throttling, a spent daily quota, a failed
+// connection or an interrupted send. It is false when a retry could deliver twice (Uncertain) or
 // when SES rejected the message itself.
 func (e *SendError) Temporary() bool {
 	return e.Throttled || e.QuotaExceeded || e.Unsent

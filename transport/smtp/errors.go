@@ -76,6 +76,10 @@ type SendError struct {
 	// sent and before the final reply arrived, so the server may have
 	// accepted the message. Sending again could deliver it twice.
 	Uncertain bool
+	// Interrupted means the context ended before the commit point, so the
+	// session stopped before the end of the message data and nothing was
+	// sent. Err is the error of the context.
+	Interrupted bool
 	// Err is the underlying error, or nil for a reply alone.
 	Err error
 
@@ -84,10 +88,10 @@ type SendError struct {
 
 // Temporary reports whether the message was certainly not accepted and a
 // later attempt may succeed. That is a 4xx reply (such as 421, 450, 451, 452
-// or 454), recipients refused only with 4xx replies, or a connection lost
-// before the end of the message data. It is false when the message may have
-// been accepted (Uncertain), for 5xx replies, and for TLS or configuration
-// errors.
+// or 454), recipients refused only with 4xx replies, a connection lost
+// before the end of the message data, or an interrupted send. It is false
+// when the message may have been accepted (Uncertain), for 5xx replies, and
+// for TLS or configuration errors.
 func (e *SendError) Temporary() bool { return e.temporary && !e.Uncertain }
 
 // Unwrap returns the underlying error.
@@ -98,6 +102,12 @@ func (e *SendError) Unwrap() error { return e.Err }
 func (e *SendError) Error() string {
 	var msg string
 	switch {
+	case e.Interrupted:
+		cause := fmt.Sprint(e.Err)
+		if e.Command != "" {
+			cause += " at " + e.Command
+		}
+		return fmt.Sprintf("failed to send through the SMTP server %s: interrupted, nothing was sent (%s)", e.Addr, cause)
 	case len(e.Refused) > 0:
 		list := make([]string, len(e.Refused))
 		for i, r := range e.Refused {

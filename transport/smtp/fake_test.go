@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -37,6 +38,12 @@ type fakeServer struct {
 	// and the reply to it waits endDelay.
 	dataReceived chan struct{}
 	endDelay     time.Duration
+	// connected, when not nil, receives a value for each connection.
+	connected chan struct{}
+	// silent sends no greeting, stallEnd no reply to the final dot and
+	// stallQuit no reply to QUIT: the server waits for the client to
+	// close the connection instead.
+	silent, stallEnd, stallQuit bool
 
 	mu       sync.Mutex
 	commands []string // each with "tls " in front once TLS is up
@@ -117,7 +124,16 @@ func (f *fakeServer) serve(conn net.Conn) {
 	}
 	r := bufio.NewReader(conn)
 	reply := func(s string) { fmt.Fprintf(conn, "%s\r\n", s) }
+	// stall waits until the client closes the connection.
+	stall := func() { io.Copy(io.Discard, r) }
 
+	if f.connected != nil {
+		f.connected <- struct{}{}
+	}
+	if f.silent {
+		stall()
+		return
+	}
 	reply("220 fake.test ESMTP")
 	for {
 		line, err := r.ReadString('\n')
@@ -188,6 +204,13 @@ func (f *fakeServer) serve(conn net.Conn) {
 			if f.dropAfterData {
 				return
 			}
+			if f.stallEnd {
+				if f.dataReceived != nil {
+					f.dataReceived <- struct{}{}
+				}
+				stall()
+				return
+			}
 			if f.dataReceived != nil {
 				f.dataReceived <- struct{}{}
 				time.Sleep(f.endDelay)
@@ -201,6 +224,10 @@ func (f *fakeServer) serve(conn net.Conn) {
 			f.mu.Unlock()
 			reply("250 Ok 0100018f-fake-queue-id-000000")
 		case "QUIT":
+			if f.stallQuit {
+				stall()
+				return
+			}
 			reply("221 2.0.0 Bye")
 			return
 		default:

@@ -56,7 +56,7 @@ type turnKey struct{}
 func (t *Transport) WaitTurn(ctx context.Context, env transport.Envelope) (context.Context, error) {
 	if rate := t.opts.MaxSendRate; rate > 0 {
 		if err := t.pacer.wait(ctx, rate, len(env.Recipients)); err != nil {
-			return ctx, &SendError{Addr: t.addr, Err: fmt.Errorf("failed to wait for the sending rate: %w", err), temporary: true}
+			return ctx, &SendError{Addr: t.addr, Err: fmt.Errorf("while waiting for the sending rate: %w", err), Interrupted: true, temporary: true}
 		}
 	}
 	return context.WithValue(ctx, turnKey{}, new(atomic.Bool)), nil
@@ -73,7 +73,7 @@ func (t *Transport) waitTurn(ctx context.Context, recipients int) error {
 		return nil
 	}
 	if err := t.pacer.wait(ctx, rate, recipients); err != nil {
-		return &SendError{Addr: t.addr, Err: fmt.Errorf("failed to wait for the sending rate: %w", err), temporary: true}
+		return &SendError{Addr: t.addr, Err: fmt.Errorf("while waiting for the sending rate: %w", err), Interrupted: true, temporary: true}
 	}
 	return nil
 }

@@ -25,8 +25,11 @@ import (
 // final reply ("250 Ok <id>" from SES, "queued as <id>" from others), or
 // the whole reply text when it has no ID.
 //
-// With [Options.MaxSendRate] it first waits for its turn. Every error after
-// the envelope check is a *SendError.
+// With [Options.MaxSendRate] it first waits for its turn. Its commit point
+// (see [transport.Commit]) comes after the message data and before the final
+// dot that ends it. Once the server accepted the message, Send waits at most
+// quitTimeout for the reply to QUIT. Every error after the envelope check is
+// a *SendError.
 func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Reader) (string, error) {
 	if err := checkEnvelope(env); err != nil {
 		return "", err
@@ -36,7 +39,7 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Rea
 	}
 	ctx, stop, err := transport.DetachInFlight(ctx)
 	if err != nil {
-		return "", &SendError{Addr: t.addr, Err: fmt.Errorf("failed to start the session: %w", err), temporary: true}
+		return "", &SendError{Addr: t.addr, Err: err, Interrupted: true, temporary: true}
 	}
 	defer stop()
 
@@ -53,6 +56,16 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Rea
 	return id, nil
 }
 
+// ReportsCommit returns true: Send calls [transport.Commit] before the end
+// of the message data.
+func (t *Transport) ReportsCommit() bool { return true }
+
+// quitTimeout is how long Send waits for the reply to QUIT after the server
+// accepted the message. RFC 5321 section 4.1.1.10 asks the client to send
+// QUIT and wait for its reply, but the reply changes nothing, and until Send
+// returns the caller cannot record that the message was accepted.
+const quitTimeout = time.Second
+
 // session is one connection to the server, ready for a mail transaction.
 type session struct {
 	t      *Transport
@@ -61,6 +74,9 @@ type session struct {
 	client *gosmtp.Client
 	// stop ends the watch that closes the connection when ctx is done.
 	stop func() bool
+	// committed is set once the session passed the commit point, after
+	// which the server may accept the message.
+	committed bool
 }
 
 // open connects and does everything before MAIL FROM: the greeting, TLS,
@@ -68,8 +84,11 @@ type session struct {
 func (t *Transport) open(ctx context.Context) (*session, error) {
 	dialer := net.Dialer{Timeout: t.opts.ConnectTimeout}
 	raw, err := dialer.DialContext(ctx, "tcp", t.addr)
+	if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
+		return nil, &SendError{Addr: t.addr, Err: ctxErr, Interrupted: true, temporary: true}
+	}
 	if err != nil {
-		return nil, &SendError{Addr: t.addr, Err: fmt.Errorf("failed to connect: %w", err), temporary: ctx.Err() == nil}
+		return nil, &SendError{Addr: t.addr, Err: fmt.Errorf("failed to connect: %w", err), temporary: true}
 	}
 
 	conn := &limitedConn{Conn: raw}
@@ -229,14 +248,31 @@ func (s *session) submit(env transport.Envelope, raw io.Reader) (string, error) 
 		}
 		return "", s.replyError("DATA", err)
 	}
+	// The final dot that CloseWithResponse writes completes the message,
+	// so the server may accept it from then on.
+	if err := transport.Commit(s.ctx); err != nil {
+		return "", s.commitError(err)
+	}
+	s.committed = true
 	resp, err := data.CloseWithResponse()
 	if err != nil {
 		return "", s.finalReplyError(err)
 	}
 
 	// The message is accepted, so a failed QUIT changes nothing.
+	s.conn.setLimit(time.Now().Add(quitTimeout))
 	_ = s.client.Quit()
 	return queueID(resp.StatusText), nil
+}
+
+// commitError is the error of a session that stopped at the commit point,
+// with the message data sent but not its end, which makes the server
+// discard it.
+func (s *session) commitError(err error) *SendError {
+	if s.ctx.Err() != nil {
+		return &SendError{Addr: s.t.addr, Command: "DATA", Err: err, Interrupted: true, temporary: true}
+	}
+	return &SendError{Addr: s.t.addr, Command: "DATA", Err: fmt.Errorf("failed to record the commit point before the end of the message data: %w", err), temporary: true}
 }
 
 // close ends the connection and the context watch.
@@ -249,17 +285,23 @@ func (s *session) close() {
 	s.conn.Close()
 }
 
-// contextError marks err as caused by the cancelled context, when it was,
-// so that errors.Is(err, context.Canceled) holds.
+// contextError marks err as caused by the end of the context, when it was,
+// so that errors.Is(err, context.Canceled) holds. Before the commit point
+// that means an interrupted send: nothing was sent, and a retry can help.
+// The failure it caused, such as a closed connection, is left out of the
+// text. After the commit point, err already says whether the server may
+// have accepted the message.
 func (s *session) contextError(err error) error {
 	ctxErr := s.ctx.Err()
 	var sendErr *SendError
-	if ctxErr == nil || !errors.As(err, &sendErr) {
+	if ctxErr == nil || !errors.As(err, &sendErr) || sendErr.Interrupted {
 		return err
 	}
-	sendErr.Err = fmt.Errorf("%w (%v)", ctxErr, sendErr.Err)
-	sendErr.temporary = false
-	return sendErr
+	if s.committed {
+		sendErr.Err = fmt.Errorf("%w (%v)", ctxErr, sendErr.Err)
+		return sendErr
+	}
+	return &SendError{Addr: s.t.addr, Command: sendErr.Command, Err: ctxErr, Interrupted: true, temporary: true}
 }
 
 // queueReply matches the ID in "Ok <id>" (SES) and "queued as <id>"
