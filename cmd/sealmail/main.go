@@ -5,10 +5,10 @@
 // Run "sealmail help" for the commands. Exit status: 0 on success, 1 on
 // failure, 2 on a usage error. "sealmail sendmail" uses the statuses of
 // sysexits.h that sendmail's callers expect, such as 75 when a retry can
-// help. A signal that stops another command sets the exit status to
-// 128 plus the signal number: 130 for SIGINT, 143 for SIGTERM. A send of several copies
-// that a signal stops while it hands them over reports the copies and exits
-// with 1.
+// help. A signal that stops a command sets the exit status to 128 plus the
+// signal number: 130 for SIGINT, 143 for SIGTERM. The exception is send of
+// several copies: when a signal stops it while it hands them over, it
+// reports the copies and exits with 1.
 package main
 
 import (
@@ -129,28 +129,40 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	// sendmail's callers read its exit status, also after a signal.
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		fmt.Fprintln(stderr, "sealmail: interrupted, so nothing more was written or sent")
+		// The exit status is the one a shell reports for a command killed
+		// by the signal: 130 for SIGINT, 143 for SIGTERM.
+		if status, ok := signalStatus(ctx); ok {
+			return status
+		}
+		return 1
+	}
+	// sendmail's callers read its exit status.
 	var sendmailErr *sendmailError
 	if errors.As(err, &sendmailErr) {
 		fmt.Fprintf(stderr, "sealmail: %v\n", err)
 		return sendmailErr.status
 	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		fmt.Fprintln(stderr, "sealmail: interrupted, so nothing more was written or sent")
-		// The exit status is the one a shell reports for a command killed
-		// by the signal: 130 for SIGINT, 143 for SIGTERM.
-		var sig *signalError
-		if errors.As(context.Cause(ctx), &sig) {
-			return 128 + int(sig.signal)
-		}
-		return 1
-	}
 	fmt.Fprintf(stderr, "sealmail: %v\n", err)
+	if hint := sendHint(err); hint != "" {
+		fmt.Fprintf(stderr, "sealmail: hint: %s\n", hint)
+	}
 	if isUsageError(err) {
 		fmt.Fprintln(stderr, `sealmail: run "sealmail help" for usage`)
 		return 2
 	}
 	return 1
+}
+
+// signalStatus returns the exit status of a run stopped by a signal, 128
+// plus the signal number, and reports false when no signal stopped ctx.
+func signalStatus(ctx context.Context) (int, bool) {
+	var sig *signalError
+	if ctx.Err() == nil || !errors.As(context.Cause(ctx), &sig) {
+		return 0, false
+	}
+	return 128 + int(sig.signal), true
 }
 
 // signalContext returns a context that the first of signals cancels, with

@@ -258,7 +258,10 @@ func TestPromptInterrupt(t *testing.T) {
 	tests := []struct {
 		name string
 		// args returns the command line, given bob's fingerprint.
-		args   func(bob string) []string
+		args func(bob string) []string
+		// input is typed before the prompt, such as the message that
+		// sendmail reads on standard input, ended by Ctrl-D.
+		input  string
 		prompt string
 		// secret is whether the prompt turns echo off.
 		secret bool
@@ -296,6 +299,23 @@ func TestPromptInterrupt(t *testing.T) {
 				copies, _ := filepath.Glob(filepath.Join(home, "outbox", "new", "*"))
 				if len(copies) > 0 {
 					t.Errorf("send wrote %d copies to the outbox after the interrupt", len(copies))
+				}
+			},
+		},
+		{
+			name:   "sendmail",
+			args:   func(string) []string { return []string{"sendmail", "bob@example.org"} },
+			input:  "From: alice@example.org\nTo: bob@example.org\nSubject: Hi\n\nHello.\n\x04",
+			prompt: "Passphrase for the key of alice@example.org: ",
+			secret: true,
+			unchanged: func(t *testing.T, home, _, _ string) {
+				copies, _ := filepath.Glob(filepath.Join(home, "outbox", "new", "*"))
+				if len(copies) > 0 {
+					t.Errorf("sendmail wrote %d copies to the outbox after the interrupt", len(copies))
+				}
+				queued, _ := filepath.Glob(filepath.Join(home, "spool", "*"))
+				if len(queued) > 0 {
+					t.Errorf("sendmail left %q in the spool after the interrupt", queued)
 				}
 			},
 		},
@@ -343,6 +363,9 @@ func TestPromptInterrupt(t *testing.T) {
 			t.Run(tt.name+" "+sig.name, func(t *testing.T) {
 				home, bob := promptHome(t)
 				s := startOnTerminal(t, home, tt.args(bob)...)
+				if tt.input != "" {
+					s.typeText(tt.input)
+				}
 				s.waitFor(tt.prompt)
 				if tt.secret && s.echoOn() {
 					t.Error("echo is on at the passphrase prompt")

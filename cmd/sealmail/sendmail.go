@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +11,6 @@ import (
 	"io"
 	"net/mail"
 	"os"
-	"strings"
 
 	"github.com/sealmail/sealmail/compose"
 	"github.com/sealmail/sealmail/transport"
@@ -38,7 +38,7 @@ func (a *app) sendmail(ctx context.Context, args []string) error {
 	if err != nil {
 		return exitWith(exitConfig, err)
 	}
-	m, envelopeSender, err := a.readSendmailMessage(opts, settings)
+	m, envelopeSender, err := a.readSendmailMessage(ctx, opts, settings)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (a *app) sendmail(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.deliver(ctx, h, c, t, via, envelopeSender, opts.verbose, &settings.send)
+	return a.deliver(ctx, h, []*compose.Composer{c}, t, via, envelopeSender, opts.verbose, &settings.send)
 }
 
 const sendmailHelp = `
@@ -107,7 +107,7 @@ func (a *app) loadSendmailSettings() (*sendmailSettings, error) {
 // readSendmailMessage reads the message on standard input and sets its
 // sender and envelope recipients from the options and the settings. It
 // returns the envelope sender of -f, or "" for the From address.
-func (a *app) readSendmailMessage(opts *sendmailOptions, s *sendmailSettings) (*compose.Message, string, error) {
+func (a *app) readSendmailMessage(ctx context.Context, opts *sendmailOptions, s *sendmailSettings) (*compose.Message, string, error) {
 	var envelopeSender string
 	if opts.sender != "" {
 		sender, err := singleAddress("-f", opts.sender)
@@ -116,7 +116,12 @@ func (a *app) readSendmailMessage(opts *sendmailOptions, s *sendmailSettings) (*
 		}
 		envelopeSender = sender.Address
 	}
-	m, err := compose.ReadMessage(a.stdin)
+	// A signal ends the wait for input from a terminal or a stalled pipe.
+	data, err := readInterruptibly(ctx, func() ([]byte, error) { return io.ReadAll(a.stdin) })
+	if err != nil {
+		return nil, "", exitWith(exitIOErr, fmt.Errorf("failed to read the message on standard input: %w", err))
+	}
+	m, err := compose.ReadMessage(bytes.NewReader(data))
 	var input *compose.InputError
 	switch {
 	case errors.As(err, &input):
@@ -188,36 +193,38 @@ func singleAddress(what, value string) (*mail.Address, error) {
 	return list[0], nil
 }
 
-// deliver writes every copy, queues and sends them as send does, and turns
-// the outcome into the exit status that sendmail's callers expect.
-func (a *app) deliver(ctx context.Context, h *home, c *compose.Composer, t transport.Transport, via, envelopeSender string, verbose bool, sf *sendFlags) error {
+// deliver writes every copy of the composers, queues and sends them as send
+// does, and turns the outcome into the exit status that sendmail's callers
+// expect.
+func (a *app) deliver(ctx context.Context, h *home, composers []*compose.Composer, t transport.Transport, via, envelopeSender string, verbose bool, sf *sendFlags) error {
 	h.removeStaleCopies()
-	copies := c.Copies()
-	files := make([]*os.File, len(copies))
+	var copies []compose.Copy
+	var files []*os.File
 	defer func() {
 		for _, f := range files {
-			if f != nil {
-				f.Close()
-				os.Remove(f.Name())
-			}
+			f.Close()
+			os.Remove(f.Name())
 		}
 	}()
-	hashes := make([]string, len(copies))
-	for i := range copies {
-		if envelopeSender != "" {
-			// -f sets the envelope sender (MAIL FROM), which bounces go to.
-			copies[i].Envelope.From = envelopeSender
+	var hashes []string
+	for _, c := range composers {
+		for i, cp := range c.Copies() {
+			if envelopeSender != "" {
+				// -f sets the envelope sender (MAIL FROM), which bounces go to.
+				cp.Envelope.From = envelopeSender
+			}
+			f, err := h.tempFile()
+			if err != nil {
+				return exitWith(exitTempFail, err)
+			}
+			files = append(files, f)
+			sum := sha256.New()
+			if err := c.WriteCopy(ctx, io.MultiWriter(f, sum), i); err != nil {
+				return exitWith(exitTempFail, fmt.Errorf("failed to write the %s: %w", describeCopy(cp), err))
+			}
+			copies = append(copies, cp)
+			hashes = append(hashes, hex.EncodeToString(sum.Sum(nil)))
 		}
-		f, err := h.tempFile()
-		if err != nil {
-			return exitWith(exitTempFail, err)
-		}
-		files[i] = f
-		sum := sha256.New()
-		if err := c.WriteCopy(ctx, io.MultiWriter(f, sum), i); err != nil {
-			return exitWith(exitTempFail, fmt.Errorf("failed to write the %s: %w", describeCopy(copies[i]), err))
-		}
-		hashes[i] = hex.EncodeToString(sum.Sum(nil))
 	}
 	if err := checkCopies(t, copies, files); err != nil {
 		return exitWith(exitDataErr, err)
@@ -225,22 +232,33 @@ func (a *app) deliver(ctx context.Context, h *home, c *compose.Composer, t trans
 
 	// sendSpooled reports accepted copies on standard output, which
 	// sendmail keeps quiet; -v reports them on standard error instead.
+	defer a.lockOutput()()
 	quiet := *a
 	quiet.stdout = io.Discard
 	if verbose {
 		quiet.stdout = a.stderr
 	}
-	results, err := quiet.sendSpooled(ctx, h, t, via, sf, copies, files)
+	// A signal stops the copies that have not left, and lets the one in
+	// flight get its reply, so that its outcome is known and the caller
+	// learns whether to send the message again.
+	sendCtx := transport.FinishInFlight(ctx, inFlightGrace)
+	stopNotice := context.AfterFunc(ctx, func() {
+		a.progress("interrupted: sending no more copies; a copy whose data has left gets up to %v for its reply", inFlightGrace)
+	})
+	results, err := quiet.sendSpooled(sendCtx, h, t, via, sf, copies, files)
+	stopNotice()
 	if err != nil {
 		return exitWith(exitTempFail, err)
 	}
-	return a.sendmailOutcome(h, results, hashes)
+	return a.sendmailOutcome(ctx, h, via, results, hashes)
 }
 
 // sendmailOutcome classifies each copy by its queue entry, removes the
 // queued copies when the caller is to send the message again, and returns
 // the error with the exit status, or nil when every copy was accepted.
-func (a *app) sendmailOutcome(h *home, results []sendResult, hashes []string) error {
+// After a signal, the status is that of the signal, 130 or 143, as for the
+// other commands.
+func (a *app) sendmailOutcome(ctx context.Context, h *home, via string, results []sendResult, hashes []string) error {
 	sp, err := h.spool()
 	if err != nil {
 		return exitWith(exitIOErr, fmt.Errorf("failed to read the queue after sending, so whether every copy was sent is unknown; do not send the message again, and run \"sealmail queue list\": %w", err))
@@ -272,70 +290,43 @@ func (a *app) sendmailOutcome(h *home, results []sendResult, hashes []string) er
 	if status == 0 {
 		return nil
 	}
+	report := &sendmailReport{
+		status:      status,
+		via:         via,
+		interrupted: ctx.Err() != nil,
+		results:     results,
+		outcomes:    outcomes,
+		queued:      queued,
+		removeErrs:  make([]error, len(results)),
+	}
 	if remove {
-		if err := removeQueued(sp, queued); err != nil {
+		if !removeQueued(sp, queued, report.removeErrs) {
+			// The caller must not send the message again before the
+			// entries are gone, or they are delivered twice.
 			status = exitIOErr
-			a.progress("%v", err)
 		}
 	}
-	return exitWith(status, sendmailReport(status, results, outcomes, queued))
+	report.kept = !remove
+	if sig, ok := signalStatus(ctx); ok {
+		status = sig
+	}
+	return exitWith(status, errors.New(report.String()))
 }
 
 // removeQueued removes the queue entries of a message that was not sent,
-// because its caller sends it again.
-func removeQueued(sp *spool.Spool, queued []*spool.Entry) error {
-	var failed []string
-	for _, e := range queued {
+// because its caller sends it again. It records the error of each entry
+// that could not be removed in errs, by copy, and reports whether every
+// entry was removed.
+func removeQueued(sp *spool.Spool, queued []*spool.Entry, errs []error) bool {
+	removed := true
+	for i, e := range queued {
 		if e == nil {
 			continue
 		}
 		if err := sp.Remove(e.ID); err != nil {
-			failed = append(failed, fmt.Sprintf("%s (%v)", e.ID, err))
+			errs[i] = err
+			removed = false
 		}
 	}
-	if len(failed) > 0 {
-		return fmt.Errorf("failed to remove the unsent copies from the queue: %s; remove them with \"sealmail queue remove --yes ID\" before sending the message again, or it is delivered twice", strings.Join(failed, ", "))
-	}
-	return nil
-}
-
-// sendmailReport describes the outcome of each copy for the exit status.
-func sendmailReport(status int, results []sendResult, outcomes []copyOutcome, queued []*spool.Entry) error {
-	var b strings.Builder
-	switch status {
-	case exitTempFail:
-		b.WriteString("nothing was sent, and a later attempt may succeed; nothing is left in the queue, so send the message again:")
-	case exitUnavailable:
-		b.WriteString("the message was refused, so nothing was sent, and nothing is left in the queue:")
-	default:
-		b.WriteString("the message was sent in part, or may have been sent: do NOT send it again. The copies listed as queued stay in the queue:")
-	}
-	var retry []string
-	for i, r := range results {
-		var line string
-		switch outcomes[i] {
-		case copyAccepted:
-			line = fmt.Sprintf("accepted: %s", describeCopy(r.copy))
-			if r.id != "" {
-				line += ", message ID " + r.id
-			}
-		default:
-			err := r.err
-			if inner := errors.Unwrap(err); inner != nil && status != exitIOErr {
-				// The queue entry that the error of sendEntry names was
-				// removed.
-				err = inner
-			}
-			line = fmt.Sprintf("failed:   %s: %v", describeCopy(r.copy), err)
-			if status == exitIOErr && queued[i] != nil {
-				line += fmt.Sprintf(" (queued as %s)", queued[i].ID)
-				retry = append(retry, queued[i].ID)
-			}
-		}
-		b.WriteString("\n  " + line)
-	}
-	if len(retry) > 0 {
-		fmt.Fprintf(&b, "\nsend the queued copies with \"sealmail queue retry %s\" once the cause is fixed; for a copy that may have been accepted, check with its recipients first", strings.Join(retry, " "))
-	}
-	return errors.New(b.String())
+	return removed
 }

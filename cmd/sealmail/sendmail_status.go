@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"net"
 
 	"github.com/sealmail/sealmail/transport/ses"
 	"github.com/sealmail/sealmail/transport/smtp"
@@ -17,7 +19,9 @@ const (
 	exitUnavailable = 69 // EX_UNAVAILABLE: the transport refused the message for good
 	exitIOErr       = 74 // EX_IOERR: partly sent or maybe sent; the rest is queued
 	exitTempFail    = 75 // EX_TEMPFAIL: nothing was accepted, and a retry can help
-	exitConfig      = 78 // EX_CONFIG: invalid config.toml, home, keyring or sender key
+	// EX_CONFIG: invalid config.toml, home, keyring or sender key, or a
+	// session with the transport that these settings cannot set up.
+	exitConfig = 78
 )
 
 // sendmailError is a failure of sealmail sendmail with its exit status.
@@ -55,6 +59,11 @@ const (
 	// copyUncertain: the transport may have accepted the copy, so sending
 	// it again may deliver it twice.
 	copyUncertain
+	// copySetupFailed: the session with the transport could not be set up
+	// for a cause that only the user can fix (a TLS mode that does not
+	// match the port, an untrusted certificate, wrong credentials), so
+	// nothing was sent.
+	copySetupFailed
 )
 
 // classifyCopy returns the outcome of a copy from its queue entry after the
@@ -70,26 +79,109 @@ func classifyCopy(queued bool, state spool.State, sendErr error) copyOutcome {
 		// keeps it without sending it again.
 		return copyAccepted
 	case spool.StatePending:
+		// The transport reported that the copy was certainly not accepted.
+		if setupFailed(sendErr) {
+			return copySetupFailed
+		}
 		return copyTemporary
 	case spool.StateFailed:
 		var sesErr *ses.SendError
 		var smtpErr *smtp.SendError
 		switch {
 		case errors.As(sendErr, &sesErr):
-			if sesErr.Uncertain {
-				return copyUncertain
-			}
-			return copyRefused
+			return classifySESError(sesErr)
 		case errors.As(sendErr, &smtpErr):
-			if smtpErr.Uncertain {
-				return copyUncertain
-			}
-			return copyRefused
+			return classifySMTPError(smtpErr)
 		}
 	}
 	// A failure the transports do not classify, an entry another process is
 	// sending, or a record that cannot be read: it may have gone out.
 	return copyUncertain
+}
+
+// classifySMTPError returns the outcome of a copy that the SMTP transport
+// failed to send.
+func classifySMTPError(e *smtp.SendError) copyOutcome {
+	switch {
+	case e.Uncertain:
+		return copyUncertain
+	case e.Temporary(), errors.Is(e, context.Canceled), errors.Is(e, context.DeadlineExceeded):
+		// A signal or a timeout cut the session before the end of the
+		// message data, so the server discarded what it had.
+		return copyTemporary
+	case setupFailed(e):
+		return copySetupFailed
+	}
+	return copyRefused
+}
+
+// classifySESError returns the outcome of a copy that the SES transport
+// failed to send.
+func classifySESError(e *ses.SendError) copyOutcome {
+	switch {
+	case e.Uncertain:
+		return copyUncertain
+	case setupFailed(e):
+		return copySetupFailed
+	case e.Temporary(), errors.Is(e, context.Canceled), errors.Is(e, context.DeadlineExceeded):
+		return copyTemporary
+	}
+	return copyRefused
+}
+
+// setupFailed reports whether err is a failure to set up the session with
+// the transport that the user must fix in the settings: the message itself
+// was never handed over, and sending it again unchanged cannot help.
+//
+// For SMTP that is any failure before MAIL FROM which the transport does not
+// call temporary. Such failures are the greeting, TLS (a mode that does not
+// match the port, an untrusted certificate, no STARTTLS, a version below TLS
+// 1.2), EHLO, AUTH (535, wrong credentials), and a 530 reply (authentication
+// required) to any command. For SES it is a request that never left for a cause other
+// than the network (no credentials, an untrusted certificate, a plain HTTP
+// server), an HTTP 401 or 403 (credentials or permissions), and an unknown
+// configuration set. A host name that does not exist counts for both.
+func setupFailed(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return true
+	}
+
+	var smtpErr *smtp.SendError
+	if errors.As(err, &smtpErr) {
+		if smtpErr.Uncertain || smtpErr.Temporary() {
+			return false
+		}
+		if smtpErr.Reply.Code == 530 {
+			return true
+		}
+		switch smtpErr.Command {
+		case "", "EHLO or STARTTLS", "AUTH":
+			return true
+		}
+		return false
+	}
+
+	var sesErr *ses.SendError
+	if errors.As(err, &sesErr) {
+		switch {
+		case sesErr.Uncertain:
+			return false
+		case sesErr.Unsent:
+			// A connection that could not be made may work later.
+			var opErr *net.OpError
+			return !errors.As(err, &opErr) || opErr.Op != "dial"
+		case sesErr.StatusCode == 401, sesErr.StatusCode == 403:
+			return true
+		case sesErr.Code == "NotFoundException":
+			// SES returns it for a configuration set that does not exist.
+			return true
+		}
+	}
+	return false
 }
 
 // sendmailStatus returns the exit status for the outcomes of the copies of
@@ -102,7 +194,7 @@ func classifyCopy(queued bool, state spool.State, sendErr error) copyOutcome {
 // send the message again: the others stay queued and the status is 74, never
 // 75, which would invite a second send.
 func sendmailStatus(outcomes []copyOutcome) (status int, removeQueued bool) {
-	var accepted, temporary, refused, uncertain int
+	var accepted, temporary, refused, uncertain, setup int
 	for _, o := range outcomes {
 		switch o {
 		case copyAccepted:
@@ -111,6 +203,8 @@ func sendmailStatus(outcomes []copyOutcome) (status int, removeQueued bool) {
 			temporary++
 		case copyRefused:
 			refused++
+		case copySetupFailed:
+			setup++
 		default:
 			uncertain++
 		}
@@ -123,6 +217,9 @@ func sendmailStatus(outcomes []copyOutcome) (status int, removeQueued bool) {
 	case refused > 0:
 		// A second send of the same message meets the same refusal.
 		return exitUnavailable, true
+	case setup > 0:
+		// The settings must change before the message can go.
+		return exitConfig, true
 	}
 	return exitTempFail, true
 }

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sealmail/sealmail/transport/ses"
@@ -18,6 +23,7 @@ func TestSendmailStatus(t *testing.T) {
 		w = copyTemporary
 		r = copyRefused
 		u = copyUncertain
+		s = copySetupFailed
 	)
 	tests := []struct {
 		name     string
@@ -36,6 +42,10 @@ func TestSendmailStatus(t *testing.T) {
 		{"accepted and temporary", []copyOutcome{a, w}, exitIOErr, false},
 		{"accepted and refused", []copyOutcome{a, r}, exitIOErr, false},
 		{"temporary after accepted", []copyOutcome{w, a}, exitIOErr, false},
+		{"setup failed", []copyOutcome{s, s}, exitConfig, true},
+		{"setup failed and temporary", []copyOutcome{w, s}, exitConfig, true},
+		{"setup failed and refused", []copyOutcome{s, r}, exitUnavailable, true},
+		{"setup failed after accepted", []copyOutcome{a, s}, exitIOErr, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,12 +71,30 @@ func TestClassifyCopy(t *testing.T) {
 	}{
 		{"removed after acceptance", false, "", nil, copyAccepted},
 		{"accepted, sent copy not kept", true, spool.StateAccepted, errors.New("failed to keep the sent copy"), copyAccepted},
-		{"pending after a 4xx reply", true, spool.StatePending, wrap(&smtp.SendError{Reply: smtp.Reply{Code: 451}}), copyTemporary},
+		{"pending after a 4xx reply", true, spool.StatePending, wrap(&smtp.SendError{Command: "end of DATA", Reply: smtp.Reply{Code: 451}}), copyTemporary},
 		{"pending, never tried", true, spool.StatePending, errors.New("not sent: interrupted"), copyTemporary},
-		{"SMTP 5xx", true, spool.StateFailed, wrap(&smtp.SendError{Reply: smtp.Reply{Code: 554}}), copyRefused},
+		{"SMTP 5xx", true, spool.StateFailed, wrap(&smtp.SendError{Command: "end of DATA", Reply: smtp.Reply{Code: 554}}), copyRefused},
+		{"SMTP recipient refused", true, spool.StateFailed, wrap(&smtp.SendError{Command: "RCPT TO", Refused: []smtp.RecipientError{{Address: "bob@example.org", Reply: smtp.Reply{Code: 550}}}}), copyRefused},
 		{"SMTP connection lost after data", true, spool.StateFailed, wrap(&smtp.SendError{Uncertain: true}), copyUncertain},
+		{"SMTP no greeting", true, spool.StateFailed, wrap(&smtp.SendError{Err: errors.New("no SMTP greeting within 15s")}), copySetupFailed},
+		{"SMTP no STARTTLS", true, spool.StateFailed, wrap(&smtp.SendError{Err: errors.New("the server does not offer STARTTLS")}), copySetupFailed},
+		{"SMTP greeting 554", true, spool.StateFailed, wrap(&smtp.SendError{Command: "EHLO or STARTTLS", Reply: smtp.Reply{Code: 554}}), copySetupFailed},
+		{"SMTP wrong password", true, spool.StateFailed, wrap(&smtp.SendError{Command: "AUTH", Reply: smtp.Reply{Code: 535}}), copySetupFailed},
+		{"SMTP authentication required", true, spool.StateFailed, wrap(&smtp.SendError{Command: "MAIL FROM", Reply: smtp.Reply{Code: 530}}), copySetupFailed},
+		{"SMTP host not found", true, spool.StatePending, wrap(&smtp.SendError{Err: &net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "smtp.example.org", IsNotFound: true}}}), copySetupFailed},
+		{"SMTP interrupted during data", true, spool.StateFailed, wrap(&smtp.SendError{Command: "DATA", Err: fmt.Errorf("%w (connection closed)", context.Canceled)}), copyTemporary},
+		{"SMTP interrupted during setup", true, spool.StateFailed, wrap(&smtp.SendError{Err: fmt.Errorf("%w (connection closed)", context.Canceled)}), copyTemporary},
+		{"SMTP interrupted after data", true, spool.StateFailed, wrap(&smtp.SendError{Command: "end of DATA", Uncertain: true, Err: context.Canceled}), copyUncertain},
 		{"SES rejected", true, spool.StateFailed, wrap(&ses.SendError{Code: "MessageRejected", StatusCode: 400}), copyRefused},
 		{"SES 5xx", true, spool.StateFailed, wrap(&ses.SendError{StatusCode: 500, Uncertain: true}), copyUncertain},
+		{"SES throttled", true, spool.StatePending, wrap(&ses.SendError{Throttled: true, StatusCode: 429}), copyTemporary},
+		{"SES no credentials", true, spool.StatePending, wrap(&ses.SendError{Unsent: true, Err: errors.New("failed to get credentials")}), copySetupFailed},
+		{"SES untrusted certificate", true, spool.StatePending, wrap(&ses.SendError{Unsent: true, Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}), copySetupFailed},
+		{"SES connection refused", true, spool.StatePending, wrap(&ses.SendError{Unsent: true, Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}), copyTemporary},
+		{"SES host not found", true, spool.StatePending, wrap(&ses.SendError{Unsent: true, Err: &net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "email.example.org", IsNotFound: true}}}), copySetupFailed},
+		{"SES interrupted before the request", true, spool.StatePending, wrap(&ses.SendError{Unsent: true, Err: fmt.Errorf("failed to start the SES request: %w", context.Canceled)}), copyTemporary},
+		{"SES access denied", true, spool.StateFailed, wrap(&ses.SendError{Code: "AccessDeniedException", StatusCode: 403}), copySetupFailed},
+		{"SES unknown configuration set", true, spool.StateFailed, wrap(&ses.SendError{Code: "NotFoundException", StatusCode: 404}), copySetupFailed},
 		{"unclassified failure", true, spool.StateFailed, errors.New("disk full"), copyUncertain},
 		{"interrupted", true, spool.StateInterrupted, nil, copyUncertain},
 		{"being sent elsewhere", true, spool.StateSending, nil, copyUncertain},

@@ -481,6 +481,95 @@ func TestSendmailTemporaryFailure(t *testing.T) {
 	}
 }
 
+// TestSendmailSessionSetup has sendmail fail to set up the SMTP session for
+// causes that only new settings fix: it exits with 78, sends nothing, leaves
+// nothing in the queue, and says so.
+func TestSendmailSessionSetup(t *testing.T) {
+	message := strings.Replace(sendmailMessage, "Bcc: carol@example.org\n", "", 1)
+	tests := []struct {
+		name string
+		// setup starts the server and returns the [smtp] table of
+		// config.toml for it.
+		setup func(t *testing.T) string
+		want  []string
+	}{
+		{"wrong password", func(t *testing.T) string {
+			server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+			if err := os.WriteFile(passwordFile, []byte("not the password\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("host = %q\nport = %d\ntls = \"starttls\"\nuser = %q\npassword_file = %q\nca_file = %q\n",
+				server.SMTPHost, server.SMTPPort, smtpTestUser, passwordFile, caFile)
+		}, []string{"535", "sealmail smtp-password --region REGION"}},
+		{"untrusted certificate", func(t *testing.T) string {
+			server, _, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+			return fmt.Sprintf("host = %q\nport = %d\ntls = \"starttls\"\nuser = %q\npassword_file = %q\n",
+				server.SMTPHost, server.SMTPPort, smtpTestUser, passwordFile)
+		}, []string{"certificate", "ca_file in [smtp] of config.toml"}},
+		{"implicit TLS on a STARTTLS port", func(t *testing.T) string {
+			server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+			return fmt.Sprintf("host = %q\nport = %d\ntls = \"implicit\"\nuser = %q\npassword_file = %q\nca_file = %q\n",
+				server.SMTPHost, server.SMTPPort, smtpTestUser, passwordFile, caFile)
+		}, []string{"use TLS mode starttls"}},
+		{"no STARTTLS", func(t *testing.T) string {
+			server := mailpit.Start(t, mailpit.Options{TLS: mailpit.NoTLS})
+			return fmt.Sprintf("host = %q\nport = %d\ntls = \"starttls\"\n", server.SMTPHost, server.SMTPPort)
+		}, []string{"does not offer STARTTLS"}},
+		{"no greeting", func(t *testing.T) string {
+			if testing.Short() {
+				t.Skip("waits 15 s for the greeting")
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			go func() {
+				for {
+					conn, err := l.Accept()
+					if err != nil {
+						return
+					}
+					// The connection stays open and silent, as an implicit
+					// TLS port waits for the client's handshake.
+					t.Cleanup(func() { conn.Close() })
+				}
+			}()
+			return fmt.Sprintf("host = \"127.0.0.1\"\nport = %d\ntls = \"starttls\"\n", l.Addr().(*net.TCPAddr).Port)
+		}, []string{"no SMTP greeting", "implicit"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			home, _, _, _, _ := e2eSetup(t)
+			config := "via = \"smtp\"\n[smtp]\n" + tt.setup(t)
+			if err := os.WriteFile(filepath.Join(home, configFileName), []byte(config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			status, _, stderr := runCLI(t, home, message, "sendmail", "-t")
+			if status != exitConfig {
+				t.Errorf("exit status %d, want %d; stderr: %s", status, exitConfig, stderr)
+			}
+			for _, want := range append(tt.want, "Nothing is left in the queue") {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr %q does not contain %q", stderr, want)
+				}
+			}
+			for _, unwanted := range []string{"kept in the queue", "refused", "smtp.SESPassword"} {
+				if strings.Contains(stderr, unwanted) {
+					t.Errorf("stderr %q contains %q", stderr, unwanted)
+				}
+			}
+			if files := spoolFiles(t, home); len(files) != 0 {
+				t.Errorf("the spool holds %q, want nothing", files)
+			}
+			if sent, _ := sentCopies(t, home); len(sent) != 0 {
+				t.Errorf("the sent Maildir holds %d copies, want none", len(sent))
+			}
+		})
+	}
+}
+
 // TestSendmailSMIME sends through sendmail with scheme smime, and openssl
 // smime decrypts what mailpit received.
 func TestSendmailSMIME(t *testing.T) {
