@@ -68,9 +68,12 @@ the home says (scheme, policy) and sends it through the transport it names
   -v          report each copy on standard error
 
 Other sendmail options (-F NAME, -oem, -odi, -B 8BITMIME, -N ...) are
-accepted and ignored. Exit status: 0 sent; 64 usage; 65 invalid message;
-67 recipient without a key; 69 refused; 74 partly sent, do not send again;
-75 not sent, try again later; 78 configuration.
+accepted and ignored. Exit status: 0 sent; 64 usage, or no recipient
+argument without -t; 65 invalid or empty message, or none of To, Cc, Bcc
+and the arguments names a recipient under -t; 67 recipient without a key;
+69 refused; 74 partly sent, do not send again; 75 not sent, try again
+later; 78 configuration, or a session with the server that the settings
+cannot set up; 130 or 143 stopped by SIGINT or SIGTERM.
 `
 
 // sendmailSettings are the parts of config.toml that sendmail uses.
@@ -121,6 +124,9 @@ func (a *app) readSendmailMessage(ctx context.Context, opts *sendmailOptions, s 
 	if err != nil {
 		return nil, "", exitWith(exitIOErr, fmt.Errorf("failed to read the message on standard input: %w", err))
 	}
+	if isEmptyMessage(data) {
+		return nil, "", exitWith(exitDataErr, errors.New("invalid message on standard input: it is empty, with no header field and no body; write the message, header first, on standard input"))
+	}
 	m, err := compose.ReadMessage(bytes.NewReader(data))
 	var input *compose.InputError
 	switch {
@@ -165,6 +171,16 @@ func (a *app) readSendmailMessage(ctx context.Context, opts *sendmailOptions, s 
 		return nil, "", exitWith(exitDataErr, fmt.Errorf("invalid message on standard input: %w", err))
 	}
 	return m, envelopeSender, nil
+}
+
+// isEmptyMessage reports whether data holds neither a header field nor a
+// body: only white space, after the "From " line of an mbox file that
+// compose.ReadMessage skips.
+func isEmptyMessage(data []byte) bool {
+	if bytes.HasPrefix(data, []byte("From ")) {
+		_, data, _ = bytes.Cut(data, []byte("\n"))
+	}
+	return len(bytes.TrimSpace(data)) == 0
 }
 
 // sendmailSender returns the From address of a message that has none: the
