@@ -50,11 +50,11 @@ func (a *app) sendmail(ctx context.Context, args []string) error {
 	if err != nil {
 		return exitWith(exitConfig, fmt.Errorf("invalid transport settings in %s: %w", configFileName, err))
 	}
-	c, err := a.sendmailComposer(ctx, h, m, settings)
+	composers, err := a.sendmailComposers(ctx, h, m, settings)
 	if err != nil {
 		return err
 	}
-	return a.deliver(ctx, h, []*compose.Composer{c}, t, via, envelopeSender, opts.verbose, &settings.send)
+	return a.deliver(ctx, h, composers, t, via, envelopeSender, opts.verbose, &settings.send)
 }
 
 const sendmailHelp = `

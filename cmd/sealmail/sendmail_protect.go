@@ -11,12 +11,13 @@ import (
 	"github.com/sealmail/sealmail/keyring"
 )
 
-// sendmailComposer unlocks the sender's key and returns the composer of
+// sendmailComposers unlocks the sender's key and returns the composers of
 // m's copies, signed and encrypted. When a recipient has no usable key, the
-// policy of config.toml decides: require-encryption fails with exit status
-// 67, and encrypt-if-possible signs only, with a warning that names each
-// recipient without a key.
-func (a *app) sendmailComposer(ctx context.Context, h *home, m *compose.Message, s *sendmailSettings) (*compose.Composer, error) {
+// policy of config.toml decides. require-encryption fails with exit status
+// 67. encrypt-if-possible signs only the copy for the recipients without a
+// key, with a warning that names each of them, and encrypts the copies for
+// the others as usual.
+func (a *app) sendmailComposers(ctx context.Context, h *home, m *compose.Message, s *sendmailSettings) ([]*compose.Composer, error) {
 	kr, err := h.keyring()
 	if err != nil {
 		return nil, exitWith(exitConfig, err)
@@ -50,28 +51,114 @@ func (a *app) sendmailComposer(ctx context.Context, h *home, m *compose.Message,
 		return nil, exitWith(sendmailStatusOf(ctx, err, exitConfig), fmt.Errorf("failed to use the sender's key: %w", err))
 	}
 
+	composers := make([]*compose.Composer, 0, 2)
 	c, err := compose.New(ctx, m, opts)
 	var missing *compose.RecipientError
-	if errors.As(err, &missing) && senderKeyMissing(missing) {
+	switch {
+	case errors.As(err, &missing) && senderKeyMissing(missing):
 		return nil, exitWith(exitConfig, fmt.Errorf("nothing was sent: %w", err))
-	}
-	if errors.As(err, &missing) && s.policy == "encrypt-if-possible" {
-		a.progress("warning: sending the message signed but NOT encrypted (policy encrypt-if-possible), because not every recipient has a usable key:\n  %s",
-			strings.Join(problemList(missing), "\n  "))
-		opts.Mode = compose.SignOnly
-		keys, certs = nil, nil
-		c, err = compose.New(ctx, m, opts)
-	}
-	if errors.As(err, &missing) {
+	case errors.As(err, &missing) && s.policy == "encrypt-if-possible":
+		encrypted, signed, err := a.splitByKeys(ctx, m, opts, missing)
+		if err != nil {
+			return nil, exitWith(sendmailStatusOf(ctx, err, exitTempFail), err)
+		}
+		if encrypted == nil {
+			keys, certs = nil, nil
+		} else {
+			composers = append(composers, encrypted)
+		}
+		composers = append(composers, signed)
+	case errors.As(err, &missing):
 		return nil, exitWith(exitNoUser, fmt.Errorf("nothing was sent, because the policy in %s is require-encryption: %w", configFileName, err))
-	}
-	if err != nil {
+	case err != nil:
 		return nil, exitWith(sendmailStatusOf(ctx, err, exitTempFail), err)
+	default:
+		composers = append(composers, c)
 	}
 	if err := a.checkKeysInUse(ctx, kr, opts, keys, certs, m.From.Address, mf); err != nil {
 		return nil, exitWith(exitNoUser, err)
 	}
-	return c, nil
+	return composers, nil
+}
+
+// splitByKeys returns, under the policy encrypt-if-possible, the composer of
+// the encrypted copies for the recipients of m with a usable key, and the
+// composer of the signed copy for those without one, which missing names. The
+// encrypted composer is nil when no recipient has a key, or when the
+// recipients without one cannot be matched to the envelope recipients. Then
+// every copy is signed only. It warns which recipients get the message
+// signed but not encrypted.
+//
+// Each composer decides its copies as compose does for one message: the
+// recipients with a key that To or Cc name share an encrypted copy, and every
+// other one gets an encrypted copy of its own. The recipients without a key
+// share one signed copy, whose header does not name the Bcc recipients.
+func (a *app) splitByKeys(ctx context.Context, m *compose.Message, opts compose.Options, missing *compose.RecipientError) (encrypted, signed *compose.Composer, err error) {
+	keyless, withKeys, ok := partitionRecipients(m.Recipients, missing)
+	signedOnly := *m
+	signOpts := opts
+	signOpts.Mode = compose.SignOnly
+	if ok && len(withKeys) > 0 {
+		encryptedPart := *m
+		encryptedPart.Recipients = withKeys
+		encrypted, err = compose.New(ctx, &encryptedPart, opts)
+		var again *compose.RecipientError
+		switch {
+		case errors.As(err, &again):
+			// Another key failed on the second lookup: every copy is
+			// signed only, as when no recipient has a key.
+			encrypted = nil
+		case err != nil:
+			return nil, nil, err
+		default:
+			signedOnly.Recipients = keyless
+		}
+	}
+
+	signed, err = compose.New(ctx, &signedOnly, signOpts)
+	if err != nil {
+		return nil, nil, err
+	}
+	problems := strings.Join(problemList(missing), "\n  ")
+	if encrypted == nil {
+		a.progress("warning: sending the message to every recipient signed but NOT encrypted (policy encrypt-if-possible), because not every recipient has a usable key:\n  %s", problems)
+		return nil, signed, nil
+	}
+	a.progress("warning: sending the message to %s signed but NOT encrypted (policy encrypt-if-possible), because they have no usable key; the copies for the other recipients are encrypted:\n  %s",
+		strings.Join(keyless, ", "), problems)
+	return encrypted, signed, nil
+}
+
+// partitionRecipients splits the envelope recipients into those that
+// missing names, with no usable key, and the others. It reports false when a
+// problem names no recipient, or one that is not among recipients.
+func partitionRecipients(recipients []string, missing *compose.RecipientError) (keyless, withKeys []string, ok bool) {
+	without := map[string]bool{}
+	for _, p := range missing.Problems {
+		var keyErr *compose.KeyError
+		if !errors.As(p, &keyErr) || keyErr.Sender {
+			return nil, nil, false
+		}
+		without[strings.ToLower(keyErr.Address)] = true
+	}
+
+	found := map[string]bool{}
+	for _, r := range recipients {
+		// The problems name addresses as compose normalized them, with
+		// the domain in punycode.
+		list, err := compose.ParseAddressList(r)
+		if err != nil || len(list) != 1 {
+			return nil, nil, false
+		}
+		address := strings.ToLower(list[0].Address)
+		if without[address] {
+			keyless = append(keyless, r)
+			found[address] = true
+		} else {
+			withKeys = append(withKeys, r)
+		}
+	}
+	return keyless, withKeys, len(found) == len(without)
 }
 
 // sendmailStatusOf returns the exit status of an error while protecting:

@@ -363,43 +363,92 @@ func TestSendmailBccCopy(t *testing.T) {
 }
 
 // TestSendmailPolicy sends to a recipient without a key: with
-// encrypt-if-possible the message arrives signed and gpg verifies it, and
+// encrypt-if-possible that recipient gets the message signed, and gpg
+// verifies it, while the recipients with keys get it encrypted as usual;
 // with require-encryption sendmail exits with 67 and sends and queues
 // nothing.
 func TestSendmailPolicy(t *testing.T) {
 	message := strings.Replace(sendmailMessage, "Bcc: carol@example.org\n", "Cc: dave@example.org\n", 1)
 
-	t.Run("encrypt-if-possible", func(t *testing.T) {
-		server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
-		home, _, alice, _, _ := e2eSetup(t)
-		sendmailConfig(t, home, server.SMTPHost, server.SMTPPort, caFile, passwordFile, `policy = "encrypt-if-possible"`)
+	encryptIfPossible := []struct {
+		name    string
+		message string
+		// encrypted and signed are the envelope recipients of the
+		// encrypted copies and of the signed copy.
+		encrypted [][]string
+		signed    []string
+	}{
+		{"keyless Cc", message, [][]string{{"bob@example.org"}}, []string{"dave@example.org"}},
+		{"keyless Bcc", strings.Replace(sendmailMessage, "Bcc: carol@example.org\n", "Bcc: dave@example.org\n", 1),
+			[][]string{{"bob@example.org"}}, []string{"dave@example.org"}},
+		{"keyless Cc and Bcc with a key", strings.Replace(message, "Subject:", "Bcc: carol@example.org\nSubject:", 1),
+			[][]string{{"bob@example.org"}, {"carol@example.org"}}, []string{"dave@example.org"}},
+		{"no recipient with a key", strings.Replace(strings.Replace(message, "To: Bob <bob@example.org>\n", "To: erin@example.org\n", 1), "Cc:", "Bcc:", 1),
+			nil, []string{"erin@example.org", "dave@example.org"}},
+	}
+	for _, tt := range encryptIfPossible {
+		t.Run("encrypt-if-possible "+tt.name, func(t *testing.T) {
+			server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+			home, _, alice, bob, carol := e2eSetup(t)
+			sendmailConfig(t, home, server.SMTPHost, server.SMTPPort, caFile, passwordFile, `policy = "encrypt-if-possible"`)
 
-		status, _, stderr := runCLI(t, home, message, "sendmail", "-t")
-		if status != 0 {
-			t.Fatalf("sendmail: exit status %d: %s", status, stderr)
-		}
-		if !strings.Contains(stderr, "NOT encrypted") || !strings.Contains(stderr, "dave@example.org") {
-			t.Errorf("stderr %q does not warn that dave@example.org has no key", stderr)
-		}
-		raws := mailpitMessages(t, server)
-		if len(raws) != 1 {
-			t.Fatalf("mailpit holds %d messages, want 1", len(raws))
-		}
-		sent, _ := sentCopies(t, home)
-		stored := mailpit.StripTrace(t, raws[0], sent[0])
-		if !bytes.Equal(stored, sent[0]) {
-			t.Fatalf("mailpit stored\n%q\nwant the sent copy\n%q", stored, sent[0])
-		}
-		if !bytes.Contains(stored, []byte("multipart/signed")) {
-			t.Fatalf("the message is not multipart/signed:\n%s", stored)
-		}
-		g := gpgtest.New(t)
-		g.Import(t, alice.public)
-		signed := gpgVerifySigned(t, g, stored)
-		if !bytes.Contains(signed, []byte("the figures are attached.")) {
-			t.Errorf("the signed part lacks the text:\n%s", signed)
-		}
-	})
+			status, _, stderr := runCLI(t, home, tt.message, "sendmail", "-t")
+			if status != 0 {
+				t.Fatalf("sendmail: exit status %d: %s", status, stderr)
+			}
+			if !strings.Contains(stderr, "NOT encrypted") || !strings.Contains(stderr, "dave@example.org") {
+				t.Errorf("stderr %q does not warn that dave@example.org has no key", stderr)
+			}
+			if len(tt.encrypted) > 0 && !strings.Contains(stderr, "the copies for the other recipients are encrypted") {
+				t.Errorf("stderr %q does not say that the other copies are encrypted", stderr)
+			}
+			if n := server.Count(t); n != len(tt.encrypted)+1 {
+				t.Fatalf("mailpit holds %d messages, want %d", n, len(tt.encrypted)+1)
+			}
+
+			raws, records := sentCopies(t, home)
+			readers := map[string]*person{"bob@example.org": bob, "carol@example.org": carol}
+			var encrypted [][]string
+			var signed []string
+			for i, raw := range raws {
+				recipients := records[i].Envelope.Recipients
+				if !bytes.Contains(raw, []byte("multipart/encrypted")) {
+					signed = recipients
+					if !bytes.Contains(raw, []byte("multipart/signed")) {
+						t.Fatalf("the copy for %q is neither encrypted nor signed:\n%s", recipients, raw)
+					}
+					g := gpgtest.New(t)
+					g.Import(t, alice.public)
+					if content := gpgVerifySigned(t, g, raw); !bytes.Contains(content, []byte("the figures are attached.")) {
+						t.Errorf("the signed part lacks the text:\n%s", content)
+					}
+					continue
+				}
+				encrypted = append(encrypted, recipients)
+				if got := decryptedText(t, raw, readers[recipients[0]], alice); !strings.Contains(got, "the figures are attached.") {
+					t.Errorf("the copy for %q decrypts to %q", recipients, got)
+				}
+			}
+			slices.SortFunc(encrypted, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+			if !slices.EqualFunc(encrypted, tt.encrypted, slices.Equal) {
+				t.Errorf("encrypted copies went to %q, want %q", encrypted, tt.encrypted)
+			}
+			if !slices.Equal(signed, tt.signed) {
+				t.Errorf("the signed copy went to %q, want %q", signed, tt.signed)
+			}
+
+			// mailpit stored exactly the bytes kept as sent.
+			for _, stored := range mailpitMessages(t, server) {
+				found := false
+				for _, raw := range raws {
+					found = found || bytes.Equal(mailpit.StripTrace(t, stored, raw), raw)
+				}
+				if !found {
+					t.Errorf("mailpit stored a message that is not among the sent copies:\n%s", stored)
+				}
+			}
+		})
+	}
 
 	t.Run("require-encryption", func(t *testing.T) {
 		server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
