@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/sealmail/sealmail/compose"
 )
 
 // configFileName is the name of the configuration file in the home.
@@ -142,10 +144,16 @@ func (c *config) check() error {
 			return fmt.Errorf("%s contains a line break: remove it", setting.name)
 		}
 	}
+	if c.From != "" {
+		if err := checkFrom(c.From); err != nil {
+			return err
+		}
+	}
 	// sendmail runs in whatever folder its caller (a mail client, cron) is
 	// in, so a relative path would name a different file each time.
 	for _, setting := range []struct{ name, value string }{
 		{"passphrase_file", c.PassphraseFile},
+		{"smtp.password_file", c.SMTP.PasswordFile},
 		{"smtp.ca_file", c.SMTP.CAFile},
 	} {
 		if setting.value != "" && !filepath.IsAbs(setting.value) {
@@ -155,11 +163,46 @@ func (c *config) check() error {
 	return nil
 }
 
-// setDefault gives the flag f the value v from the configuration when the
-// command line did not set it, and counts it as given from then on.
-func setDefault(f *onceFlag, v string) {
+// checkFrom checks the from setting as --from takes it: one address, with a
+// display name or without.
+func checkFrom(from string) error {
+	list, err := compose.ParseAddressList(from)
+	switch {
+	case err != nil:
+		return fmt.Errorf("from = %q is not a valid address: write one address, such as \"Alice <alice@example.org>\" or \"alice@example.org\"", from)
+	case len(list) != 1:
+		return fmt.Errorf("from = %q contains %d addresses: write exactly one, the sender's", from, len(list))
+	}
+	return nil
+}
+
+// configSettings maps the name of a flag to the setting of config.toml that
+// gave the flag its value, such as "smtp-tls" to "tls in [smtp]", so that an
+// error about the value names what the user wrote.
+type configSettings map[string]string
+
+// name returns how an error names the value of flag: the setting of
+// config.toml when the value came from there, and the flag otherwise.
+func (s configSettings) name(flag string) string {
+	if setting, ok := s[flag]; ok {
+		return setting + " of " + configFileName
+	}
+	return "--" + flag
+}
+
+// fromConfig reports whether the value of flag came from config.toml.
+func (s configSettings) fromConfig(flag string) bool {
+	_, ok := s[flag]
+	return ok
+}
+
+// setDefault gives the flag f, named flag, the value v of setting in the
+// configuration when the command line did not set it, and counts it as
+// given from then on.
+func (s configSettings) setDefault(f *onceFlag, flag, setting, v string) {
 	if !f.set && v != "" {
 		f.value, f.set = v, true
+		s[flag] = setting
 	}
 }
 
@@ -177,31 +220,36 @@ func (a *app) applyConfig(mf *messageFlags, sf *sendFlags) error {
 		return err
 	}
 
-	setDefault(&mf.from, c.From)
-	setDefault(&mf.passphraseFile, c.PassphraseFile)
+	if a.settings == nil {
+		a.settings = configSettings{}
+	}
+	set := a.settings.setDefault
+	set(&mf.from, "from", "from", c.From)
+	set(&mf.passphraseFile, "passphrase-file", "passphrase_file", c.PassphraseFile)
 	if c.Scheme == "smime" && !mf.pgp && !mf.smime {
 		mf.smime = true
 	}
 	if sf == nil {
 		return nil
 	}
-	setDefault(&sf.via, c.Via)
+	set(&sf.via, "via", "via", c.Via)
+	sf.smtp.settings = a.settings
 	switch sf.way() {
 	case "ses":
-		setDefault(&sf.region, c.SES.Region)
-		setDefault(&sf.profile, c.SES.Profile)
-		setDefault(&sf.endpointURL, c.SES.EndpointURL)
-		setDefault(&sf.configurationSet, c.SES.ConfigurationSet)
+		set(&sf.region, "region", "region in [ses]", c.SES.Region)
+		set(&sf.profile, "profile", "profile in [ses]", c.SES.Profile)
+		set(&sf.endpointURL, "endpoint-url", "endpoint_url in [ses]", c.SES.EndpointURL)
+		set(&sf.configurationSet, "configuration-set", "configuration_set in [ses]", c.SES.ConfigurationSet)
 	case "smtp":
-		setDefault(&sf.region, c.SES.Region)
-		setDefault(&sf.smtp.host, c.SMTP.Host)
+		set(&sf.region, "region", "region in [ses]", c.SES.Region)
+		set(&sf.smtp.host, "smtp-host", "host in [smtp]", c.SMTP.Host)
 		if c.SMTP.Port != 0 {
-			setDefault(&sf.smtp.port, strconv.Itoa(c.SMTP.Port))
+			set(&sf.smtp.port, "smtp-port", "port in [smtp]", strconv.Itoa(c.SMTP.Port))
 		}
-		setDefault(&sf.smtp.tlsMode, c.SMTP.TLS)
-		setDefault(&sf.smtp.user, c.SMTP.User)
-		setDefault(&sf.smtp.passwordFile, c.SMTP.PasswordFile)
-		setDefault(&sf.smtp.certificateAuthority, c.SMTP.CAFile)
+		set(&sf.smtp.tlsMode, "smtp-tls", "tls in [smtp]", c.SMTP.TLS)
+		set(&sf.smtp.user, "smtp-user", "user in [smtp]", c.SMTP.User)
+		set(&sf.smtp.passwordFile, "smtp-password-file", "password_file in [smtp]", c.SMTP.PasswordFile)
+		set(&sf.smtp.certificateAuthority, "smtp-ca-file", "ca_file in [smtp]", c.SMTP.CAFile)
 	}
 	return nil
 }

@@ -79,6 +79,10 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"tls mode", "[smtp]\ntls = \"ssl\"\n", 0o600, "use one of starttls, implicit"},
 		{"port", "[smtp]\nport = 70000\n", 0o600, "smtp.port = 70000"},
 		{"line break", "from = \"a@example.org\\nBcc: x@example.org\"\n", 0o600, "from contains a line break"},
+		{"from without angle brackets", "from = \"Alice alice@example.org\"\n", 0o600, `from = "Alice alice@example.org" is not a valid address`},
+		{"from without domain", "from = \"alice\"\n", 0o600, `from = "alice" is not a valid address`},
+		{"two senders", "from = \"a@example.org, b@example.org\"\n", 0o600, `contains 2 addresses: write exactly one`},
+		{"relative password file", "[smtp]\npassword_file = \"ses-smtp\"\n", 0o600, `smtp.password_file = "ses-smtp": use an absolute path`},
 		{"syntax", "from = \n", 0o600, "failed to read the configuration"},
 		{"writable by others", "via = \"ses\"\n", 0o666, "writable by other users"},
 	}

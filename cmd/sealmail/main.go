@@ -98,6 +98,8 @@ type app struct {
 	lookupEnv func(string) (string, bool)
 	// synopses contains the usage line of each command's flag set.
 	synopses map[*flag.FlagSet]string
+	// settings records the flags that took their value from config.toml.
+	settings configSettings
 }
 
 func main() {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -127,7 +129,7 @@ func (a *app) unlockedSigner(ctx context.Context, kr *keyring.Keyring, address, 
 		return keyring.Unlock(signer, passphrase)
 	})
 	if errors.Is(err, keyring.ErrWrongPassphrase) {
-		return nil, fmt.Errorf("wrong passphrase for the secret key of %s (%X)", address, signer.PrimaryKey.Fingerprint)
+		return nil, fmt.Errorf("wrong passphrase for the secret key of %s (%X): %s", address, signer.PrimaryKey.Fingerprint, a.wrongPassphraseHint(passphraseFile))
 	}
 	if err != nil {
 		return nil, err
@@ -165,17 +167,8 @@ func (a *app) withPassphrase(ctx context.Context, address, passphraseFile string
 // reports whether it was typed at a terminal prompt.
 func (a *app) passphrase(ctx context.Context, address, file string) (passphrase []byte, prompted bool, err error) {
 	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, false, fmt.Errorf("failed to read the passphrase file: %w", err)
-		}
-		// Only the first line counts, so a file written by echo works.
-		line, _, _ := bytes.Cut(b, []byte("\n"))
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) == 0 {
-			return nil, false, fmt.Errorf("the passphrase file %s is empty: write the passphrase on its first line", file)
-		}
-		return line, false, nil
+		line, err := a.readSecretFile("passphrase", file, a.settings.name("passphrase-file"))
+		return line, false, err
 	}
 	if v, ok := a.lookupEnv("SEALMAIL_PASSPHRASE"); ok {
 		// A trailing newline, as from $(cat file) with a stray line
@@ -197,6 +190,55 @@ func (a *app) passphrase(ctx context.Context, address, file string) (passphrase 
 		return nil, false, err
 	}
 	return passphrase, true, nil
+}
+
+// wrongPassphraseHint names where the wrong passphrase came from, in the
+// order passphrase reads the sources, and what to do about it.
+func (a *app) wrongPassphraseHint(file string) string {
+	if file != "" {
+		return fmt.Sprintf("the passphrase was read from %s (%s); write the right one on the first line of that file", file, a.settings.name("passphrase-file"))
+	}
+	if _, ok := a.lookupEnv("SEALMAIL_PASSPHRASE"); ok {
+		return "the passphrase was read from SEALMAIL_PASSPHRASE; set it to the right one, or unset it to type the passphrase at the terminal"
+	}
+	return "the passphrase was typed at the terminal 3 times; type the one chosen when the key was made or last changed"
+}
+
+// readSecretFile returns the first line of file, which holds the secret
+// named by what, such as "passphrase", and which setting names: a flag or a
+// setting of config.toml. Only the first line counts, so that a file
+// written by echo works. It warns when other users may read the file.
+func (a *app) readSecretFile(what, file, setting string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the %s file %s (%s): %v; check the path", what, file, setting, pathErrorCause(err))
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.Mode().Perm()&0o044 != 0 {
+		a.progress("warning: other users may read the %s file %s (%s, mode %04o): run \"chmod 600 %s\"", what, file, setting, info.Mode().Perm(), file)
+	}
+
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the %s file %s (%s): %v", what, file, setting, pathErrorCause(err))
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) == 0 {
+		return nil, fmt.Errorf("the %s file %s is empty (%s): write the %s on its first line", what, file, setting, what)
+	}
+	return line, nil
+}
+
+// pathErrorCause returns the cause of a failed file operation without the
+// operation and path that *fs.PathError adds, because the caller names the
+// file.
+func pathErrorCause(err error) error {
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err
+	}
+	return err
 }
 
 // errEmptyPassphraseVariable rejects an empty SEALMAIL_PASSPHRASE, as from

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -21,6 +20,8 @@ type smtpFlags struct {
 	host, port, tlsMode  onceFlag
 	user, passwordFile   onceFlag
 	certificateAuthority onceFlag
+	// settings records the flags that took their value from config.toml.
+	settings configSettings
 }
 
 func (f *smtpFlags) register(fs *flag.FlagSet) {
@@ -42,6 +43,9 @@ func (f *smtpFlags) set() bool {
 // --smtp-host is not given.
 func (f *smtpFlags) check(region string) error {
 	if !f.host.set && region == "" {
+		if f.settings.fromConfig("via") {
+			return usagef("via = \"smtp\" in %s needs host in [smtp], or region in [ses] for the SES SMTP endpoint", configFileName)
+		}
 		return usagef("--via smtp needs --smtp-host HOST, or --region REGION for the SES SMTP endpoint")
 	}
 	if f.port.set {
@@ -58,14 +62,15 @@ func (f *smtpFlags) check(region string) error {
 }
 
 // smtpOptions turns the flags, SEALMAIL_SMTP_PASSWORD and region into options
-// of the SMTP transport.
+// of the SMTP transport. Its errors name the setting of config.toml that a
+// value came from, or else the flag.
 func (a *app) smtpOptions(f *smtpFlags, region string) (smtp.Options, error) {
 	var opts smtp.Options
 	opts.Host = f.host.value
 	if opts.Host == "" {
 		host, err := smtp.SESHost(region)
 		if err != nil {
-			return opts, usagef("%v", err)
+			return opts, usagef("%v (%s)", err, f.settings.name("region"))
 		}
 		opts.Host = host
 	}
@@ -78,6 +83,10 @@ func (a *app) smtpOptions(f *smtpFlags, region string) (smtp.Options, error) {
 	default:
 		opts.TLS = smtp.TLSMode(f.tlsMode.value)
 	}
+	if _, known := smtp.ModeForPort(opts.Port); opts.Port != 0 && !known && !f.tlsMode.set {
+		return opts, usagef("missing TLS mode for SMTP port %d (%s): %s, because only the ports 25, 587, 2587 (STARTTLS) and 465, 2465 (implicit TLS) imply one",
+			opts.Port, f.settings.name("smtp-port"), f.tlsModeHint())
+	}
 
 	opts.Username = f.user.value
 	password, err := a.smtpPassword(f)
@@ -86,14 +95,22 @@ func (a *app) smtpOptions(f *smtpFlags, region string) (smtp.Options, error) {
 	}
 	opts.Password = password
 	if opts.Username == "" && opts.Password != "" {
-		return opts, usagef("an SMTP password was given without --smtp-user: pass --smtp-user USER (for SES, the user name is the access key ID)")
+		user := "--smtp-user USER"
+		if f.settings.fromConfig("smtp-password-file") {
+			user = "user in [smtp] of " + configFileName
+		}
+		return opts, usagef("an SMTP password was given without a user name: set %s (for SES, the user name is the access key ID)", user)
 	}
 	if opts.Username != "" && opts.Password == "" {
-		return opts, usagef("missing SMTP password for --smtp-user %q: give --smtp-password-file FILE or set SEALMAIL_SMTP_PASSWORD", opts.Username)
+		password := "give --smtp-password-file FILE"
+		if f.settings.fromConfig("smtp-user") {
+			password = "set password_file in [smtp] of " + configFileName
+		}
+		return opts, usagef("missing SMTP password for the user %q (%s): %s, or set SEALMAIL_SMTP_PASSWORD", opts.Username, f.settings.name("smtp-user"), password)
 	}
 
 	if f.certificateAuthority.set {
-		pool, err := readCertificatePool(f.certificateAuthority.value)
+		pool, err := readCertificatePool(f.certificateAuthority.value, f.settings.name("smtp-ca-file"))
 		if err != nil {
 			return opts, err
 		}
@@ -102,19 +119,23 @@ func (a *app) smtpOptions(f *smtpFlags, region string) (smtp.Options, error) {
 	return opts, nil
 }
 
-// smtpPassword reads the SMTP password from --smtp-password-file or
-// SEALMAIL_SMTP_PASSWORD, or returns "" when neither is given.
+// tlsModeHint returns how to choose the TLS mode: in config.toml when the
+// port came from there, and with --smtp-tls otherwise.
+func (f *smtpFlags) tlsModeHint() string {
+	if f.settings.fromConfig("smtp-port") {
+		return fmt.Sprintf("set tls in [smtp] of %s to \"starttls\" or \"implicit\"", configFileName)
+	}
+	return "give --smtp-tls starttls or --smtp-tls implicit"
+}
+
+// smtpPassword reads the SMTP password from --smtp-password-file (or
+// password_file of config.toml) or SEALMAIL_SMTP_PASSWORD, or returns ""
+// when neither is given.
 func (a *app) smtpPassword(f *smtpFlags) (string, error) {
 	if f.passwordFile.set {
-		b, err := os.ReadFile(f.passwordFile.value)
+		line, err := a.readSecretFile("SMTP password", f.passwordFile.value, f.settings.name("smtp-password-file"))
 		if err != nil {
-			return "", fmt.Errorf("failed to read the SMTP password file: %w", err)
-		}
-		// Only the first line counts, so a file written by echo works.
-		line, _, _ := bytes.Cut(b, []byte("\n"))
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) == 0 {
-			return "", fmt.Errorf("the SMTP password file %s is empty: write the password on its first line", f.passwordFile.value)
+			return "", err
 		}
 		return string(line), nil
 	}
@@ -128,15 +149,16 @@ func (a *app) smtpPassword(f *smtpFlags) (string, error) {
 	return "", nil
 }
 
-// readCertificatePool reads PEM certificates from file into a new pool.
-func readCertificatePool(file string) (*x509.CertPool, error) {
+// readCertificatePool reads PEM certificates from file, which setting names,
+// into a new pool.
+func readCertificatePool(file, setting string) (*x509.CertPool, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read the CA file: %w", err)
+		return nil, fmt.Errorf("failed to read the CA file %s (%s): %v; check the path", file, setting, pathErrorCause(err))
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("invalid CA file %s: it contains no PEM certificate", file)
+		return nil, fmt.Errorf("invalid CA file %s (%s): it contains no PEM certificate", file, setting)
 	}
 	return pool, nil
 }
@@ -152,6 +174,9 @@ func (a *app) smtpTransport(sf *sendFlags) (*smtp.Transport, error) {
 		return nil, err
 	}
 	t, err := smtp.New(opts)
+	if err != nil && sf.smtp.settings.fromConfig("smtp-host") {
+		return nil, fmt.Errorf("%w (the SMTP settings come from [smtp] of %s)", err, configFileName)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -250,3 +250,22 @@ func TestSendSMTPWrongPassword(t *testing.T) {
 		t.Errorf("mailpit holds %d messages, want 0", n)
 	}
 }
+
+func TestSendSMTPUntrustedCertificate(t *testing.T) {
+	server, _, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+	home, files, _, _, _ := e2eSetup(t)
+
+	status, _, stderr := runCLI(t, home, "", "send", "--via", "smtp",
+		"--smtp-host", server.SMTPHost, "--smtp-port", strconv.Itoa(server.SMTPPort), "--smtp-tls", "starttls",
+		"--smtp-user", smtpTestUser, "--smtp-password-file", passwordFile,
+		"--from", "alice@example.org", "--to", "bob@example.org", "--subject", "Figures", "--text", filepath.Join(files, "body.txt"))
+	if status != 1 {
+		t.Errorf("exit status %d, want 1; stderr: %s", status, stderr)
+	}
+	if !strings.Contains(stderr, "sealmail: hint: if the server's certificate is issued by a private CA, trust that CA with --smtp-ca-file FILE, or ca_file in [smtp] of config.toml") {
+		t.Errorf("stderr %q lacks the hint about --smtp-ca-file", stderr)
+	}
+	if n := server.Count(t); n != 0 {
+		t.Errorf("mailpit holds %d messages, want 0", n)
+	}
+}
