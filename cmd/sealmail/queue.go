@@ -80,11 +80,37 @@ func (a *app) queueList(args []string) error {
 	}
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tCREATED\tSTATE\tATTEMPTS\tVIA\tRECIPIENTS\tLAST ERROR")
+	states := make(map[spool.State]bool)
 	for _, e := range entries {
+		states[e.State] = true
 		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", e.ID, e.Created.Local().Format(time.DateTime), e.State,
 			e.Attempts, e.Transport, strings.Join(e.Envelope.Recipients, ", "), oneLine(e.LastError))
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+
+	for _, note := range stateNotes {
+		if states[note.state] {
+			fmt.Fprintf(a.stdout, "\n%s: %s\n", note.state, note.text)
+		}
+	}
+	return nil
+}
+
+// stateNotes explain the states of entries that queue flush does not send,
+// or sends although an earlier attempt failed.
+var stateNotes = []struct {
+	state spool.State
+	text  string
+}{
+	{spool.StateHeld, "a send --each run that is still storing its copies; none is sent before it has stored them all."},
+	{spool.StateSending, "a sealmail process is sending it now, before the message data is complete."},
+	{spool.StateSubmitted, "a sealmail process has sent the message data and waits for the transport's reply."},
+	{spool.StateInterrupted, "sealmail stopped while it was sending, before the message data was complete, so the transport cannot have accepted it. \"sealmail queue flush\" sends it."},
+	{spool.StateUnconfirmed, "sealmail stopped after the message data went to the transport and before the transport's reply, so the recipients may have the message already. \"sealmail queue flush\" leaves it alone: check with the recipients, then \"sealmail queue retry ID\" sends it again, or \"sealmail queue remove --yes ID\" drops it."},
+	{spool.StateFailed, "the transport rejected the message, or may have accepted it (see LAST ERROR). \"sealmail queue flush\" leaves it alone: fix the cause, then \"sealmail queue retry ID\" sends it again, or \"sealmail queue remove --yes ID\" drops it."},
+	{spool.StateAccepted, "the transport accepted the message, and sealmail stopped before it kept the sent copy. \"sealmail queue flush\" keeps the copy without sending the message again."},
 }
 
 // oneLine replaces line breaks, so that an error stays on its table row.
@@ -131,6 +157,8 @@ func (a *app) queueFlush(ctx context.Context, args []string) error {
 
 // retryEntries sends the entries named by ids, in any state but damaged, or
 // with no ids every entry that is due (pending, interrupted or accepted).
+// Named entries that may have been accepted already (unconfirmed) are sent
+// with a warning.
 // It sends them as send --each does: paced to the rate of each entry's
 // transport, with several requests in flight. An entry another process is
 // sending is skipped, and not counted as failed.
@@ -164,8 +192,8 @@ func (a *app) retryEntries(ctx context.Context, ids []string) error {
 		if st, err := transportFor(e); err == nil {
 			senders = max(senders, sendersFor(transportRate(ctx, st.transport)))
 		}
-		if e.State == spool.StateInterrupted {
-			a.progress("warning: entry %s was interrupted while it was being sent; if %s accepted it then, the recipients receive it twice", e.ID, e.Transport)
+		if e.State == spool.StateUnconfirmed {
+			a.progress("warning: entry %s may have been accepted already: sealmail stopped after the message data went to %s and before its reply; if %s accepted it then, the recipients receive it twice", e.ID, e.Transport, e.Transport)
 		}
 	}
 
@@ -278,6 +306,12 @@ func describeState(e spool.Entry) string {
 	switch e.State {
 	case spool.StatePending:
 		return "pending: \"sealmail queue flush\" sends it again"
+	case spool.StateSending, spool.StateInterrupted:
+		// A record left in state sending reads as interrupted once this
+		// process releases the entry.
+		return "interrupted: \"sealmail queue flush\" sends it again"
+	case spool.StateSubmitted, spool.StateUnconfirmed:
+		return "unconfirmed: the transport may have accepted it, so check with the recipients, then \"sealmail queue retry " + e.ID + "\" sends it again, or \"sealmail queue remove --yes " + e.ID + "\" drops it"
 	case spool.StateFailed:
 		return "failed: fix the cause, then \"sealmail queue retry " + e.ID + "\" sends it again, or \"sealmail queue remove --yes " + e.ID + "\" drops it"
 	default:

@@ -164,7 +164,7 @@ func sendArgs(files, url string, bcc bool) []string {
 	return args
 }
 
-func TestQueueRetryAfterKillDuringSend(t *testing.T) {
+func TestQueueKilledAfterCommitNotFlushed(t *testing.T) {
 	ep, server := newSESEndpoint(t, "block")
 	fakeAWS(t)
 	home, files, _, _, _ := e2eSetup(t)
@@ -182,7 +182,7 @@ func TestQueueRetryAfterKillDuringSend(t *testing.T) {
 	}
 
 	// Both copies are in the spool before the first request, and the one
-	// being sent is locked by the process.
+	// whose request body reached the endpoint is submitted and locked.
 	entries := queueEntries(t, home)
 	if len(entries) != 2 {
 		t.Fatalf("spool holds %d entries while the first request waits, want 2", len(entries))
@@ -191,8 +191,8 @@ func TestQueueRetryAfterKillDuringSend(t *testing.T) {
 	for _, e := range entries {
 		states[e.State]++
 	}
-	if states[spool.StateSending] != 1 || states[spool.StatePending] != 1 {
-		t.Errorf("entry states while the first request waits = %v, want one sending and one pending", states)
+	if states[spool.StateSubmitted] != 1 || states[spool.StatePending] != 1 {
+		t.Errorf("entry states while the first request waits = %v, want one submitted and one pending", states)
 	}
 
 	if err := cmd.Process.Kill(); err != nil {
@@ -206,30 +206,50 @@ func TestQueueRetryAfterKillDuringSend(t *testing.T) {
 
 	entries = queueEntries(t, home)
 	spooled := map[string][]byte{}
-	var interrupted spool.Entry
+	var unconfirmed, pending spool.Entry
 	for _, e := range entries {
 		spooled[e.Envelope.Recipients[0]] = spooledMessage(t, home, e.ID)
-		if e.State == spool.StateInterrupted {
-			interrupted = e
+		switch e.State {
+		case spool.StateUnconfirmed:
+			unconfirmed = e
+		case spool.StatePending:
+			pending = e
 		}
 	}
-	if interrupted.ID == "" || interrupted.Attempts != 1 {
-		t.Fatalf("after the kill, entries = %+v, want one interrupted after 1 attempt", entries)
+	if unconfirmed.ID == "" || unconfirmed.Attempts != 1 || pending.ID == "" {
+		t.Fatalf("after the kill, entries = %+v, want one unconfirmed after 1 attempt and one pending", entries)
 	}
-	if !bytes.Equal(ep.blocked[0].Content.Raw.Data, spooled[interrupted.Envelope.Recipients[0]]) {
+	if !bytes.Equal(ep.blocked[0].Content.Raw.Data, spooled[unconfirmed.Envelope.Recipients[0]]) {
 		t.Error("the request that got no response differs from the spooled message")
 	}
+	status, stdout, _ := runSealmail(t, home, nil, "queue", "list")
+	if status != 0 || !strings.Contains(stdout, "unconfirmed") || !strings.Contains(stdout, "may have the message already") {
+		t.Errorf("queue list: exit status %d, want 0 and the unconfirmed entry explained:\n%s", status, stdout)
+	}
 
+	// The flush sends the pending copy and leaves the unconfirmed one.
 	ep.setMode("record", 0)
-	status, stdout, errOut := runSealmail(t, home, nil, "queue", "retry")
+	status, stdout, errOut := runSealmail(t, home, nil, "queue", "flush")
+	if status != 1 || !strings.Contains(errOut, "1 message(s) still in the queue") {
+		t.Errorf("queue flush: exit status %d, want 1 for the unconfirmed entry left; stderr:\n%s", status, errOut)
+	}
+	if !strings.Contains(stdout, "sent entry "+pending.ID) || strings.Contains(stdout, unconfirmed.ID) {
+		t.Errorf("queue flush sent other entries than the pending one:\n%s", stdout)
+	}
+	if _, accepted, _ := ep.counts(); accepted != 1 {
+		t.Fatalf("endpoint accepted %d requests after the flush, want 1", accepted)
+	}
+
+	// Named by ID, the unconfirmed entry is sent again, with a warning.
+	status, stdout, errOut = runSealmail(t, home, nil, "queue", "retry", unconfirmed.ID)
 	if status != 0 {
-		t.Fatalf("queue retry: exit status %d: %s", status, errOut)
+		t.Fatalf("queue retry %s: exit status %d: %s", unconfirmed.ID, status, errOut)
 	}
-	if !strings.Contains(errOut, "was interrupted while it was being sent") {
-		t.Errorf("queue retry did not warn about the interrupted entry; stderr:\n%s", errOut)
+	if !strings.Contains(errOut, "may have been accepted already") {
+		t.Errorf("queue retry did not warn about the unconfirmed entry; stderr:\n%s", errOut)
 	}
-	if n := strings.Count(stdout, "message ID queued-"); n != 2 {
-		t.Errorf("queue retry reported %d sent entries, want 2:\n%s", n, stdout)
+	if !strings.Contains(stdout, "sent entry "+unconfirmed.ID) {
+		t.Errorf("queue retry does not report the entry as sent:\n%s", stdout)
 	}
 
 	// Each copy went out once more, with the bytes that were spooled, so
@@ -247,9 +267,6 @@ func TestQueueRetryAfterKillDuringSend(t *testing.T) {
 		if !bytes.Equal(sent[id], spooled[rcpt]) {
 			t.Errorf("the sent copy of %s differs from the spooled message", id)
 		}
-	}
-	if rcpt := interrupted.Envelope.Recipients[0]; !bytes.Equal(ep.blocked[0].Content.Raw.Data, spooled[rcpt]) {
-		t.Errorf("the retried copy for %s is not the one of the killed send", rcpt)
 	}
 	if entries := queueEntries(t, home); len(entries) != 0 {
 		t.Errorf("spool holds %d entries after the retry, want 0", len(entries))

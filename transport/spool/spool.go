@@ -43,10 +43,12 @@
 // [Spool.Claim] takes an exclusive flock on the message file, so two
 // processes never send the same entry at once. A second claim fails with
 // [ErrBusy]. [Claim.Send] sends the stored bytes unchanged, never a copy
-// signed again, and records the outcome:
+// signed again, and records the outcome, each record synced to disk:
 //
 //   - before the call, the state sending and one more attempt, once a
 //     transport that paces its sends ([Pacer]) gave the entry its turn;
+//   - at the transport's commit point (see [transport.Commit]), the state
+//     submitted: from then on the server may accept the message;
 //   - on success, the state accepted and the message ID, after which the
 //     caller keeps its sent copy and calls [Claim.Remove];
 //   - on an error whose Temporary method returns true (the message was
@@ -55,20 +57,35 @@
 //     message or may have accepted it. A failed entry is kept for the user
 //     and sent again only when a caller claims it by ID.
 //
-// A record found in state sending with no process holding its lock belongs
-// to a process that died during the call, so it is reported as interrupted.
+// A transport that does not implement [transport.CommitReporter] may have
+// the message accepted at any moment of its Send, so the record reads
+// submitted from the start of the call.
+//
+// A record in state sending or submitted with no process holding its lock
+// belongs to a process that died during the call. Sending is reported as
+// [StateInterrupted]: the process died before the commit point, nothing
+// can have been accepted, and a retry sends the message once. Submitted is
+// reported as [StateUnconfirmed]: the server may have accepted the
+// message, so it is not due and is sent again only when a caller claims it
+// by ID.
 //
 // # The window for a second send
 //
-// SES has no idempotency key. When a process dies after the transport
-// accepted the message but before the record reads accepted, the entry is
-// interrupted and the next retry sends it again, so the recipients receive
-// it twice. The window is one API round trip (from the request leaving to
-// the response arriving) plus one synced record write. Before that window
-// nothing has left, and after it the record prevents a second send. An
-// entry that is accepted but not yet removed is never sent again. At worst,
-// a crash between keeping the sent copy and the removal keeps the sent copy
-// twice.
+// Neither SES nor SMTP has an idempotency key. When a process dies after
+// the commit point and before the record reads accepted, the entry is
+// unconfirmed, and the recipients receive the message twice if the server
+// had accepted it and a caller sends the entry again. That window is one
+// round trip and one synced record write. For SES, it runs from the first
+// byte of the request body to the response. For SMTP, it runs from the
+// final dot of the message data to the reply, plus the wait for the reply
+// to QUIT, which package smtp caps at one second. Before the commit point
+// nothing that left can be accepted, and after the accepted record the
+// entry is never sent again. At worst, a crash between keeping the sent
+// copy and the removal keeps the sent copy twice.
+//
+// Records written before the commit point existed have no format number,
+// and their state sending covered the whole call. Such a record reads as
+// submitted.
 package spool
 
 import (
@@ -86,6 +103,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sealmail/sealmail/internal/atomicfile"
@@ -104,12 +122,25 @@ const (
 	// StatePending is an entry waiting for its first attempt, or for
 	// another one after an error that a retry can help.
 	StatePending State = "pending"
-	// StateSending is an entry a process is handing to its transport.
+	// StateSending is an entry a process is handing to its transport,
+	// before the transport's commit point: the server cannot have accepted
+	// the message yet.
 	StateSending State = "sending"
+	// StateSubmitted is an entry a process is handing to its transport,
+	// after the transport's commit point: the server may accept the
+	// message at any moment, and the process waits for its reply.
+	StateSubmitted State = "submitted"
 	// StateInterrupted is an entry whose record is in state sending while
-	// no process holds its lock. The process died during the call, and the
-	// transport may have accepted the message. It is never stored.
+	// no process holds its lock. The process died before the commit point,
+	// so the transport did not accept the message and a retry sends it
+	// once. It is never stored.
 	StateInterrupted State = "interrupted"
+	// StateUnconfirmed is an entry whose record is in state submitted while
+	// no process holds its lock. The process died after the commit point
+	// and before it recorded the reply, so the transport may have accepted
+	// the message. It is sent again only when claimed by ID, and never
+	// stored.
+	StateUnconfirmed State = "unconfirmed"
 	// StateAccepted is an entry the transport accepted, with its message
 	// ID recorded, waiting for the caller to keep its sent copy and remove
 	// it.
@@ -146,9 +177,16 @@ type Meta struct {
 	Options   map[string][]string
 }
 
+// recordFormat is the format number of the records this package writes.
+// Format 2 separates the state sending, before the commit point, from the
+// state submitted after it. Records without a format number are older.
+const recordFormat = 2
+
 // Entry is the record of one message in the spool.
 type Entry struct {
-	ID       string             `json:"id"`
+	ID string `json:"id"`
+	// Format is the format number of the record.
+	Format   int                `json:"format,omitempty"`
 	Envelope transport.Envelope `json:"envelope"`
 	Created  time.Time          `json:"created"`
 	// Size and SHA256 describe the message file, which is checked against
@@ -173,8 +211,8 @@ type Entry struct {
 }
 
 // Due reports whether a retry of the whole spool handles the entry: pending,
-// interrupted, or accepted but not yet removed. Failed and damaged entries
-// wait for the user.
+// interrupted, or accepted but not yet removed. Failed, unconfirmed and
+// damaged entries wait for the user.
 func (e Entry) Due() bool {
 	return e.State == StatePending || e.State == StateInterrupted || e.State == StateAccepted
 }
@@ -242,6 +280,7 @@ func (s *Spool) add(env transport.Envelope, raw io.Reader, meta Meta, batch stri
 
 	e := Entry{
 		ID:        id,
+		Format:    recordFormat,
 		Envelope:  transport.Envelope{From: env.From, Recipients: slices.Clone(env.Recipients)},
 		Created:   time.Now().UTC(),
 		Size:      size,
@@ -294,8 +333,8 @@ func (s *Spool) writeMessage(id string, raw io.Reader) (*os.File, int64, string,
 }
 
 // List returns every entry, oldest first, after removing what killed
-// processes left (see [StaleAge]). A record in state sending is returned as
-// interrupted when no process holds its lock.
+// processes left (see [StaleAge]). A record in state sending or submitted is
+// returned as interrupted or unconfirmed when no process holds its lock.
 func (s *Spool) List() ([]Entry, error) {
 	if err := s.removeStale(); err != nil {
 		return nil, err
@@ -322,8 +361,8 @@ func (s *Spool) List() ([]Entry, error) {
 		if _, err := os.Stat(s.messagePath(id)); err != nil {
 			e.State, e.LastError = StateDamaged, fmt.Sprintf("missing message file: %v", err)
 		}
-		if e.State == StateSending {
-			e.State = s.sendingState(id)
+		if e.State == StateSending || e.State == StateSubmitted {
+			e.State = s.liveState(id, e.State)
 		}
 		if e.Batch != "" && e.State == StatePending {
 			state, ok := batches[e.Batch]
@@ -350,18 +389,30 @@ func (s *Spool) List() ([]Entry, error) {
 	return entries, nil
 }
 
-// sendingState returns StateSending while a process holds the lock of the
-// entry, and StateInterrupted otherwise.
-func (s *Spool) sendingState(id string) State {
+// liveState returns stored, StateSending or StateSubmitted, while a process
+// holds the lock of the entry, and the state of a dead sender otherwise.
+func (s *Spool) liveState(id string, stored State) State {
 	f, err := os.Open(s.messagePath(id))
 	if err != nil {
-		return StateInterrupted
+		return deadState(stored)
 	}
 	defer f.Close()
 	if err := tryLock(f); errors.Is(err, ErrBusy) {
-		return StateSending
+		return stored
 	}
-	return StateInterrupted
+	return deadState(stored)
+}
+
+// deadState returns the state of a record found in state stored with no
+// process holding its lock.
+func deadState(stored State) State {
+	switch stored {
+	case StateSending:
+		return StateInterrupted
+	case StateSubmitted:
+		return StateUnconfirmed
+	}
+	return stored
 }
 
 // Get returns the entry with the given ID as [Spool.List] reports it.
@@ -413,7 +464,7 @@ func (s *Spool) Remove(id string) error {
 // Pacer is a transport that spaces its sends to a rate, such as
 // *ses.Transport. [Claim.Send] waits for the turn of an entry before it
 // records the attempt, so that an entry reads as sending, and after a crash
-// as interrupted, only while its request may be on its way. WaitTurn returns
+// as interrupted, only while its request is on its way. WaitTurn returns
 // the context to pass to Send, which then takes that turn instead of
 // waiting for another.
 type Pacer interface {
@@ -433,7 +484,8 @@ type Claim struct {
 // Claim takes the lock of the entry with the given ID without waiting, and
 // reads its record. It returns an error wrapping [ErrBusy] when another
 // process holds the lock, and [ErrNotFound] when the entry is gone. A record
-// found in state sending is reported as interrupted, since its sender died.
+// found in state sending or submitted is reported as interrupted or
+// unconfirmed, since its sender died.
 func (s *Spool) Claim(id string) (*Claim, error) {
 	return s.claim(id, false)
 }
@@ -468,9 +520,7 @@ func (s *Spool) claim(id string, damagedOK bool) (*Claim, error) {
 	if err != nil {
 		e = Entry{ID: id, State: StateDamaged, LastError: err.Error()}
 	}
-	if e.State == StateSending {
-		e.State = StateInterrupted
-	}
+	e.State = deadState(e.State)
 	if e.Batch != "" && e.State == StatePending && s.batchState(e.Batch) != batchReleased {
 		e.State = StateHeld
 	}
@@ -500,7 +550,8 @@ func (c *Claim) Message() io.Reader {
 
 // Send hands the stored bytes to t, unless the entry is already accepted,
 // and records the outcome as the package documentation describes. A failed
-// entry is sent again: claiming it by ID is the user's choice.
+// or unconfirmed entry is sent again: claiming it by ID is the user's
+// choice.
 func (c *Claim) Send(ctx context.Context, t transport.Transport) error {
 	e := c.entry
 	switch {
@@ -527,9 +578,13 @@ func (c *Claim) Send(ctx context.Context, t transport.Transport) error {
 		ctx = turn
 	}
 
-	// The attempt is recorded before it starts, so that a process killed
-	// during the call leaves a record that reads as interrupted.
+	// The attempt is recorded before it starts, and again at the commit
+	// point, so that a process killed during the call leaves a record that
+	// reads as interrupted before that point and as unconfirmed after it.
 	e.State = StateSending
+	if reporter, ok := t.(transport.CommitReporter); !ok || !reporter.ReportsCommit() {
+		e.State = StateSubmitted
+	}
 	e.Attempts++
 	e.LastAttempt = time.Now().UTC()
 	if err := c.spool.writeRecord(e); err != nil {
@@ -537,7 +592,23 @@ func (c *Claim) Send(ctx context.Context, t transport.Transport) error {
 	}
 	c.entry = e
 
+	// The transport may call the function from another goroutine, while
+	// Send waits for it, so it touches nothing but the record file.
+	submitted := e
+	submitted.State = StateSubmitted
+	var committed atomic.Bool
+	ctx = transport.OnCommit(ctx, func() error {
+		if err := c.spool.writeRecord(submitted); err != nil {
+			return err
+		}
+		committed.Store(true)
+		return nil
+	})
 	messageID, sendErr := t.Send(ctx, e.Envelope, c.Message())
+	if committed.Load() {
+		e = submitted
+		c.entry = e
+	}
 	if sendErr != nil {
 		return c.recordFailure(sendErr)
 	}
@@ -547,8 +618,8 @@ func (c *Claim) Send(ctx context.Context, t transport.Transport) error {
 	e.Accepted = time.Now().UTC()
 	e.LastError = ""
 	if err := c.spool.writeRecord(e); err != nil {
-		// NOTE: the record is still in state sending, so a later retry
-		// would send the message a second time.
+		// The record stays in state submitted, so the entry reads as
+		// unconfirmed and no retry of the whole spool sends it again.
 		return fmt.Errorf("the transport accepted spool entry %s with message ID %s, but %w; remove the entry instead of retrying it, or it is sent twice", e.ID, messageID, err)
 	}
 	c.entry = e
@@ -689,10 +760,15 @@ func (s *Spool) readRecord(id string) (Entry, error) {
 	if e.ID != id {
 		return Entry{}, fmt.Errorf("invalid record of spool entry %s: it names the ID %q", id, e.ID)
 	}
+	if e.Format < recordFormat && e.State == StateSending {
+		// An older record in state sending may be past the commit point.
+		e.State = StateSubmitted
+	}
 	return e, nil
 }
 
 func (s *Spool) writeRecord(e Entry) error {
+	e.Format = recordFormat
 	data, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return fmt.Errorf("failed to encode the record of spool entry %s: %w", e.ID, err)

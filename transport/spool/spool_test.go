@@ -21,14 +21,19 @@ const testMessage = "From: alice@example.org\r\nTo: bob@example.org\r\nSubject: 
 var testEnvelope = transport.Envelope{From: "alice@example.org", Recipients: []string{"bob@example.org", "carol@example.org"}}
 
 // fakeTransport records what it is handed and returns err, or the message
-// ID "id-N" for the Nth call.
+// ID "id-N" for the Nth call. Send waits for block, and with commits, it
+// calls transport.Commit after that and then waits for afterCommit.
 type fakeTransport struct {
-	mu    sync.Mutex
-	raws  [][]byte
-	envs  []transport.Envelope
-	err   error
-	block chan struct{}
+	mu          sync.Mutex
+	raws        [][]byte
+	envs        []transport.Envelope
+	err         error
+	block       chan struct{}
+	commits     bool
+	afterCommit chan struct{}
 }
+
+func (f *fakeTransport) ReportsCommit() bool { return f.commits }
 
 func (f *fakeTransport) Send(ctx context.Context, env transport.Envelope, raw io.Reader) (string, error) {
 	data, err := io.ReadAll(raw)
@@ -37,6 +42,14 @@ func (f *fakeTransport) Send(ctx context.Context, env transport.Envelope, raw io
 	}
 	if f.block != nil {
 		<-f.block
+	}
+	if f.commits {
+		if err := transport.Commit(ctx); err != nil {
+			return "", err
+		}
+		if f.afterCommit != nil {
+			<-f.afterCommit
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -247,10 +260,10 @@ func TestAcceptedEntryIsNotSentAgain(t *testing.T) {
 func TestInterruptedEntryIsSentAgain(t *testing.T) {
 	sp := openSpool(t)
 	e := addMessage(t, sp)
-	ft := &fakeTransport{block: make(chan struct{})}
+	ft := &fakeTransport{block: make(chan struct{}), commits: true}
 
-	// While the transport is blocked in Send, the entry reads as sending,
-	// and no other claim succeeds.
+	// While the transport is blocked before its commit point, the entry
+	// reads as sending, and no other claim succeeds.
 	done := make(chan error)
 	go func() {
 		_, err := sp.Send(context.Background(), e.ID, ft)
@@ -266,17 +279,9 @@ func TestInterruptedEntryIsSentAgain(t *testing.T) {
 	}
 
 	// A record left in state sending without a lock holder is what a
-	// process killed during the call leaves.
+	// process killed before the commit point leaves.
 	e2 := addMessage(t, sp)
-	record := filepath.Join(sp.Dir(), e2.ID+".json")
-	data, err := os.ReadFile(record)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data = bytes.Replace(data, []byte(`"state": "pending"`), []byte(`"state": "sending"`), 1)
-	if err := os.WriteFile(record, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	setRecordState(t, sp, e2.ID, spool.StateSending)
 	got := listEntries(t, sp)[0]
 	if got.State != spool.StateInterrupted || !got.Due() {
 		t.Errorf("entry = %+v, want interrupted and due", got)
@@ -287,6 +292,126 @@ func TestInterruptedEntryIsSentAgain(t *testing.T) {
 	}
 	if ft.calls() != 2 {
 		t.Errorf("transport got %d calls, want 2", ft.calls())
+	}
+}
+
+func TestSubmittedEntryWaitsForUser(t *testing.T) {
+	sp := openSpool(t)
+	e := addMessage(t, sp)
+	ft := &fakeTransport{commits: true, afterCommit: make(chan struct{})}
+
+	// While the transport is blocked after its commit point, the entry
+	// reads as submitted.
+	done := make(chan error)
+	go func() {
+		_, err := sp.Send(context.Background(), e.ID, ft)
+		done <- err
+	}()
+	waitForState(t, sp, spool.StateSubmitted)
+	close(ft.afterCommit)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// A record left in state submitted without a lock holder is what a
+	// process killed after the commit point leaves.
+	e2 := addMessage(t, sp)
+	setRecordState(t, sp, e2.ID, spool.StateSubmitted)
+	got := listEntries(t, sp)[0]
+	if got.State != spool.StateUnconfirmed || got.Due() {
+		t.Errorf("entry = %+v, want unconfirmed and not due", got)
+	}
+
+	// Claimed by ID, it is sent again.
+	ft.afterCommit = nil
+	sent, err := sp.Send(context.Background(), e2.ID, ft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.State != spool.StateAccepted || ft.calls() != 2 {
+		t.Errorf("entry = %+v after %d calls, want accepted after 2", sent, ft.calls())
+	}
+}
+
+func TestTemporaryErrorAfterCommitIsPending(t *testing.T) {
+	sp := openSpool(t)
+	e := addMessage(t, sp)
+	ft := &fakeTransport{commits: true, err: temporaryError{temporary: true}}
+
+	if _, err := sp.Send(context.Background(), e.ID, ft); err == nil {
+		t.Fatal("Send succeeded, want the transport's error")
+	}
+	got := listEntries(t, sp)[0]
+	if got.State != spool.StatePending || !got.Due() {
+		t.Errorf("entry = %+v, want pending and due: the transport said it was not accepted", got)
+	}
+}
+
+func TestTransportWithoutCommitIsSubmitted(t *testing.T) {
+	sp := openSpool(t)
+	e := addMessage(t, sp)
+	ft := &fakeTransport{block: make(chan struct{})}
+
+	done := make(chan error)
+	go func() {
+		_, err := sp.Send(context.Background(), e.ID, ft)
+		done <- err
+	}()
+	// The transport may accept the message at any time during its Send.
+	waitForState(t, sp, spool.StateSubmitted)
+	close(ft.block)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOldRecordReadable(t *testing.T) {
+	sp := openSpool(t)
+	e := addMessage(t, sp)
+
+	// A record written before format 2: capitalised envelope names, no
+	// format number, and the state sending for the whole call.
+	record := filepath.Join(sp.Dir(), e.ID+".json")
+	data, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for old, replacement := range map[string]string{
+		`"from":`:            `"From":`,
+		`"recipients":`:      `"Recipients":`,
+		`"format": 2,`:       ``,
+		`"state": "pending"`: `"state": "sending"`,
+	} {
+		if !bytes.Contains(data, []byte(old)) {
+			t.Fatalf("record lacks %s:\n%s", old, data)
+		}
+		data = bytes.Replace(data, []byte(old), []byte(replacement), 1)
+	}
+	if err := os.WriteFile(record, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	got := listEntries(t, sp)[0]
+	if got.State != spool.StateUnconfirmed || got.Due() {
+		t.Errorf("old record in state sending = %+v, want unconfirmed and not due", got)
+	}
+	if got.Envelope.From != "alice@example.org" || len(got.Envelope.Recipients) != 2 {
+		t.Errorf("envelope of the old record = %+v, want Alice to Bob and Carol", got.Envelope)
+	}
+}
+
+// setRecordState rewrites the state in the record of the entry id, as a
+// process that died in that state leaves it.
+func setRecordState(t *testing.T, sp *spool.Spool, id string, state spool.State) {
+	t.Helper()
+	record := filepath.Join(sp.Dir(), id+".json")
+	data, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.Replace(data, []byte(`"state": "pending"`), []byte(`"state": "`+state+`"`), 1)
+	if err := os.WriteFile(record, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
