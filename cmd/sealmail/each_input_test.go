@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -219,5 +220,35 @@ func TestSendEachStdinRejected(t *testing.T) {
 	}
 	if stdout != "" {
 		t.Errorf("stdout = %q, want nothing", stdout)
+	}
+}
+
+func TestSendEachWarningsInFileOrder(t *testing.T) {
+	home, files, _, _, _ := e2eSetup(t)
+	// Twice the listed warnings, so that lookups running in parallel on
+	// every core have room to end out of order.
+	const n = 2 * maxListedProblems
+	eachRecipients(t, home, files, n)
+
+	status, _, stderr := runCLI(t, home, "", "send", "--each", filepath.Join(files, "list.txt"), "--from", "alice@example.org",
+		"--subject", "Hi", "--text", filepath.Join(files, "body.txt"))
+	if status != 0 {
+		t.Fatalf("send --each: exit status %d; stderr:\n%s", status, stderr)
+	}
+	unconfirmed := regexp.MustCompile(`(?m)^sealmail: warning: the key 0x[0-9A-F]+ for (\S+) was never confirmed`)
+	var got []string
+	for _, m := range unconfirmed.FindAllStringSubmatch(stderr, -1) {
+		got = append(got, m[1])
+	}
+	if len(got) != maxListedProblems {
+		t.Fatalf("stderr lists %d unconfirmed keys, want %d:\n%s", len(got), maxListedProblems, stderr)
+	}
+	for i, address := range got {
+		if want := fmt.Sprintf("user%04d@example.org", i); address != want {
+			t.Errorf("warning %d is for %s, want %s: the warnings follow the file", i+1, address, want)
+		}
+	}
+	if more := fmt.Sprintf("sealmail: ... and %d more warnings like these", n-maxListedProblems); !strings.Contains(stderr, more) {
+		t.Errorf("stderr lacks %q:\n%s", more, stderr)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/mail"
 	"runtime"
@@ -85,36 +86,12 @@ func (a *app) newEachComposer(ctx context.Context, h *home, m *compose.Message, 
 }
 
 // resolveEachKeys looks up the key or certificate of every recipient and of
-// the sender, on every core, into resolved. It returns one error that lists
-// each recipient without a usable key, with its line in the file.
+// the sender, on every core, into resolved. The lookups end in any order,
+// so their results are recorded, and their warnings printed, in the order
+// of the file. It returns one error that lists each recipient without a
+// usable key, with its line in the file.
 func (a *app) resolveEachKeys(ctx context.Context, kr *keyring.Keyring, scheme compose.Scheme, f *messageFlags, sender, name string, list []eachRecipient, resolved *resolvedKeys) error {
 	now := time.Now()
-	var lookup func(context.Context, string) error
-	if scheme == compose.SMIME {
-		policy := keyring.CertPolicy{
-			SystemRoots:            f.systemRoots,
-			RequireRevocationCheck: f.requireRevocation,
-			Warn:                   func(msg string) { a.progress("warning: %s", msg) },
-		}
-		resolved.certs = &recordingCertificates{source: certSource{kr: kr, policy: policy}}
-		lookup = func(ctx context.Context, address string) error {
-			cert, err := resolved.certs.RecipientCertificate(ctx, address, now)
-			if err == nil {
-				resolved.storeCertificate(address, cert)
-			}
-			return err
-		}
-	} else {
-		resolved.keys = &recordingKeys{source: kr}
-		lookup = func(ctx context.Context, address string) error {
-			key, err := resolved.keys.EncryptionKey(ctx, address, now)
-			if err == nil {
-				resolved.storeKey(address, key)
-			}
-			return err
-		}
-	}
-
 	addresses := make([]string, len(list), len(list)+1)
 	for i, r := range list {
 		addresses[i] = r.address.Address
@@ -122,43 +99,165 @@ func (a *app) resolveEachKeys(ctx context.Context, kr *keyring.Keyring, scheme c
 	if !f.noEncryptToSelf {
 		addresses = append(addresses, sender)
 	}
+
+	keys := make([]*openpgp.Entity, len(addresses))
+	certs := make([]*x509.Certificate, len(addresses))
 	problems := make([]error, len(addresses))
+	policy := keyring.CertPolicy{SystemRoots: f.systemRoots, RequireRevocationCheck: f.requireRevocation}
+	var mu sync.Mutex
+	warnings := make([][]string, len(addresses))
 	err := forEachIndex(ctx, len(addresses), runtime.GOMAXPROCS(0), func(ctx context.Context, i int) error {
-		if err := lookup(ctx, addresses[i]); err != nil {
+		var err error
+		if scheme == compose.SMIME {
+			policy := policy
+			policy.Warn = func(msg string) {
+				mu.Lock()
+				defer mu.Unlock()
+				warnings[i] = append(warnings[i], msg)
+			}
+			certs[i], err = kr.RecipientCertificate(ctx, addresses[i], now, policy)
+			err = certificateLookupError(err)
+		} else {
+			keys[i], err = kr.EncryptionKey(ctx, addresses[i], now)
+		}
+		if err != nil {
 			problems[i] = &compose.KeyError{Address: addresses[i], Sender: i == len(list), Err: err}
 		}
 		return ctx.Err()
 	})
+	// forEachIndex has returned, so no lookup adds warnings any more.
+	a.printLookupWarnings(warnings)
 	if err != nil {
 		return err
 	}
 
-	var found []error
-	var indexes []int
-	for i, p := range problems {
-		if p != nil {
-			found = append(found, p)
-			indexes = append(indexes, i)
+	resolved.record(kr, certSource{kr: kr, policy: policy}, addresses, keys, certs)
+	return eachKeyProblems(ctx, kr, scheme, sender, name, list, problems)
+}
+
+// record stores the keys and certificates found for addresses, those at
+// index i for addresses[i], and records them in that order for the check of
+// the keys in use.
+func (r *resolvedKeys) record(keys compose.KeySource, certs compose.CertificateSource, addresses []string, foundKeys []*openpgp.Entity, foundCerts []*x509.Certificate) {
+	r.keys = &recordingKeys{source: keys}
+	r.certs = &recordingCertificates{source: certs}
+	for i, address := range addresses {
+		if key := foundKeys[i]; key != nil && key.PrimaryKey != nil {
+			r.storeKey(address, key)
+			r.keys.used = append(r.keys.used, usedKey{address: address, key: key})
+		}
+		if cert := foundCerts[i]; cert != nil {
+			r.storeCertificate(address, cert)
+			r.certs.used = append(r.certs.used, usedCertificate{address: address, cert: cert})
 		}
 	}
-	if len(found) == 0 {
+}
+
+// printLookupWarnings prints the warnings of the lookups, which are given
+// for each address in the order of the file. It prints each distinct
+// warning once and at most maxListedProblems of them, because one CA
+// without a reachable CRL gives a warning for each of its certificates.
+func (a *app) printLookupWarnings(warnings [][]string) {
+	seen := make(map[string]bool)
+	var lines []string
+	for _, list := range warnings {
+		for _, w := range list {
+			if !seen[w] {
+				seen[w] = true
+				lines = append(lines, w)
+			}
+		}
+	}
+	for _, w := range lines[:min(len(lines), maxListedProblems)] {
+		a.progress("warning: %s", w)
+	}
+	if more := len(lines) - maxListedProblems; more > 0 {
+		a.progress("... and %d more %s like these", more, plural(more, "warning", "warnings"))
+	}
+}
+
+// eachKeyProblems returns the error that lists each recipient and the
+// sender with a problem in problems, the sender's at index len(list), or
+// nil when there is none. The sender is named only when its own key is a
+// problem.
+func eachKeyProblems(ctx context.Context, kr *keyring.Keyring, scheme compose.Scheme, sender, name string, list []eachRecipient, problems []error) error {
+	var found []error
+	var lines []int
+	var senderProblem string
+	for i, p := range problems {
+		switch {
+		case p == nil:
+		case i < len(list):
+			found = append(found, p)
+			lines = append(lines, list[i].line)
+		default:
+			// The reason without the hint of KeyError.Error, which names the
+			// sender's certificate for OpenPGP too.
+			reason := schemeHint(ctx, kr, scheme, sender, errors.Unwrap(p))
+			senderProblem = fmt.Sprintf("sender %s: %v; to send without encrypting to yourself, give --no-encrypt-to-self", sender, reason)
+		}
+	}
+	if len(found) == 0 && senderProblem == "" {
 		return nil
 	}
-	hinted := schemeHint(ctx, kr, scheme, "", &compose.RecipientError{Problems: found})
-	if re, ok := hinted.(*compose.RecipientError); ok {
-		found = re.Problems
+	if len(found) > 0 {
+		hinted := schemeHint(ctx, kr, scheme, "", &compose.RecipientError{Problems: found})
+		if re, ok := hinted.(*compose.RecipientError); ok {
+			found = re.Problems
+		}
+	}
+
+	noun := "encryption key"
+	if scheme == compose.SMIME {
+		noun = "certificate"
+	}
+	var missing string
+	switch {
+	case len(found) == 0:
+		missing = "the sender " + sender
+	case senderProblem == "":
+		missing = fmt.Sprintf("%d of the %d recipients in %s", len(found), len(list), name)
+	default:
+		missing = fmt.Sprintf("%d of the %d recipients in %s and for the sender %s", len(found), len(list), name, sender)
 	}
 	text := make([]string, len(found))
 	for i, p := range found {
-		if index := indexes[i]; index < len(list) {
-			text[i] = fmt.Sprintf("line %d: %v", list[index].line, p)
-		} else {
-			text[i] = p.Error()
-		}
+		text[i] = fmt.Sprintf("line %d: %v", lines[i], p)
 	}
-	return fmt.Errorf("no usable encryption key for %d of the %d recipients in %s and the sender, so nothing was sent:\n  %s",
-		len(found), len(list), name, strings.Join(capList(text, maxListedProblems), "\n  "))
+	text = capList(text, maxListedProblems)
+	if senderProblem != "" {
+		text = append(text, senderProblem)
+	}
+	return fmt.Errorf("no usable %s for %s, so nothing was sent:\n  %s", noun, missing, strings.Join(text, "\n  "))
 }
+
+// certificateNotFoundError is the error of an S/MIME lookup that found no
+// certificate for an address. Its message replaces that of the
+// keyring.LookupError it wraps, which uses the OpenPGP term key.
+type certificateNotFoundError struct {
+	lookup *keyring.LookupError
+}
+
+// certificateLookupError returns err of an S/MIME lookup, with a
+// certificateNotFoundError in place of a keyring.LookupError that found
+// nothing.
+func certificateLookupError(err error) error {
+	var lookup *keyring.LookupError
+	if errors.As(err, &lookup) && lookup.Status == "" && errors.Is(err, keyring.ErrNotFound) {
+		return &certificateNotFoundError{lookup: lookup}
+	}
+	return err
+}
+
+func (e *certificateNotFoundError) Error() string {
+	text := fmt.Sprintf("no certificate for %q in the keyring; import it (PEM, DER or a certs-only .p7c) with \"sealmail keyring import FILE\"", e.lookup.Address)
+	if n := len(e.lookup.Unreadable); n > 0 {
+		text += fmt.Sprintf("; %d stored %s could not be read and may hold it; run \"sealmail keyring list\" to see why", n, plural(n, "file", "files"))
+	}
+	return text
+}
+
+func (e *certificateNotFoundError) Unwrap() error { return e.lookup }
 
 // checkEachKeys runs the check of the keys in use that send runs, and prints
 // at most maxListedProblems of its warnings, because a list of thousands of
