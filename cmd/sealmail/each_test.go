@@ -633,7 +633,7 @@ func TestParseRecipientsCSV(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "people.csv, line 2: invalid CSV") {
 		t.Errorf("CSV with an open quote: %v, want an invalid CSV error on line 2", err)
 	}
-	_, err = parseRecipients("people.csv", []byte("email\n\n,\n"), formatCSV, "")
+	_, err = parseRecipients("people.csv", []byte("email,name\n\n,Bob\n"), formatCSV, "")
 	if err == nil || !strings.Contains(err.Error(), "people.csv, line 3: empty address") {
 		t.Errorf("CSV with an empty address: %v, want an error on line 3", err)
 	}
