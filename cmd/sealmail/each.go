@@ -223,6 +223,7 @@ func (a *app) eachSpooled(ctx context.Context, h *home, ec *eachComposer, t tran
 		sent.add(1)
 	})
 	sent.finish()
+	sp.RemoveFinishedBatch(batch.ID())
 	return results, nil
 }
 

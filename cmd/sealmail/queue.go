@@ -285,7 +285,7 @@ func (a *app) sendEntry(ctx context.Context, h *home, sp *spool.Spool, id string
 	}
 	if err := c.Send(ctx, st.transport); err != nil {
 		e := c.Entry()
-		return e, fmt.Errorf("%w (kept in the queue as %s, %s)", err, e.ID, describeState(e))
+		return e, &queuedError{err: err, entry: e}
 	}
 
 	e := c.Entry()
@@ -299,6 +299,21 @@ func (a *app) sendEntry(ctx context.Context, h *home, sp *spool.Spool, id string
 	}
 	return e, nil
 }
+
+// queuedError is the error of a copy that stays in the queue. Its text
+// names the queue entry, its state and the command that handles it next,
+// so that a caller that reports the copy adds nothing about the entry.
+type queuedError struct {
+	err   error
+	entry spool.Entry
+}
+
+func (e *queuedError) Error() string {
+	return fmt.Sprintf("%v (kept in the queue as %s, %s)", e.err, e.entry.ID, describeState(e.entry))
+}
+
+// Unwrap returns the error of the send.
+func (e *queuedError) Unwrap() error { return e.err }
 
 // describeState returns the state of an entry that stays in the queue and
 // the command that handles it next.
@@ -465,41 +480,38 @@ func (a *app) openSpool() (*spool.Spool, error) {
 	return h.spool()
 }
 
-// sendSpooled adds every copy to the spool before the first is handed to
-// t, then sends them one after another as queue retry does. A copy that
+// sendSpooled adds every copy to the spool as one batch, released only once
+// all are stored, and then sends them one after another as queue retry
+// does. A process killed before the release leaves nothing to send, so the
+// copies of a message go to all of its recipients or to none. A copy that
 // fails stays in the queue, and its result names the queue entry.
 func (a *app) sendSpooled(ctx context.Context, h *home, t transport.Transport, via string, sf *sendFlags, copies []compose.Copy, files []*os.File) ([]sendResult, error) {
 	sp, err := h.spool()
 	if err != nil {
 		return nil, err
 	}
-	meta := spool.Meta{Transport: via, Options: recordedFlags(sf)}
-	ids := make([]string, len(copies))
-	for i, cp := range copies {
-		if _, err := files[i].Seek(0, 0); err != nil {
-			return nil, err
-		}
-		e, err := sp.Add(cp.Envelope, files[i], meta)
-		if err != nil {
-			for _, id := range ids[:i] {
-				sp.Remove(id)
-			}
-			return nil, fmt.Errorf("nothing was sent, because the %s could not be queued: %w", describeCopy(cp), err)
-		}
-		ids[i] = e.ID
+	batch, ids, err := queueCopies(sp, spool.Meta{Transport: via, Options: recordedFlags(sf)}, copies, files)
+	if err != nil {
+		return nil, err
 	}
+	// Once every copy is sent, the record of the batch goes too.
+	defer sp.RemoveFinishedBatch(batch)
 
+	// A signal stops a copy at once until its message data is complete,
+	// and then gives it inFlightGrace to get the transport's reply.
+	sendCtx := transport.FinishInFlight(ctx, inFlightGrace)
 	st := &spooledTransport{transport: t, via: via, keepSent: !sf.noSentCopy}
 	transportFor := func(spool.Entry) (*spooledTransport, error) { return st, nil }
 	results := make([]sendResult, len(copies))
 	for i, cp := range copies {
 		results[i] = sendResult{copy: cp}
 		if err := ctx.Err(); err != nil {
-			results[i].err = fmt.Errorf("not sent: interrupted (kept in the queue as %s)", ids[i])
+			entry := spool.Entry{ID: ids[i], State: spool.StatePending}
+			results[i].err = &queuedError{err: errors.New("not sent: interrupted"), entry: entry}
 			continue
 		}
 		a.step("handing the %s to %s", describeCopy(cp), via)
-		e, err := a.sendEntry(ctx, h, sp, ids[i], transportFor)
+		e, err := a.sendEntry(sendCtx, h, sp, ids[i], transportFor)
 		switch {
 		case errors.Is(err, spool.ErrBusy):
 			// A queue flush running at the same time took the entry.
@@ -519,4 +531,32 @@ func (a *app) sendSpooled(ctx context.Context, h *home, t transport.Transport, v
 		fmt.Fprintf(a.stdout, "sent the %s via %s: message ID %s\n", describeCopy(cp), via, e.MessageID)
 	}
 	return results, nil
+}
+
+// queueCopies adds the copies to the spool as one batch and releases it,
+// and returns the batch ID and the entry IDs. On an error it removes what it
+// added.
+func queueCopies(sp *spool.Spool, meta spool.Meta, copies []compose.Copy, files []*os.File) (string, []string, error) {
+	batch, err := sp.NewBatch()
+	if err != nil {
+		return "", nil, fmt.Errorf("nothing was sent, because the copies could not be queued: %w", err)
+	}
+	ids := make([]string, len(copies))
+	for i, cp := range copies {
+		if _, err := files[i].Seek(0, io.SeekStart); err != nil {
+			batch.Discard()
+			return "", nil, err
+		}
+		e, err := batch.Add(cp.Envelope, files[i], meta)
+		if err != nil {
+			batch.Discard()
+			return "", nil, fmt.Errorf("nothing was sent, because the %s could not be queued: %w", describeCopy(cp), err)
+		}
+		ids[i] = e.ID
+	}
+	if err := batch.Release(); err != nil {
+		batch.Discard()
+		return "", nil, fmt.Errorf("nothing was sent, because the copies could not be queued: %w", err)
+	}
+	return batch.ID(), ids, nil
 }

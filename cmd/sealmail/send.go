@@ -157,7 +157,7 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 		if err != nil {
 			return err
 		}
-		return a.report(results)
+		return a.report(ctx, results)
 	}
 
 	results := make([]sendResult, len(copies))
@@ -188,7 +188,7 @@ func (a *app) sendMessage(ctx context.Context, h *home, m *compose.Message, mf *
 			}
 		}
 	}
-	return a.report(results)
+	return a.report(ctx, results)
 }
 
 // checkCopies runs the checks of an SES transport on every copy before the
@@ -227,8 +227,10 @@ func (a *app) warnPacing(ctx context.Context, t transport.Transport, copies int)
 }
 
 // report prints which copies failed beside those accepted, and returns an
-// error when any failed.
-func (a *app) report(results []sendResult) error {
+// error when any failed. A single copy's error is returned alone, unless a
+// signal stopped the run: then the error of ctx is returned, for the exit
+// status of the signal, and the copy's error is printed here.
+func (a *app) report(ctx context.Context, results []sendResult) error {
 	var failed int
 	for _, r := range results {
 		if r.err != nil {
@@ -239,6 +241,12 @@ func (a *app) report(results []sendResult) error {
 		return nil
 	}
 	if len(results) == 1 {
+		if err := ctx.Err(); err != nil {
+			// run prints only that the command was interrupted, so the
+			// copy's queue entry is named here.
+			fmt.Fprintf(a.stderr, "sealmail: failed: %s: %v\n", describeCopy(results[0].copy), results[0].err)
+			return err
+		}
 		return results[0].err
 	}
 	fmt.Fprintf(a.stderr, "sealmail: %d of %d copies failed:\n", failed, len(results))

@@ -182,7 +182,7 @@ func TestSendmailSignal(t *testing.T) {
 		spoolLen int
 	}{
 		{"accepted in flight", ".", "250 2.0.0 ok: queued as INFLIGHT", syscall.SIGTERM, 143,
-			[]string{"interrupted: the message was sent in part", "accepted:   copy for bob@example.org, message ID INFLIGHT", "kept in the queue as", "sealmail queue retry"}, 2},
+			[]string{"interrupted: the message was sent in part", "accepted:   copy for bob@example.org, message ID INFLIGHT", "kept in the queue as", "sealmail queue retry"}, 3},
 		// Before the end of the message data, the session may stop at
 		// once or get the reply; either way nothing was accepted.
 		{"interrupted before the data", "MAIL", "451 4.3.0 try again later", syscall.SIGINT, 130,
@@ -241,7 +241,8 @@ func TestSendmailSignal(t *testing.T) {
 					t.Errorf("stderr does not contain %q:\n%s", want, stderr.String())
 				}
 			}
-			// Each entry is a message file and its record.
+			// Each entry is a message file and its record, beside the record of
+			// the batch that the copies of the message were queued in.
 			if files := spoolFiles(t, home); len(files) != tt.spoolLen {
 				t.Errorf("the spool holds %q, want %d files", files, tt.spoolLen)
 			}

@@ -201,6 +201,23 @@ func (s *Spool) removeHeld(id string) {
 	}
 }
 
+// RemoveFinishedBatch removes the record of the released batch with the
+// given ID once none of its entries is left, so that a caller that sent
+// them all leaves an empty spool. While an entry is left, it does nothing.
+func (s *Spool) RemoveFinishedBatch(id string) error {
+	if !validID(id) {
+		return fmt.Errorf("invalid batch ID %q", id)
+	}
+	path := s.batchPath(id)
+	if !s.batchFinished(path) {
+		return nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("failed to remove the record of batch %s: %w", id, err)
+	}
+	return nil
+}
+
 // removeFinishedBatches removes the records of batches older than StaleAge
 // whose entries are all gone. names is the listing of the spool folder, and
 // referenced contains the batches of the entries in it.
@@ -218,31 +235,36 @@ func (s *Spool) removeFinishedBatches(names []fs.DirEntry, referenced map[string
 		if err != nil || time.Since(info.ModTime()) < StaleAge {
 			continue
 		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		var rec batchRecord
-		if err := json.Unmarshal(data, &rec); err != nil {
-			continue
-		}
-		// The listing may be older than entries added since, so each
-		// entry is looked for again.
-		left := false
-		for _, entry := range rec.Entries {
-			if !validID(entry) {
-				left = true
-				break
-			}
-			if _, err := os.Stat(s.recordPath(entry)); !errors.Is(err, fs.ErrNotExist) {
-				left = true
-				break
-			}
-		}
-		if !left {
+		if s.batchFinished(path) {
 			os.Remove(path)
 		}
 	}
+}
+
+// batchFinished reports whether the batch record at path lists no entry
+// that still has a record. It reports false when that cannot be told, so
+// that no record is removed on a doubt: a held entry without its batch
+// record counts as abandoned and is removed.
+func (s *Spool) batchFinished(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var rec batchRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return false
+	}
+	// A listing of the folder may be older than the entries, so each
+	// entry is looked for again.
+	for _, entry := range rec.Entries {
+		if !validID(entry) {
+			return false
+		}
+		if _, err := os.Stat(s.recordPath(entry)); !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Spool) batchPath(id string) string    { return filepath.Join(s.dir, id+".batch") }

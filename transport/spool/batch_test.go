@@ -286,3 +286,75 @@ func TestOpenRemovesStaleBatchLock(t *testing.T) {
 		t.Errorf("the lock file of a batch being added was removed: %v", err)
 	}
 }
+
+func TestRemoveFinishedBatch(t *testing.T) {
+	sp := openSpool(t)
+	b, err := sp.NewBatch()
+	if err != nil {
+		t.Fatalf("NewBatch: %v", err)
+	}
+	added := addToBatch(t, b, 2)
+	record := filepath.Join(sp.Dir(), b.ID()+".batch")
+
+	// Before the release there is no record to remove.
+	if err := sp.RemoveFinishedBatch(b.ID()); err != nil {
+		t.Fatalf("RemoveFinishedBatch of a batch being built: %v", err)
+	}
+	if err := b.Release(); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+
+	// While an entry is left, the record stays, or the entry would read as
+	// abandoned.
+	if _, err := sp.Send(context.Background(), added[0].ID, &fakeTransport{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.RemoveFinishedBatch(b.ID()); err != nil {
+		t.Fatalf("RemoveFinishedBatch: %v", err)
+	}
+	if _, err := os.Stat(record); err != nil {
+		t.Errorf("the batch record is gone while an entry is left: %v", err)
+	}
+	if entries := listEntries(t, sp); len(entries) != 1 || entries[0].State != spool.StatePending {
+		t.Errorf("entries = %+v, want the one left, pending", entries)
+	}
+
+	if _, err := sp.Send(context.Background(), added[1].ID, &fakeTransport{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.RemoveFinishedBatch(b.ID()); err != nil {
+		t.Fatalf("RemoveFinishedBatch: %v", err)
+	}
+	if _, err := os.Stat(record); !os.IsNotExist(err) {
+		t.Errorf("the batch record of a finished batch is still there: %v", err)
+	}
+	if err := sp.RemoveFinishedBatch("../keyring"); err == nil {
+		t.Error("RemoveFinishedBatch of an invalid ID succeeded")
+	}
+}
+
+func TestRemoveLastEntryRemovesBatch(t *testing.T) {
+	sp := openSpool(t)
+	b, err := sp.NewBatch()
+	if err != nil {
+		t.Fatalf("NewBatch: %v", err)
+	}
+	added := addToBatch(t, b, 2)
+	if err := b.Release(); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	record := filepath.Join(sp.Dir(), b.ID()+".batch")
+
+	if err := sp.Remove(added[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(record); err != nil {
+		t.Errorf("the batch record is gone while an entry is left: %v", err)
+	}
+	if err := sp.Remove(added[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := os.ReadDir(sp.Dir()); len(names) != 0 {
+		t.Errorf("the spool holds %d files after the last entry was removed, want none", len(names))
+	}
+}

@@ -451,14 +451,21 @@ func (s *Spool) Send(ctx context.Context, id string, t transport.Transport) (Ent
 }
 
 // Remove deletes the entry with the given ID, in whatever state, unless
-// another process holds its lock.
+// another process holds its lock. When it was the last entry of a released
+// batch, it removes the record of the batch too.
 func (s *Spool) Remove(id string) error {
 	c, err := s.claim(id, true)
 	if err != nil {
 		return err
 	}
 	defer c.Release()
-	return c.Remove()
+	if err := c.Remove(); err != nil {
+		return err
+	}
+	if batch := c.Entry().Batch; batch != "" {
+		return s.RemoveFinishedBatch(batch)
+	}
+	return nil
 }
 
 // Pacer is a transport that spaces its sends to a rate, such as
