@@ -331,7 +331,7 @@ func (a *app) eachSummary(ctx context.Context, results []eachResult, outbox bool
 		a.progress("run \"sealmail queue flush\" to send the %d queued %s, paced as this run was", counts["queued"], plural(counts["queued"], "copy", "copies"))
 	}
 	if counts["failed"] > 0 && !outbox {
-		a.progress("\"sealmail queue list\" shows the %d failed %s; fix the cause, then \"sealmail queue retry ID\" sends one again", counts["failed"], plural(counts["failed"], "copy", "copies"))
+		a.progress("\"sealmail queue list\" shows the %d failed %s; fix the cause, then \"sealmail queue retry ID\" sends one again, and transport flags given to it, such as --smtp-ca-file, replace the recorded ones", counts["failed"], plural(counts["failed"], "copy", "copies"))
 	}
 
 	if err := ctx.Err(); err != nil {

@@ -54,7 +54,7 @@ Commands:
   ses require-tls SET       make SES deliver a configuration set's messages only over TLS
   ses check SET             report a configuration set's TLS policy and tracking
   queue list [--json]       list the messages waiting in the queue for a transport
-  queue retry [ID...]       send the queued messages that are due again, or the named ones
+  queue retry ID...         send the named queued messages again, failed or unconfirmed ones too
   queue flush               send every due message; fails unless the queue is empty after
   queue remove --yes ID...  delete queued messages without sending them
   sendmail [-t] [-f ADDR] [RCPT...]

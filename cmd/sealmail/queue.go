@@ -27,9 +27,26 @@ func (h *home) spool() (*spool.Spool, error) {
 	return spool.Open(filepath.Join(h.dir, "spool"))
 }
 
+const queueUsage = `Usage: sealmail queue COMMAND [flags] [arguments]
+
+Commands:
+  list [--json]                  list the copies waiting for a transport, with their state
+  flush [transport flags]        send every copy that is due; fails unless the queue is empty after
+  retry [transport flags] ID...  send the named copies, failed and unconfirmed ones too
+  remove --yes ID...             delete copies without sending them
+
+A copy is sent with the transport flags recorded by the send that queued
+it. The transport flags of send given to flush or retry (--region,
+--profile, --endpoint-url, --configuration-set, --rate and the --smtp-*
+flags) replace the recorded ones for that run.
+
+Run "sealmail queue COMMAND --help" for the flags of a command.
+`
+
 func (a *app) queue(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("queue: missing subcommand: list, retry, flush or remove")
+		fmt.Fprint(a.stderr, queueUsage)
+		return usagef("queue: missing subcommand: use list, retry, flush or remove")
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "list":
@@ -40,6 +57,9 @@ func (a *app) queue(ctx context.Context, args []string) error {
 		return a.queueFlush(ctx, rest)
 	case "remove":
 		return a.queueRemove(rest)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(a.stdout, queueUsage)
+		return nil
 	default:
 		return usagef("queue: unknown subcommand %q: use list, retry, flush or remove", sub)
 	}
@@ -119,24 +139,53 @@ func oneLine(s string) string {
 }
 
 func (a *app) queueRetry(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("queue retry", "queue retry [ID...]")
-	if err := a.parseFlags(fs, args); err != nil {
+	fs := a.newFlagSet("queue retry", "queue retry [transport flags] ID...")
+	var overrides transportOverrides
+	overrides.register(fs)
+	ids, err := a.parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	return a.retryEntries(ctx, fs.Args())
+	if len(ids) == 0 {
+		return usagef("queue retry: missing entry ID: name the entries to send (\"sealmail queue list\" shows them), or run \"sealmail queue flush\" to send every entry that is due")
+	}
+	return a.retryEntries(ctx, ids, overrides.options())
+}
+
+// parseInterspersed parses args with fs and returns the arguments that are
+// not flags, so that flags may follow them too.
+func (a *app) parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := a.parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		i := 0
+		for i < len(args) && !strings.HasPrefix(args[i], "-") {
+			i++
+		}
+		rest = append(rest, args[:i]...)
+		if i == len(args) {
+			return rest, nil
+		}
+		args = args[i:]
+	}
 }
 
 // queueFlush retries every entry that is due and fails unless the queue is
 // empty afterwards.
 func (a *app) queueFlush(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("queue flush", "queue flush")
+	fs := a.newFlagSet("queue flush", "queue flush [transport flags]")
+	var overrides transportOverrides
+	overrides.register(fs)
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("queue flush: unexpected argument %q: use queue retry to name entries", fs.Arg(0))
 	}
-	retryErr := a.retryEntries(ctx, nil)
+	retryErr := a.retryEntries(ctx, nil, overrides.options())
 
 	sp, err := a.openSpool()
 	if err != nil {
@@ -158,11 +207,12 @@ func (a *app) queueFlush(ctx context.Context, args []string) error {
 // retryEntries sends the entries named by ids, in any state but damaged, or
 // with no ids every entry that is due (pending, interrupted or accepted).
 // Named entries that may have been accepted already (unconfirmed) are sent
-// with a warning.
+// with a warning. The transport flags in overrides replace those recorded
+// with each entry whose transport uses them.
 // It sends them as send --each does: paced to the rate of each entry's
 // transport, with several requests in flight. An entry another process is
 // sending is skipped, and not counted as failed.
-func (a *app) retryEntries(ctx context.Context, ids []string) error {
+func (a *app) retryEntries(ctx context.Context, ids []string, overrides map[string][]string) error {
 	h, err := a.openHome()
 	if err != nil {
 		return err
@@ -175,6 +225,9 @@ func (a *app) retryEntries(ctx context.Context, ids []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOverrides(overrides, entries); err != nil {
+		return err
+	}
 
 	// The transports are built before the first send, one for each set of
 	// recorded options, so that the senders share its pacing.
@@ -183,7 +236,7 @@ func (a *app) retryEntries(ctx context.Context, ids []string) error {
 	transportFor := func(e spool.Entry) (*spooledTransport, error) {
 		transportsMu.Lock()
 		defer transportsMu.Unlock()
-		return a.transportForEntry(ctx, h, e, transports)
+		return a.transportForEntry(ctx, h, e, overrides, transports)
 	}
 	senders := 1
 	entryIDs := make([]string, len(entries))
@@ -328,7 +381,7 @@ func describeState(e spool.Entry) string {
 	case spool.StateSubmitted, spool.StateUnconfirmed:
 		return "unconfirmed: the transport may have accepted it, so check with the recipients, then \"sealmail queue retry " + e.ID + "\" sends it again, or \"sealmail queue remove --yes " + e.ID + "\" drops it"
 	case spool.StateFailed:
-		return "failed: fix the cause, then \"sealmail queue retry " + e.ID + "\" sends it again, or \"sealmail queue remove --yes " + e.ID + "\" drops it"
+		return "failed: fix the cause, then \"sealmail queue retry " + e.ID + "\" sends it again, or \"sealmail queue remove --yes " + e.ID + "\" drops it; transport flags given to queue retry, such as --smtp-ca-file, replace the recorded ones"
 	default:
 		return string(e.State)
 	}
@@ -350,9 +403,11 @@ func keepSpooledCopy(h *home, c *spool.Claim, via string) error {
 }
 
 // transportForEntry builds the transport recorded with e through
-// app.transport, as send builds it, and caches it by its options.
-func (a *app) transportForEntry(ctx context.Context, h *home, e spool.Entry, cache map[string]*spooledTransport) (*spooledTransport, error) {
-	key, err := json.Marshal([]any{e.Transport, e.Options})
+// app.transport, as send builds it, and caches it by its options. The flags
+// in overrides that apply to its transport replace the recorded ones.
+func (a *app) transportForEntry(ctx context.Context, h *home, e spool.Entry, overrides map[string][]string, cache map[string]*spooledTransport) (*spooledTransport, error) {
+	options := applyOverrides(e.Transport, e.Options, overrides)
+	key, err := json.Marshal([]any{e.Transport, options})
 	if err != nil {
 		return nil, err
 	}
@@ -360,8 +415,11 @@ func (a *app) transportForEntry(ctx context.Context, h *home, e spool.Entry, cac
 		return st, nil
 	}
 
-	sf, err := parseRecordedFlags(e.Options)
+	sf, err := parseRecordedFlags(options)
 	if err != nil {
+		if len(overrides) > 0 {
+			return nil, fmt.Errorf("invalid transport flags for entry %s, recorded with it or given now: %w", e.ID, err)
+		}
 		return nil, fmt.Errorf("invalid transport options recorded with entry %s: %w", e.ID, err)
 	}
 	if sf.way() != e.Transport {
@@ -414,6 +472,82 @@ func recordedFlags(sf *sendFlags) map[string][]string {
 	})
 	// The transport is named even when it is the default.
 	options["via"] = []string{sf.way()}
+	return options
+}
+
+// overridableFlags are the transport flags of send that queue retry and
+// queue flush take, each with the transports that use it. The others (--via,
+// --tag, --no-sent-copy) describe the message sent, so they stay as
+// recorded.
+var overridableFlags = map[string][]string{
+	"region":             {"ses", "smtp"},
+	"rate":               {"ses", "smtp"},
+	"profile":            {"ses"},
+	"endpoint-url":       {"ses"},
+	"configuration-set":  {"ses"},
+	"smtp-host":          {"smtp"},
+	"smtp-port":          {"smtp"},
+	"smtp-tls":           {"smtp"},
+	"smtp-user":          {"smtp"},
+	"smtp-password-file": {"smtp"},
+	"smtp-ca-file":       {"smtp"},
+}
+
+// transportOverrides are the transport flags given to queue retry or queue
+// flush, which replace the ones recorded with each entry for that run.
+type transportOverrides struct {
+	flags sendFlags
+}
+
+// register adds the flags of overridableFlags to fs, with the usage text of
+// send.
+func (o *transportOverrides) register(fs *flag.FlagSet) {
+	all := flag.NewFlagSet("send", flag.ContinueOnError)
+	o.flags.register(all)
+	for _, name := range slices.Sorted(maps.Keys(overridableFlags)) {
+		f := all.Lookup(name)
+		fs.Var(f.Value, name, f.Usage+"; replaces the value recorded with each entry")
+	}
+}
+
+// options returns the flags that were given, by name, as recordedFlags
+// returns them: a FILE as an absolute path.
+func (o *transportOverrides) options() map[string][]string {
+	options := recordedFlags(&o.flags)
+	delete(options, "via")
+	return options
+}
+
+// checkOverrides rejects a flag in overrides that no entry to send uses, so
+// that a flag meant for another transport is not silently ignored.
+func checkOverrides(overrides map[string][]string, entries []spool.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(overrides)) {
+		transports := overridableFlags[name]
+		used := slices.ContainsFunc(entries, func(e spool.Entry) bool { return slices.Contains(transports, e.Transport) })
+		if !used {
+			return usagef("--%s applies to entries sent via %s, and none of the entries to send is", name, strings.Join(transports, " or "))
+		}
+	}
+	return nil
+}
+
+// applyOverrides returns the options recorded with an entry sent via
+// transport, with the flags of overrides that it uses in place of the
+// recorded ones.
+func applyOverrides(transport string, recorded, overrides map[string][]string) map[string][]string {
+	options := maps.Clone(recorded)
+	for name, values := range overrides {
+		if !slices.Contains(overridableFlags[name], transport) {
+			continue
+		}
+		if options == nil {
+			options = make(map[string][]string)
+		}
+		options[name] = values
+	}
 	return options
 }
 

@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sealmail/sealmail/internal/mailpit"
 	"github.com/sealmail/sealmail/internal/sesemu"
 	"github.com/sealmail/sealmail/transport/spool"
 )
@@ -308,12 +310,12 @@ func TestQueueRetryKeepsAcceptedCopy(t *testing.T) {
 	if err := os.Remove(sentPath); err != nil {
 		t.Fatal(err)
 	}
-	status, stdout, stderr := runSealmail(t, home, nil, "queue", "retry")
+	status, stdout, stderr := runSealmail(t, home, nil, "queue", "flush")
 	if status != 0 {
-		t.Fatalf("queue retry: exit status %d: %s", status, stderr)
+		t.Fatalf("queue flush: exit status %d: %s", status, stderr)
 	}
 	if !strings.Contains(stdout, "message ID queued-1") {
-		t.Errorf("queue retry does not report the message ID:\n%s", stdout)
+		t.Errorf("queue flush does not report the message ID:\n%s", stdout)
 	}
 	if requests, _, _ := ep.counts(); requests != 1 {
 		t.Errorf("endpoint got %d requests, want 1: an accepted entry is never sent again", requests)
@@ -353,7 +355,7 @@ func TestQueueRetryConcurrentSendsOnce(t *testing.T) {
 	var cmds []*exec.Cmd
 	var outputs []*bytes.Buffer
 	for range 2 {
-		cmd, _, errOut := sealmailCommand(t, home, nil, "queue", "retry")
+		cmd, _, errOut := sealmailCommand(t, home, nil, "queue", "retry", entries[0].ID, entries[1].ID)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -411,8 +413,9 @@ func TestQueuePermanentRefusalNotRetried(t *testing.T) {
 	if status != 1 || !strings.Contains(stderr, "1 message(s) still in the queue") {
 		t.Errorf("queue flush with a failed entry: exit status %d, want 1; stderr:\n%s", status, stderr)
 	}
-	if status, _, stderr := runSealmail(t, home, nil, "queue", "retry"); status != 0 {
-		t.Errorf("queue retry with nothing due: exit status %d: %s", status, stderr)
+	status, _, stderr = runSealmail(t, home, nil, "queue", "retry")
+	if status != 2 || !strings.Contains(stderr, "missing entry ID") || !strings.Contains(stderr, "queue flush") {
+		t.Errorf("queue retry without an ID: exit status %d, want 2 and a hint to name IDs or flush; stderr:\n%s", status, stderr)
 	}
 	if requests, _, _ := ep.counts(); requests != 1 {
 		t.Fatalf("endpoint got %d requests, want 1: a refused message is not retried", requests)
@@ -522,5 +525,57 @@ func TestQueueRetryHonoursNoSentCopy(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(home, "sent")); err == nil {
 		t.Error("queue flush kept a sent copy of a message sent with --no-sent-copy")
+	}
+}
+
+func TestQueueRetryReplacesRecordedFlags(t *testing.T) {
+	server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+	home, files, _, _, _ := e2eSetup(t)
+
+	// Without --smtp-ca-file the test CA is not trusted, so the copy fails
+	// for good with the recorded flags.
+	status, _, stderr := runSealmail(t, home, nil, "send", "--via", "smtp",
+		"--smtp-host", server.SMTPHost, "--smtp-port", strconv.Itoa(server.SMTPPort), "--smtp-tls", "starttls",
+		"--smtp-user", smtpTestUser, "--smtp-password-file", passwordFile,
+		"--from", "alice@example.org", "--to", "bob@example.org", "--subject", "Flags", "--text", filepath.Join(files, "body.txt"))
+	if status != 1 {
+		t.Fatalf("send with an untrusted certificate: exit status %d, want 1; stderr:\n%s", status, stderr)
+	}
+	if !strings.Contains(stderr, "failed: fix the cause") || !strings.Contains(stderr, "--smtp-ca-file") {
+		t.Errorf("send does not say that queue retry takes transport flags; stderr:\n%s", stderr)
+	}
+	entries := queueEntries(t, home)
+	if len(entries) != 1 || entries[0].State != spool.StateFailed {
+		t.Fatalf("entries = %+v, want one failed", entries)
+	}
+	id := entries[0].ID
+
+	status, _, stderr = runSealmail(t, home, nil, "queue", "retry", "--profile", "mail", id)
+	if status != 2 || !strings.Contains(stderr, "--profile applies to entries sent via ses") {
+		t.Errorf("queue retry with an SES flag for an SMTP entry: exit status %d, want 2; stderr:\n%s", status, stderr)
+	}
+	status, stdout, stderr := runSealmail(t, home, nil, "queue", "retry", "--smtp-ca-file", caFile, id)
+	if status != 0 || !strings.Contains(stdout, "sent entry "+id) {
+		t.Fatalf("queue retry --smtp-ca-file: exit status %d; stdout:\n%s\nstderr:\n%s", status, stdout, stderr)
+	}
+	if n := server.Count(t); n != 1 {
+		t.Errorf("mailpit holds %d messages, want 1", n)
+	}
+}
+
+func TestQueueHelp(t *testing.T) {
+	for _, args := range [][]string{{"queue", "--help"}, {"queue", "help"}, {"queue", "-h"}} {
+		status, stdout, stderr := runCLI(t, t.TempDir(), "", args...)
+		if status != 0 || !strings.Contains(stdout, "Usage: sealmail queue") || !strings.Contains(stdout, "replace the recorded ones") {
+			t.Errorf("%s: exit status %d, want 0 and the usage; stdout:\n%s\nstderr:\n%s", strings.Join(args, " "), status, stdout, stderr)
+		}
+	}
+	status, _, stderr := runCLI(t, t.TempDir(), "", "queue")
+	if status != 2 || !strings.Contains(stderr, "Usage: sealmail queue") || !strings.Contains(stderr, "missing subcommand") {
+		t.Errorf("queue without a subcommand: exit status %d, want 2 and the usage; stderr:\n%s", status, stderr)
+	}
+	status, _, stderr = runCLI(t, t.TempDir(), "", "queue", "retry")
+	if status != 2 || !strings.Contains(stderr, "missing entry ID") {
+		t.Errorf("queue retry without an ID: exit status %d, want 2; stderr:\n%s", status, stderr)
 	}
 }

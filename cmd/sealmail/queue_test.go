@@ -69,3 +69,39 @@ func TestRecordedFlagsMakesFilesAbsolute(t *testing.T) {
 		t.Errorf("recorded smtp-password-file = %v, want the absolute path of password.txt", got)
 	}
 }
+
+func TestApplyOverrides(t *testing.T) {
+	recorded := map[string][]string{"via": {"smtp"}, "smtp-host": {"mail.example.org"}, "smtp-port": {"587"}}
+	overrides := map[string][]string{"smtp-port": {"2587"}, "smtp-ca-file": {"/etc/ca.pem"}, "profile": {"mail"}, "rate": {"5"}}
+
+	got := applyOverrides("smtp", recorded, overrides)
+	want := map[string][]string{"via": {"smtp"}, "smtp-host": {"mail.example.org"}, "smtp-port": {"2587"}, "smtp-ca-file": {"/etc/ca.pem"}, "rate": {"5"}}
+	if len(got) != len(want) {
+		t.Errorf("options = %v, want %v", got, want)
+	}
+	for name, values := range want {
+		if strings.Join(got[name], " ") != strings.Join(values, " ") {
+			t.Errorf("option %s = %v, want %v", name, got[name], values)
+		}
+	}
+	if recorded["smtp-port"][0] != "587" {
+		t.Errorf("the recorded options changed: %v", recorded)
+	}
+}
+
+func TestOverridesParsed(t *testing.T) {
+	var overrides transportOverrides
+	fs := flag.NewFlagSet("queue flush", flag.ContinueOnError)
+	overrides.register(fs)
+	if err := fs.Parse([]string{"--smtp-port", "2587", "--smtp-ca-file", "ca.pem"}); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Lookup("tag") != nil || fs.Lookup("via") != nil {
+		t.Error("queue flush takes --tag or --via, which describe the message and stay as recorded")
+	}
+
+	options := overrides.options()
+	if len(options) != 2 || options["smtp-port"][0] != "2587" || !filepath.IsAbs(options["smtp-ca-file"][0]) {
+		t.Errorf("options = %v, want smtp-port 2587 and the absolute path of ca.pem", options)
+	}
+}
