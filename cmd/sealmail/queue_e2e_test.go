@@ -403,9 +403,28 @@ func TestQueuePermanentRefusalNotRetried(t *testing.T) {
 	if status != 0 {
 		t.Fatalf("queue list: exit status %d", status)
 	}
-	for _, want := range []string{"STATE", id, "failed", "bob@example.org", "MessageRejected"} {
+	for _, want := range []string{"STATE", id, "failed", "bob@example.org", "MessageRejected", "failed: the transport rejected the message"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("queue list lacks %q:\n%s", want, stdout)
+		}
+	}
+
+	// The JSON names are lowercase, those of the envelope too.
+	status, stdout, _ = runSealmail(t, home, nil, "queue", "list", "--json")
+	if status != 0 {
+		t.Fatalf("queue list --json: exit status %d", status)
+	}
+	var listed []map[string]any
+	if err := json.Unmarshal([]byte(stdout), &listed); err != nil || len(listed) != 1 {
+		t.Fatalf("queue list --json printed %v entries (%v):\n%s", len(listed), err, stdout)
+	}
+	envelope, _ := listed[0]["envelope"].(map[string]any)
+	if _, ok := envelope["recipients"]; !ok {
+		t.Errorf("the envelope in queue list --json has no key \"recipients\": %v", envelope)
+	}
+	for key := range envelope {
+		if key != strings.ToLower(key) {
+			t.Errorf("the envelope in queue list --json has the key %q, want lowercase keys", key)
 		}
 	}
 
