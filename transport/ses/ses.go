@@ -22,8 +22,8 @@
 //     caps it. [transport.FinishInFlight] lets a sender stop waiting for its turn
 //     without cutting off a request that has left.
 //   - Send calls [transport.Commit] when the HTTP client first reads the
-//     request body, once the connection is up: before that SES cannot have
-//     accepted the message, so an interrupted or failed attempt is unsent.
+//     request body, once the connection is up. SES cannot have accepted a
+//     message before that, so an attempt that stops earlier is unsent.
 //   - A message with a signed or encrypted entity in the clear is sent with
 //     open and click tracking turned off for that message
 //     (ConfigurationOverrides.Tracking). Otherwise SES would add a tracking
