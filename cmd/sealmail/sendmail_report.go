@@ -113,6 +113,10 @@ func (r *sendmailReport) summary() string {
 // report states what became of the entry.
 func (r *sendmailReport) cause(i int) string {
 	err := r.results[i].err
+	var queued *queuedError
+	if errors.As(err, &queued) {
+		err = queued.err
+	}
 	var smtpErr *smtp.SendError
 	var sesErr *ses.SendError
 	var cause string
