@@ -51,7 +51,8 @@ const (
 	// process that took it from the queue sends it.
 	copyAccepted copyOutcome = iota
 	// copyTemporary: the copy was certainly not accepted, and a retry can
-	// help (a 4xx reply, throttling, a failed connection, or no attempt).
+	// help (a 4xx reply, throttling, a failed connection, no attempt, or
+	// an attempt that stopped before the commit point).
 	copyTemporary
 	// copyRefused: the transport refused the copy, and a retry of the same
 	// bytes cannot help.
@@ -78,12 +79,18 @@ func classifyCopy(queued bool, state spool.State, sendErr error) copyOutcome {
 		// Accepted, but the sent copy could not be kept; "queue retry"
 		// keeps it without sending it again.
 		return copyAccepted
-	case spool.StatePending:
-		// The transport reported that the copy was certainly not accepted.
+	case spool.StatePending, spool.StateInterrupted:
+		// The transport reported that the copy was certainly not accepted,
+		// or the process that sent it stopped before the commit point, so
+		// the server cannot have accepted it.
 		if setupFailed(sendErr) {
 			return copySetupFailed
 		}
 		return copyTemporary
+	case spool.StateSubmitted, spool.StateUnconfirmed:
+		// A process passed the commit point, and the server's reply is
+		// still to come or was never recorded.
+		return copyUncertain
 	case spool.StateFailed:
 		var sesErr *ses.SendError
 		var smtpErr *smtp.SendError
@@ -94,8 +101,9 @@ func classifyCopy(queued bool, state spool.State, sendErr error) copyOutcome {
 			return classifySMTPError(smtpErr)
 		}
 	}
-	// A failure the transports do not classify, an entry another process is
-	// sending, or a record that cannot be read: it may have gone out.
+	// A failure the transports do not classify, an entry that another
+	// process is sending and may yet take past the commit point, or a
+	// record that cannot be read: it may have gone out.
 	return copyUncertain
 }
 

@@ -96,7 +96,12 @@ func TestClassifyCopy(t *testing.T) {
 		{"SES access denied", true, spool.StateFailed, wrap(&ses.SendError{Code: "AccessDeniedException", StatusCode: 403}), copySetupFailed},
 		{"SES unknown configuration set", true, spool.StateFailed, wrap(&ses.SendError{Code: "NotFoundException", StatusCode: 404}), copySetupFailed},
 		{"unclassified failure", true, spool.StateFailed, errors.New("disk full"), copyUncertain},
-		{"interrupted", true, spool.StateInterrupted, nil, copyUncertain},
+		{"interrupted before the commit point", true, spool.StateInterrupted, nil, copyTemporary},
+		{"interrupted, record not written", true, spool.StateInterrupted, errors.New("failed to write the spool record"), copyTemporary},
+		{"interrupted, host not found", true, spool.StateInterrupted, wrap(&smtp.SendError{Err: &net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "smtp.example.org", IsNotFound: true}}}), copySetupFailed},
+		{"submitted elsewhere", true, spool.StateSubmitted, nil, copyUncertain},
+		{"unconfirmed after the commit point", true, spool.StateUnconfirmed, nil, copyUncertain},
+		{"unconfirmed, accepted record not written", true, spool.StateUnconfirmed, errors.New("the transport accepted spool entry x, but failed to write"), copyUncertain},
 		{"being sent elsewhere", true, spool.StateSending, nil, copyUncertain},
 	}
 	for _, tt := range tests {
