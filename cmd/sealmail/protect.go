@@ -192,16 +192,25 @@ func (a *app) passphrase(ctx context.Context, address, file string) (passphrase 
 	return passphrase, true, nil
 }
 
-// wrongPassphraseHint names where the wrong passphrase came from, in the
-// order passphrase reads the sources, and what to do about it.
+// wrongPassphraseHint names where the wrong passphrase of an OpenPGP key
+// came from, in the order passphrase reads the sources, and what to do
+// about it.
 func (a *app) wrongPassphraseHint(file string) string {
+	return a.wrongSecretHint("passphrase", file, "the one chosen when the key was made or last changed")
+}
+
+// wrongSecretHint names where the wrong secret came from, in the order
+// passphrase reads the sources, and what to do about it. secret is what the
+// key calls it, "passphrase" or "password", and right describes the right
+// one for a user who typed it at the terminal.
+func (a *app) wrongSecretHint(secret, file, right string) string {
 	if file != "" {
-		return fmt.Sprintf("the passphrase was read from %s (%s); write the right one on the first line of that file", file, a.settings.name("passphrase-file"))
+		return fmt.Sprintf("the %s was read from %s (%s); write the right one on the first line of that file", secret, file, a.settings.name("passphrase-file"))
 	}
 	if _, ok := a.lookupEnv("SEALMAIL_PASSPHRASE"); ok {
-		return "the passphrase was read from SEALMAIL_PASSPHRASE; set it to the right one, or unset it to type the passphrase at the terminal"
+		return fmt.Sprintf("the %s was read from SEALMAIL_PASSPHRASE; set it to the right one, or unset it to type the %s at the terminal", secret, secret)
 	}
-	return "the passphrase was typed at the terminal 3 times; type the one chosen when the key was made or last changed"
+	return fmt.Sprintf("the %s was typed at the terminal 3 times; type %s", secret, right)
 }
 
 // readSecretFile returns the first line of file, which holds the secret

@@ -72,7 +72,8 @@ func (a *app) unlockIdentity(ctx context.Context, id *keyring.Identity, address,
 		return err
 	})
 	if errors.Is(err, keyring.ErrWrongPassphrase) {
-		return nil, fmt.Errorf("wrong password for the S/MIME identity of %s (%s)", address, id.Certificate.Subject.CommonName)
+		hint := a.wrongSecretHint("password", passphraseFile, "the one its PKCS#12 bundle was imported with")
+		return nil, fmt.Errorf("wrong password for the S/MIME identity of %s (%s): %s", address, id.Certificate.Subject.CommonName, hint)
 	}
 	if err != nil {
 		return nil, err
