@@ -254,14 +254,13 @@ func (a *app) deliver(ctx context.Context, h *home, composers []*compose.Compose
 	if verbose {
 		quiet.stdout = a.stderr
 	}
-	// A signal stops the copies that have not left, and lets the one in
-	// flight get its reply, so that its outcome is known and the caller
-	// learns whether to send the message again.
-	sendCtx := transport.FinishInFlight(ctx, inFlightGrace)
+	// sendSpooled lets a copy past the commit point get its reply after a
+	// signal, so that its outcome is known and the caller learns whether
+	// to send the message again.
 	stopNotice := context.AfterFunc(ctx, func() {
 		a.progress("interrupted: sending no more copies; a copy whose data has left gets up to %v for its reply", inFlightGrace)
 	})
-	results, err := quiet.sendSpooled(sendCtx, h, t, via, sf, copies, files)
+	results, err := quiet.sendSpooled(ctx, h, t, via, sf, copies, files)
 	stopNotice()
 	if err != nil {
 		return exitWith(exitTempFail, err)
