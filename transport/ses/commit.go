@@ -87,6 +87,16 @@ func (b *commitBody) Read(p []byte) (int, error) {
 			b.commitErr = err
 			return 0, err
 		}
+		// The wait at the wire gate comes after the commit point, so a
+		// process killed during it leaves the entry unconfirmed, the safe
+		// side. A wait that ends with the context writes no byte of the
+		// body, so the attempt still counts as unsent.
+		if turn, ok := b.ctx.Value(wireKey{}).(wireTurn); ok {
+			if err := turn.gate.Wait(b.ctx, turn.rate, turn.recipients); err != nil {
+				b.commitErr = err
+				return 0, err
+			}
+		}
 		b.committed = true
 	}
 	return b.r.Read(p)

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/sealmail/sealmail/transport"
+	"github.com/sealmail/sealmail/transport/internal/spacing"
 )
 
 // DefaultMaxSendRate is the sending rate Send paces to when GetAccount
@@ -168,54 +169,42 @@ func (p *pacer) first(recipients int) bool {
 // wait blocks until a request for recipients may start at rate recipients
 // per second, or ctx ends.
 func (p *pacer) wait(ctx context.Context, rate float64, recipients int) error {
-	interval := func(n int) time.Duration {
-		return time.Duration(float64(n) / rate * float64(time.Second))
-	}
-
 	p.mu.Lock()
-	p.next = p.next.Add(interval(p.pending))
+	p.next = p.next.Add(spacing.Interval(p.pending, rate))
 	p.pending = 0
 	start := time.Now()
 	if p.next.After(start) {
 		start = p.next
 	}
-	p.next = start.Add(interval(recipients))
+	p.next = start.Add(spacing.Interval(recipients, rate))
 	p.mu.Unlock()
 
-	delay := time.Until(start)
-	if delay <= 0 {
-		return nil
-	}
-	timer := time.NewTimer(delay)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return spacing.SleepUntil(ctx, start)
 }
 
-// waitTurn blocks until a SendEmail request for recipients may go.
-func (t *Transport) waitTurn(ctx context.Context, recipients int) error {
+// waitTurn blocks until a SendEmail request for recipients may go, and
+// returns the rate it paced to: 0 when Send does not pace, or when this is
+// the first request, which goes before the rate is known.
+func (t *Transport) waitTurn(ctx context.Context, recipients int) (float64, error) {
 	if t.maxSendRate < 0 && t.rateLimit == 0 || t.pacer.first(recipients) {
-		return nil
+		return 0, nil
 	}
 
 	p, err := t.Pacing(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if p.Rate <= 0 {
-		return nil
+		return 0, nil
 	}
-	return t.pacer.wait(ctx, p.Rate, recipients)
+	return p.Rate, t.pacer.wait(ctx, p.Rate, recipients)
 }
 
 // paceMiddleware makes every attempt of a SendEmail call, retries included,
 // wait for its turn. It sits after the retry middleware, so that each
 // attempt waits, and before signing, so that a long wait cannot age the
-// signature.
+// signature. It passes the rate on to the commit point, where the request
+// waits once more at the wire gate (see wireTurn).
 type paceMiddleware struct {
 	transport  *Transport
 	recipients int
@@ -224,22 +213,60 @@ type paceMiddleware struct {
 func (m *paceMiddleware) ID() string { return "SealmailPacing" }
 
 func (m *paceMiddleware) HandleFinalize(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-	if taken, ok := ctx.Value(turnKey{}).(*atomic.Bool); ok && taken.CompareAndSwap(false, true) {
+	var rate float64
+	if turn, ok := ctx.Value(turnKey{}).(*turn); ok && turn.taken.CompareAndSwap(false, true) {
 		// The first attempt takes the turn that WaitTurn waited for.
-	} else if err := m.transport.waitTurn(ctx, m.recipients); err != nil {
-		return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("failed to wait for the SES sending rate: %w", err)
+		rate = turn.rate
+	} else {
+		var err error
+		if rate, err = m.transport.waitTurn(ctx, m.recipients); err != nil {
+			return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("failed to wait for the SES sending rate: %w", err)
+		}
 	}
 	ctx, stop, err := transport.DetachInFlight(ctx)
 	if err != nil {
 		return middleware.FinalizeOutput{}, middleware.Metadata{}, fmt.Errorf("failed to start the SES request: %w", err)
 	}
 	defer stop()
+	if !m.transport.paced() {
+		return next.HandleFinalize(ctx, in)
+	}
+	ctx = context.WithValue(ctx, wireKey{}, wireTurn{gate: &m.transport.wire, rate: rate, recipients: m.recipients})
 	return next.HandleFinalize(ctx, in)
 }
 
-// turnKey is the context key of WaitTurn. Its value records whether Send
-// took the turn.
+// paced reports whether Send paces its requests.
+func (t *Transport) paced() bool {
+	return t.maxSendRate >= 0 || t.rateLimit > 0
+}
+
+// wireKey is the context key of the wireTurn of one SendEmail attempt.
+type wireKey struct{}
+
+// wireTurn is the wait of one SendEmail attempt at the commit point. The
+// pacer gives each request its turn before the spool records the attempt,
+// and a slow disk sync there can hold back several requests until they
+// leave together, above the rate in a sliding second. The wire gate, shared
+// by every goroutine of the Transport, spaces them again just before their
+// request bodies are written.
+type wireTurn struct {
+	gate *spacing.Gate
+	// rate is the rate the pacer paced the attempt to, 0 when it was not
+	// known yet.
+	rate       float64
+	recipients int
+}
+
+// turnKey is the context key of WaitTurn.
 type turnKey struct{}
+
+// turn is the turn that WaitTurn waited for.
+type turn struct {
+	// taken records whether Send took the turn.
+	taken atomic.Bool
+	// rate is the rate of the turn, as waitTurn returns it.
+	rate float64
+}
 
 // WaitTurn blocks until a message to the recipients of env may go at the
 // sending rate. It returns the context with which Send takes that turn
@@ -248,10 +275,11 @@ type turnKey struct{}
 // here first, so that the record is not written long before the request
 // leaves.
 func (t *Transport) WaitTurn(ctx context.Context, env transport.Envelope) (context.Context, error) {
-	if err := t.waitTurn(ctx, len(env.Recipients)); err != nil {
+	rate, err := t.waitTurn(ctx, len(env.Recipients))
+	if err != nil {
 		return ctx, fmt.Errorf("failed to wait for the SES sending rate: %w", err)
 	}
-	return context.WithValue(ctx, turnKey{}, new(atomic.Bool)), nil
+	return context.WithValue(ctx, turnKey{}, &turn{rate: rate}), nil
 }
 
 // addPacing returns the API option that adds paceMiddleware to one call.

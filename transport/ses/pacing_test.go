@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,6 +153,55 @@ func TestSendPacedToAccountRate(t *testing.T) {
 	// 199 intervals of 1/18 second after the first request.
 	if min := 11 * time.Second; elapsed < min {
 		t.Errorf("200 sends took %v, want at least %v at 90 percent of 20 per second", elapsed, min)
+	}
+}
+
+func TestSendPacedDespiteSlowCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 3 seconds")
+	}
+	const goroutines, sends, stalled = 8, 40, 5
+	fake := newRateLimitedSES(t, 20)
+	// One attempt per message, so that a single 429 fails a Send.
+	tr := newTestTransport(t, fake.server.URL, ses.Options{MaxAttempts: 1})
+	env := transport.Envelope{Recipients: []string{"bob@example.com"}}
+
+	// The commit points of the first sends stall, as a slow sync of a
+	// spool record does, until the sends paced after them catch up. Without
+	// spacing at the commit point they would all leave at once, and more
+	// than 20 requests would fall into one second.
+	var commits atomic.Int32
+	stall := func() error {
+		if commits.Add(1) <= stalled {
+			time.Sleep(300 * time.Millisecond)
+		}
+		return nil
+	}
+
+	next := make(chan struct{})
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range next {
+				ctx := transport.OnCommit(context.Background(), stall)
+				if _, err := tr.Send(ctx, env, strings.NewReader(testMessage)); err != nil {
+					t.Errorf("Send: %v", err)
+				}
+			}
+		})
+	}
+	for range sends {
+		next <- struct{}{}
+	}
+	close(next)
+	wg.Wait()
+
+	attempts, throttled, _ := fake.counts()
+	if throttled != 0 {
+		t.Errorf("the endpoint returned HTTP 429 %d times, want none", throttled)
+	}
+	if attempts != sends {
+		t.Errorf("got %d SendEmail requests, want %d", attempts, sends)
 	}
 }
 

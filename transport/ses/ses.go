@@ -20,7 +20,11 @@
 //     shares the Transport. [Transport.Pacing] returns the rate and its
 //     source, [Options.MaxSendRate] overrides it and [Options.RateLimit]
 //     caps it. [transport.FinishInFlight] lets a sender stop waiting for its turn
-//     without cutting off a request that has left.
+//     without cutting off a request that has left. At the commit point the
+//     requests are spaced again by the same rate, so that any one second
+//     holds the paced rate plus one request. Without that, a delay between
+//     a turn and its request, such as a slow sync of a spool record, could
+//     bunch them.
 //   - Send calls [transport.Commit] when the HTTP client first reads the
 //     request body, once the connection is up. SES cannot have accepted a
 //     message before that, so an attempt that stops earlier is unsent.
@@ -58,6 +62,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+
+	"github.com/sealmail/sealmail/transport/internal/spacing"
 )
 
 // MaxRawSize is the largest raw message SES accepts, in bytes.
@@ -145,6 +151,8 @@ type Transport struct {
 	maxSendRate float64
 	rateLimit   float64
 	pacer       pacer
+	// wire spaces the SendEmail requests again at their commit point.
+	wire spacing.Gate
 	// accountSem guards pacing and pacingExpires, and lets one goroutine
 	// at a time call GetAccount for them.
 	accountSem    chan struct{}

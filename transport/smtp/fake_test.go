@@ -48,6 +48,8 @@ type fakeServer struct {
 	mu       sync.Mutex
 	commands []string // each with "tls " in front once TLS is up
 	messages []string
+	// ends are the times the final dots of the messages arrived.
+	ends []time.Time
 }
 
 func startFake(t *testing.T, f *fakeServer) *fakeServer {
@@ -104,6 +106,13 @@ func (f *fakeServer) Commands() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.commands...)
+}
+
+// Ends returns the times the final dots of the accepted messages arrived.
+func (f *fakeServer) Ends() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.ends...)
 }
 
 // Messages returns the message data accepted so far.
@@ -200,6 +209,7 @@ func (f *fakeServer) serve(conn net.Conn) {
 				}
 				data.WriteString(l)
 			}
+			end := time.Now()
 			f.record(secure, "<data>")
 			if f.dropAfterData {
 				return
@@ -221,6 +231,7 @@ func (f *fakeServer) serve(conn net.Conn) {
 			}
 			f.mu.Lock()
 			f.messages = append(f.messages, data.String())
+			f.ends = append(f.ends, end)
 			f.mu.Unlock()
 			reply("250 Ok 0100018f-fake-queue-id-000000")
 		case "QUIT":

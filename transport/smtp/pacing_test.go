@@ -3,8 +3,10 @@ package smtp
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +47,54 @@ func TestSendPacedToMaxSendRate(t *testing.T) {
 	}
 	if elapsed := time.Since(start); elapsed < 600*time.Millisecond {
 		t.Errorf("4 messages took %v, want at least 600ms at 10 recipients per second", elapsed)
+	}
+}
+
+func TestSendPacedDespiteSlowCommit(t *testing.T) {
+	const messages, stalled = 16, 5
+	f := startFake(t, &fakeServer{})
+	// The test envelope has two recipients, so at 20 recipients per second
+	// any one second may hold 10 final dots, plus one.
+	tr := newPlainTransport(t, f, 20)
+	const maxPerSecond = 11
+
+	// The commit points of the first sessions stall, as a slow sync of a
+	// spool record does, until the sessions paced after them catch up.
+	// Without spacing at the commit point their final dots would leave
+	// together with the later ones.
+	var commits atomic.Int32
+	stall := func() error {
+		if commits.Add(1) <= stalled {
+			time.Sleep(400 * time.Millisecond)
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	for range messages {
+		wg.Go(func() {
+			ctx := transport.OnCommit(context.Background(), stall)
+			if _, err := tr.Send(ctx, testEnvelope, strings.NewReader(testMessage)); err != nil {
+				t.Errorf("Send: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+
+	ends := f.Ends()
+	if len(ends) != messages {
+		t.Fatalf("server received %d messages, want %d", len(ends), messages)
+	}
+	slices.SortFunc(ends, func(a, b time.Time) int { return a.Compare(b) })
+	for i, start := range ends {
+		in := 0
+		for _, end := range ends[i:] {
+			if end.Sub(start) < time.Second {
+				in++
+			}
+		}
+		if in > maxPerSecond {
+			t.Errorf("%d final dots arrived in the second from %v, want at most %d", in, start.Sub(ends[0]), maxPerSecond)
+		}
 	}
 }
 

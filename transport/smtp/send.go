@@ -27,7 +27,9 @@ import (
 //
 // With [Options.MaxSendRate] it first waits for its turn. Its commit point
 // (see [transport.Commit]) comes after the message data and before the final
-// dot that ends it. Once the server accepted the message, Send waits at most
+// dot that ends it. There the final dots are spaced again by MaxSendRate,
+// across all goroutines, so that sessions delayed on their way cannot send
+// them in a burst. Once the server accepted the message, Send waits at most
 // quitTimeout for the reply to QUIT. Every error after the envelope check is
 // a *SendError.
 func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Reader) (string, error) {
@@ -252,6 +254,18 @@ func (s *session) submit(env transport.Envelope, raw io.Reader) (string, error) 
 	// so the server may accept it from then on.
 	if err := transport.Commit(s.ctx); err != nil {
 		return "", s.commitError(err)
+	}
+	// The pacer gives each session its turn before the spool records the
+	// attempt, and a slow disk sync or a slow server can hold back several
+	// sessions until their final dots leave together, above the rate in a
+	// sliding second. The wire gate, shared by every goroutine of the
+	// Transport, spaces the final dots again. A process killed during this
+	// wait leaves the entry unconfirmed, the safe side, and a wait that
+	// ends with the context sends no dot, so nothing was accepted.
+	if rate := s.t.opts.MaxSendRate; rate > 0 {
+		if err := s.t.wire.Wait(s.ctx, rate, len(env.Recipients)); err != nil {
+			return "", s.commitError(err)
+		}
 	}
 	s.committed = true
 	resp, err := data.CloseWithResponse()

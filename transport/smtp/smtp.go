@@ -57,6 +57,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sealmail/sealmail/transport/internal/spacing"
 )
 
 // TLSMode is the way a connection starts TLS.
@@ -148,10 +150,13 @@ type Options struct {
 // Transport sends through an SMTP server. It keeps no connection between
 // calls and is safe for concurrent use.
 type Transport struct {
-	opts  Options
-	addr  string
-	mode  TLSMode
-	pacer pacer
+	opts Options
+	addr string
+	mode TLSMode
+	// pacer gives each session its turn at MaxSendRate, and wire spaces
+	// the final dots of the messages again (see session.submit).
+	pacer spacing.Gate
+	wire  spacing.Gate
 }
 
 // OptionError is an invalid value in [Options]. New returns it before any
