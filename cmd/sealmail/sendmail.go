@@ -71,9 +71,9 @@ Other sendmail options (-F NAME, -oem, -odi, -B 8BITMIME, -N ...) are
 accepted and ignored. Exit status: 0 sent; 64 usage, or no recipient
 argument without -t; 65 invalid or empty message, or none of To, Cc, Bcc
 and the arguments names a recipient under -t; 67 recipient without a key;
-69 refused; 74 partly sent, do not send again; 75 not sent, try again
-later; 78 configuration, or a session with the server that the settings
-cannot set up; 130 or 143 stopped by SIGINT or SIGTERM.
+69 refused; 74 partly or maybe sent, do not send again; 75 not sent, try
+again later; 78 configuration or key, or a session with the server that
+the settings cannot set up; 130 or 143 stopped by SIGINT or SIGTERM.
 `
 
 // sendmailSettings are the parts of config.toml that sendmail uses.
