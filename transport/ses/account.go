@@ -102,7 +102,10 @@ func (e *APIError) Error() string {
 		msg = fmt.Sprintf("failed to call SES %s: %s (HTTP %d)", e.Operation, e.Message, e.StatusCode)
 	}
 
+	var timedOut *timeoutError
 	switch {
+	case errors.As(e.Err, &timedOut):
+		msg = fmt.Sprintf("failed to call SES %s: no response within %v; check the endpoint and the network", e.Operation, timedOut.timeout)
 	case e.StatusCode == 0 && strings.Contains(e.Err.Error(), "get credentials"):
 		// NOTE: the SDK has no error type for a missing credential, only
 		// this text, so another SDK version may lose the hint.

@@ -282,9 +282,11 @@ func (t *Transport) WaitTurn(ctx context.Context, env transport.Envelope) (conte
 	return context.WithValue(ctx, turnKey{}, &turn{rate: rate}), nil
 }
 
-// addPacing returns the API option that adds paceMiddleware to one call.
+// addPacing returns the API option that adds paceMiddleware to one call,
+// before timeoutMiddleware, so that the wait for a turn does not count
+// against the timeout of the attempt.
 func (t *Transport) addPacing(recipients int) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
-		return stack.Finalize.Insert(&paceMiddleware{transport: t, recipients: recipients}, "Retry", middleware.After)
+		return stack.Finalize.Insert(&paceMiddleware{transport: t, recipients: recipients}, timeoutMiddleware{}.ID(), middleware.Before)
 	}
 }

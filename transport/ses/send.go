@@ -145,6 +145,10 @@ type SendError struct {
 	// have been accepted: an HTTP 5xx, a timeout or a connection lost after
 	// sending. Sending again could deliver the message twice.
 	Uncertain bool
+	// TimedOut means the attempt got no complete response within
+	// Options.RequestTimeout. Unsent is set too when that happened before
+	// the request body was written, and Uncertain when it happened after.
+	TimedOut bool
 	// Message is the error message SES returned, or "".
 	Message string
 	// Err is the error of the SDK.
@@ -165,6 +169,8 @@ func newSendError(err error) *SendError {
 	}
 
 	e.StatusCode = responseStatus(err)
+	var timedOut *timeoutError
+	e.TimedOut = errors.As(err, &timedOut)
 
 	var sendErr *smithyhttp.RequestSendError
 	var canceled *smithy.CanceledError
@@ -193,7 +199,7 @@ func newSendError(err error) *SendError {
 	default:
 		e.Uncertain = true
 	}
-	e.Interrupted = e.Unsent && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+	e.Interrupted = e.Unsent && !e.TimedOut && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 	return e
 }
 
@@ -255,6 +261,13 @@ func (e *SendError) Error() string {
 	switch {
 	case e.Interrupted:
 		return fmt.Sprintf("failed to send through SES: interrupted, nothing was sent (%v)", contextErr(e.Err))
+	case e.TimedOut:
+		var timedOut *timeoutError
+		errors.As(e.Err, &timedOut)
+		msg = fmt.Sprintf("failed to send through SES: no response within %v", timedOut.timeout)
+		if e.Unsent {
+			msg += " before the request body could be sent; check the endpoint and the network"
+		}
 	case e.Throttled:
 		msg = fmt.Sprintf("SES kept throttling the request until the attempts ran out, so the message was not accepted; try again later (%v)", e.Err)
 	case e.StatusCode == http.StatusRequestEntityTooLarge:

@@ -39,6 +39,11 @@
 //     "Daily message quota exceeded", and LimitExceededException with any
 //     other message than "Maximum sending rate exceeded", mean the daily
 //     quota is spent, so they are not retried either.
+//   - Each attempt of each call has a time limit, [Options.RequestTimeout]
+//     (60 seconds by default), because the SDK otherwise waits for as long
+//     as the endpoint keeps the connection open. A SendEmail attempt that
+//     times out before its request body was written sent nothing, and one
+//     that times out later may have been accepted.
 //   - Every raw message passes [Preflight] before the call: CRLF line endings,
 //     lines of at most 998 octets (RFC 5322 section 2.1.1), no Bcc header
 //     field, no empty or duplicate singleton header fields.
@@ -131,6 +136,13 @@ type Options struct {
 	// off.
 	MaxSendRate float64
 
+	// RequestTimeout bounds each attempt of each SES call, from the
+	// credentials to the end of the response, without the wait for a turn
+	// at the sending rate. Zero means DefaultRequestTimeout. A SendEmail
+	// attempt that times out before its request body was written sent
+	// nothing, and one that times out later may have been accepted.
+	RequestTimeout time.Duration
+
 	// RateLimit caps the sending rate, in recipients per second, for a
 	// sender that wants to go slower than the account allows. Send keeps to
 	// the lower of RateLimit and 90 percent of the maximum send rate, and
@@ -189,10 +201,15 @@ func New(ctx context.Context, opts Options) (*Transport, error) {
 	}
 
 	retryer := newRetryer(opts.MaxAttempts, opts.MaxBackoff)
+	timeout := opts.RequestTimeout
+	if timeout == 0 {
+		timeout = DefaultRequestTimeout
+	}
 	client := sesv2.NewFromConfig(cfg, func(o *sesv2.Options) {
 		if opts.EndpointURL != "" {
 			o.BaseEndpoint = aws.String(opts.EndpointURL)
 		}
+		o.APIOptions = append(o.APIOptions, addTimeout(timeout))
 		o.Retryer = retryer
 		// A non-zero value here, from AWS_MAX_ATTEMPTS or a profile, would
 		// wrap the retryer and change the number of attempts.
@@ -327,6 +344,9 @@ func checkOptions(opts Options) error {
 	}
 	if opts.MaxBackoff < 0 {
 		return fmt.Errorf("invalid max backoff %v: must not be negative", opts.MaxBackoff)
+	}
+	if opts.RequestTimeout < 0 {
+		return fmt.Errorf("invalid request timeout %v: must not be negative", opts.RequestTimeout)
 	}
 	if opts.MaxSendRate < 0 && opts.MaxSendRate != NoPacing || math.IsNaN(opts.MaxSendRate) || math.IsInf(opts.MaxSendRate, 0) {
 		return fmt.Errorf("invalid max send rate %v: give recipients per second, 0 to read it from SES, or NoPacing", opts.MaxSendRate)
