@@ -115,7 +115,7 @@ func (e *SendError) Error() string {
 		}
 		msg = fmt.Sprintf("the SMTP server %s refused recipients: %s", e.Addr, strings.Join(list, ", "))
 	case e.Command == "AUTH" && e.Reply.Code == 535:
-		msg = fmt.Sprintf("the SMTP server %s rejected the user name or password (%s); for Amazon SES the user name is the access key ID and the password is derived from the secret access key for the endpoint's region: make it with \"sealmail smtp-password --region REGION\" (smtp.SESPassword), not from the secret access key itself", e.Addr, e.Reply)
+		msg = fmt.Sprintf("the SMTP server %s rejected the user name or password (%s); for Amazon SES, the user name is the access key ID, and the password is not the secret access key but one derived from it for the endpoint's region with \"sealmail smtp-password --region REGION\"", e.Addr, e.Reply)
 	case e.Throttled || e.QuotaExceeded:
 		msg = fmt.Sprintf("the SMTP server %s is throttling sends (%s); try again later", e.Addr, e.Reply)
 	case e.Reply.Code != 0:

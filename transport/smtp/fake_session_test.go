@@ -260,6 +260,22 @@ func TestFakeReplyClassification(t *testing.T) {
 	}
 }
 
+func TestWrongPasswordErrorForUsers(t *testing.T) {
+	e := &SendError{Addr: "mail.example.org:587", Command: "AUTH",
+		Reply: Reply{Code: 535, Message: "Authentication Credentials Invalid"}}
+	msg := e.Error()
+
+	if !strings.Contains(msg, `"sealmail smtp-password --region REGION"`) {
+		t.Errorf("error %q does not name the command that derives the SES SMTP password", msg)
+	}
+	if !strings.Contains(msg, "access key ID") {
+		t.Errorf("error %q does not say that the user name is the access key ID", msg)
+	}
+	if strings.Contains(msg, "SESPassword") || strings.Contains(msg, "smtp.") {
+		t.Errorf("error %q names a Go function, which users of the command line do not know", msg)
+	}
+}
+
 func TestFakeCancelledContext(t *testing.T) {
 	config, pool := fakeTLS(t)
 	f := startFake(t, &fakeServer{tlsConfig: config, offerSTARTTLS: true, auth: "PLAIN"})
