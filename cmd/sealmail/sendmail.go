@@ -122,7 +122,8 @@ func (a *app) readSendmailMessage(ctx context.Context, opts *sendmailOptions, s 
 	// A signal ends the wait for input from a terminal or a stalled pipe.
 	data, err := readInterruptibly(ctx, func() ([]byte, error) { return io.ReadAll(a.stdin) })
 	if err != nil {
-		return nil, "", exitWith(exitIOErr, fmt.Errorf("failed to read the message on standard input: %w", err))
+		// Nothing is queued yet, so the caller may send the message again.
+		return nil, "", exitWith(exitTempFail, fmt.Errorf("failed to read the message on standard input, so nothing was sent: %w", err))
 	}
 	if isEmptyMessage(data) {
 		return nil, "", exitWith(exitDataErr, errors.New("invalid message on standard input: it is empty, with no header field and no body; write the message, header first, on standard input"))
@@ -133,7 +134,7 @@ func (a *app) readSendmailMessage(ctx context.Context, opts *sendmailOptions, s 
 	case errors.As(err, &input):
 		return nil, "", exitWith(exitDataErr, fmt.Errorf("invalid message on standard input: %w", err))
 	case err != nil:
-		return nil, "", exitWith(exitIOErr, err)
+		return nil, "", exitWith(exitTempFail, fmt.Errorf("failed to read the message on standard input, so nothing was sent: %w", err))
 	}
 
 	if m.From == nil {
