@@ -19,6 +19,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -54,6 +55,21 @@ type CommitReporter interface {
 	// ReportsCommit reports whether Send calls Commit as described. A
 	// transport that wraps another returns the answer of the inner one.
 	ReportsCommit() bool
+}
+
+// SetupFailed reports whether err, or an error it wraps, has a method
+// SetupFailed that returns true. The transports of sealmail return such an
+// error when a send failed before the message was handed over, because the
+// server could not be reached or the session with it could not be set up:
+// a name that does not resolve, a connection refused or timed out, TLS or
+// a certificate that fails, no STARTTLS, or credentials that are missing
+// or rejected. Nothing was accepted. Every later send through the same
+// transport, with the same settings, is likely to fail the same way, so a
+// sender of many messages stops at the first such error, whether it is
+// temporary (the server is down) or not (a wrong setting).
+func SetupFailed(err error) bool {
+	var setup interface{ SetupFailed() bool }
+	return errors.As(err, &setup) && setup.SetupFailed()
 }
 
 // commitKey is the context key of OnCommit.

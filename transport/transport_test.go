@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -114,5 +115,32 @@ func TestDetachInFlightAfterStop(t *testing.T) {
 	cancel()
 	if _, _, err := transport.DetachInFlight(transport.FinishInFlight(parent, time.Minute)); !errors.Is(err, context.Canceled) {
 		t.Errorf("DetachInFlight of an ended context = %v, want context.Canceled", err)
+	}
+}
+
+// setupFailure is an error whose SetupFailed method returns failed.
+type setupFailure struct{ failed bool }
+
+func (e setupFailure) Error() string     { return "setup" }
+func (e setupFailure) SetupFailed() bool { return e.failed }
+
+func TestSetupFailed(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"plain error", errors.New("refused"), false},
+		{"setup failed", setupFailure{failed: true}, true},
+		{"setup failed, wrapped", fmt.Errorf("send: %w", setupFailure{failed: true}), true},
+		{"setup passed", setupFailure{failed: false}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := transport.SetupFailed(tt.err); got != tt.want {
+				t.Errorf("SetupFailed(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
 	}
 }

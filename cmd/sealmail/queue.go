@@ -362,7 +362,11 @@ type queuedError struct {
 }
 
 func (e *queuedError) Error() string {
-	return fmt.Sprintf("%v (kept in the queue as %s, %s)", e.err, e.entry.ID, describeState(e.entry))
+	state := describeState(e.entry)
+	if e.entry.State == spool.StatePending && transport.SetupFailed(e.err) {
+		state = "pending: fix the cause, then \"sealmail queue flush\" sends it again; transport flags given to it, such as --smtp-ca-file, replace the recorded ones"
+	}
+	return fmt.Sprintf("%v (kept in the queue as %s, %s)", e.err, e.entry.ID, state)
 }
 
 // Unwrap returns the error of the send.

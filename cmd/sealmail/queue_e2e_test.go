@@ -551,8 +551,8 @@ func TestQueueRetryReplacesRecordedFlags(t *testing.T) {
 	server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
 	home, files, _, _, _ := e2eSetup(t)
 
-	// Without --smtp-ca-file the test CA is not trusted, so the copy fails
-	// for good with the recorded flags.
+	// Without --smtp-ca-file the test CA is not trusted, so the session
+	// cannot be set up with the recorded flags, and the copy stays pending.
 	status, _, stderr := runSealmail(t, home, nil, "send", "--via", "smtp",
 		"--smtp-host", server.SMTPHost, "--smtp-port", strconv.Itoa(server.SMTPPort), "--smtp-tls", "starttls",
 		"--smtp-user", smtpTestUser, "--smtp-password-file", passwordFile,
@@ -560,12 +560,12 @@ func TestQueueRetryReplacesRecordedFlags(t *testing.T) {
 	if status != 1 {
 		t.Fatalf("send with an untrusted certificate: exit status %d, want 1; stderr:\n%s", status, stderr)
 	}
-	if !strings.Contains(stderr, "failed: fix the cause") || !strings.Contains(stderr, "--smtp-ca-file") {
-		t.Errorf("send does not say that queue retry takes transport flags; stderr:\n%s", stderr)
+	if !strings.Contains(stderr, "pending: fix the cause, then \"sealmail queue flush\"") || !strings.Contains(stderr, "--smtp-ca-file") {
+		t.Errorf("send does not say that queue flush takes transport flags; stderr:\n%s", stderr)
 	}
 	entries := queueEntries(t, home)
-	if len(entries) != 1 || entries[0].State != spool.StateFailed {
-		t.Fatalf("entries = %+v, want one failed", entries)
+	if len(entries) != 1 || entries[0].State != spool.StatePending {
+		t.Fatalf("entries = %+v, want one pending", entries)
 	}
 	id := entries[0].ID
 

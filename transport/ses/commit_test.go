@@ -72,6 +72,9 @@ func TestCommitErrorSendsNothing(t *testing.T) {
 	if !sendErr.Unsent || !sendErr.Temporary() || sendErr.Uncertain || sendErr.Interrupted {
 		t.Errorf("error %+v, want unsent and temporary, not uncertain or interrupted", sendErr)
 	}
+	if sendErr.Setup {
+		t.Errorf("Setup = true for a failed record of the commit point, want false")
+	}
 	if !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "nothing was sent") {
 		t.Errorf("error %q does not name the failure and say that nothing was sent", err)
 	}

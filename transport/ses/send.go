@@ -145,6 +145,14 @@ type SendError struct {
 	// have been accepted: an HTTP 5xx, a timeout or a connection lost after
 	// sending. Sending again could deliver the message twice.
 	Uncertain bool
+	// Setup means SES could not be reached or rejected the settings of the
+	// Transport, so nothing was accepted. The causes are a name of the
+	// endpoint that does not resolve, a connection refused or timed out, a
+	// failed TLS handshake or certificate check, missing or rejected
+	// credentials (HTTP 401 or 403), and a configuration set that does not
+	// exist. Every later request with the same settings is likely to fail
+	// the same way.
+	Setup bool
 	// TimedOut means the attempt got no complete response within
 	// Options.RequestTimeout. Unsent is set too when that happened before
 	// the request body was written, and Uncertain when it happened after.
@@ -200,8 +208,37 @@ func newSendError(err error) *SendError {
 		e.Uncertain = true
 	}
 	e.Interrupted = e.Unsent && !e.TimedOut && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+	e.Setup = setupFailed(e, err)
 	return e
 }
+
+// setupFailed reports whether e, made from the SDK's error err, means that
+// SES could not be reached or rejected the settings (see SendError.Setup).
+func setupFailed(e *SendError, err error) bool {
+	switch {
+	case e.Interrupted || e.Uncertain:
+		return false
+	case e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden:
+		return true
+	case e.Code == "NotFoundException":
+		// SendEmail returns it for a configuration set that does not exist.
+		return true
+	case !e.Unsent:
+		return false
+	}
+
+	var uncommitted *uncommittedError
+	if errors.As(err, &uncommitted) && uncommitted.commitErr != nil {
+		// The caller's record of the commit point failed, not SES.
+		return false
+	}
+	var sendErr *smithyhttp.RequestSendError
+	return e.TimedOut || failedInOtherService(err) || !errors.As(err, &sendErr) || failedBeforeSending(err)
+}
+
+// SetupFailed reports whether SES could not be reached or rejected the
+// settings (Setup), for [transport.SetupFailed].
+func (e *SendError) SetupFailed() bool { return e.Setup }
 
 // failedInOtherService reports whether err is the error of a service other
 // than SES, such as the instance metadata service of the credential chain.

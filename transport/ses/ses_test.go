@@ -281,6 +281,7 @@ func TestSendNoRetry(t *testing.T) {
 		temporary     bool
 		uncertain     bool
 		quotaExceeded bool
+		setup         bool
 		hint          string
 	}{
 		{
@@ -337,6 +338,18 @@ func TestSendNoRetry(t *testing.T) {
 			quotaExceeded: true,
 		},
 		{
+			name:     "unknown access key",
+			response: fakeResponse{Status: http.StatusForbidden, ErrorType: "UnrecognizedClientException", Message: "The security token included in the request is invalid."},
+			code:     "UnrecognizedClientException",
+			setup:    true,
+		},
+		{
+			name:     "configuration set not found",
+			response: fakeResponse{Status: http.StatusNotFound, ErrorType: "NotFoundException", Message: "Configuration set <statements> does not exist."},
+			code:     "NotFoundException",
+			setup:    true,
+		},
+		{
 			name:          "daily quota as throttling",
 			response:      fakeResponse{Status: http.StatusBadRequest, ErrorType: "Throttling", Message: "Daily message quota exceeded."},
 			code:          "Throttling",
@@ -375,6 +388,9 @@ func TestSendNoRetry(t *testing.T) {
 			}
 			if sendErr.QuotaExceeded != tt.quotaExceeded {
 				t.Errorf("QuotaExceeded = %v, want %v", sendErr.QuotaExceeded, tt.quotaExceeded)
+			}
+			if transport.SetupFailed(err) != tt.setup {
+				t.Errorf("transport.SetupFailed = %v, want %v", transport.SetupFailed(err), tt.setup)
 			}
 			if tt.code != "" && !strings.Contains(err.Error(), tt.code) {
 				t.Errorf("error %q does not name the code %q", err, tt.code)
@@ -419,6 +435,9 @@ func TestSendConnectionLostNotRetried(t *testing.T) {
 	}
 	if sendErr.Temporary() {
 		t.Errorf("Temporary() = true, want false")
+	}
+	if sendErr.Setup {
+		t.Errorf("Setup = true for a connection lost after the request, want false")
 	}
 }
 
@@ -619,6 +638,9 @@ func TestSendWithoutCredentials(t *testing.T) {
 	if !errors.As(err, &sendErr) || !sendErr.Unsent || sendErr.Uncertain {
 		t.Errorf("error %v is not Unsent; no request left the machine", err)
 	}
+	if !transport.SetupFailed(err) {
+		t.Errorf("transport.SetupFailed(%v) = false, want true for missing credentials", err)
+	}
 	if strings.Contains(err.Error(), "may have accepted") {
 		t.Errorf("error %q says SES may have accepted a message it never saw", err)
 	}
@@ -653,6 +675,9 @@ func TestSendCredentialChainFailure(t *testing.T) {
 	}
 	if sendErr.StatusCode != 0 || !sendErr.Unsent || sendErr.Uncertain {
 		t.Errorf("SendError = %+v, want Unsent without the status of the metadata service", sendErr)
+	}
+	if !sendErr.Setup {
+		t.Errorf("Setup = false, want true when the credential chain fails")
 	}
 	if !strings.Contains(err.Error(), "no AWS credentials found") {
 		t.Errorf("error %q does not say that no credentials were found", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -31,28 +30,6 @@ func stalledSES(t *testing.T) *httptest.Server {
 	return server
 }
 
-// silentListener returns the address of a TCP listener on 127.0.0.1 that
-// accepts connections and never writes to them, so a TLS handshake with it
-// never completes.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { conn.Close() })
-		}
-	}()
-	return l.Addr().String()
-}
-
 func TestSendTimeoutAfterCommitUncertain(t *testing.T) {
 	server := stalledSES(t)
 	tr := newTestTransport(t, server.URL, ses.Options{MaxSendRate: ses.NoPacing, RequestTimeout: 200 * time.Millisecond})
@@ -72,8 +49,8 @@ func TestSendTimeoutAfterCommitUncertain(t *testing.T) {
 	if !sendErr.TimedOut || !sendErr.Uncertain {
 		t.Errorf("TimedOut = %v, Uncertain = %v, want both for a request whose body was sent", sendErr.TimedOut, sendErr.Uncertain)
 	}
-	if sendErr.Temporary() || sendErr.Interrupted {
-		t.Errorf("Temporary() = %v, Interrupted = %v, want neither", sendErr.Temporary(), sendErr.Interrupted)
+	if sendErr.Temporary() || sendErr.Interrupted || sendErr.Setup {
+		t.Errorf("Temporary() = %v, Interrupted = %v, Setup = %v, want none", sendErr.Temporary(), sendErr.Interrupted, sendErr.Setup)
 	}
 	if !committed.Load() {
 		t.Error("the commit point was not reported")
@@ -84,8 +61,8 @@ func TestSendTimeoutAfterCommitUncertain(t *testing.T) {
 }
 
 func TestSendTimeoutBeforeCommitUnsent(t *testing.T) {
-	addr := silentListener(t)
-	tr := newTestTransport(t, "https://"+addr, ses.Options{MaxSendRate: ses.NoPacing, RequestTimeout: 200 * time.Millisecond})
+	endpoint, _ := stalledTLSEndpoint(t)
+	tr := newTestTransport(t, endpoint, ses.Options{MaxSendRate: ses.NoPacing, RequestTimeout: 200 * time.Millisecond})
 	env := transport.Envelope{Recipients: []string{"bob@example.com"}}
 
 	var committed atomic.Bool
@@ -99,8 +76,8 @@ func TestSendTimeoutBeforeCommitUnsent(t *testing.T) {
 	if !errors.As(err, &sendErr) {
 		t.Fatalf("Send to an endpoint that never completes the TLS handshake = %v, want a *SendError", err)
 	}
-	if !sendErr.TimedOut || !sendErr.Unsent || !sendErr.Temporary() {
-		t.Errorf("TimedOut = %v, Unsent = %v, Temporary() = %v, want all three", sendErr.TimedOut, sendErr.Unsent, sendErr.Temporary())
+	if !sendErr.TimedOut || !sendErr.Unsent || !sendErr.Temporary() || !sendErr.Setup {
+		t.Errorf("TimedOut = %v, Unsent = %v, Temporary() = %v, Setup = %v, want all four", sendErr.TimedOut, sendErr.Unsent, sendErr.Temporary(), sendErr.Setup)
 	}
 	if sendErr.Uncertain || sendErr.Interrupted {
 		t.Errorf("Uncertain = %v, Interrupted = %v, want neither", sendErr.Uncertain, sendErr.Interrupted)

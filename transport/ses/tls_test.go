@@ -51,6 +51,9 @@ func TestSendTLS(t *testing.T) {
 			if sendErr.Unsent != tt.unsent {
 				t.Errorf("Unsent = %v, want %v", sendErr.Unsent, tt.unsent)
 			}
+			if !transport.SetupFailed(err) {
+				t.Errorf("transport.SetupFailed = false, want true for a failed TLS handshake")
+			}
 			if n := requests.Load(); n != 0 {
 				t.Errorf("the server handled %d requests, want none", n)
 			}
@@ -81,5 +84,8 @@ func TestSendConnectionRefused(t *testing.T) {
 	}
 	if sendErr.Uncertain {
 		t.Errorf("Uncertain = true, want false")
+	}
+	if !transport.SetupFailed(err) {
+		t.Errorf("transport.SetupFailed = false, want true for a refused connection")
 	}
 }

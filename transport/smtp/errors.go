@@ -80,6 +80,13 @@ type SendError struct {
 	// session stopped before the end of the message data and nothing was
 	// sent. Err is the error of the context.
 	Interrupted bool
+	// Setup means the session could not be set up, so nothing was sent:
+	// the connection, the greeting, TLS, EHLO, STARTTLS or AUTH failed,
+	// or the server replied 530 (authentication required). Every session
+	// with the same options is likely to fail the same way. Temporary
+	// reports whether a later attempt may succeed without a change, as
+	// after a refused connection.
+	Setup bool
 	// Err is the underlying error, or nil for a reply alone.
 	Err error
 
@@ -93,6 +100,10 @@ type SendError struct {
 // when the message may have been accepted (Uncertain), for 5xx replies, and
 // for TLS or configuration errors.
 func (e *SendError) Temporary() bool { return e.temporary && !e.Uncertain }
+
+// SetupFailed reports whether the session could not be set up (Setup), for
+// [transport.SetupFailed].
+func (e *SendError) SetupFailed() bool { return e.Setup }
 
 // Unwrap returns the underlying error.
 func (e *SendError) Unwrap() error { return e.Err }
@@ -155,6 +166,9 @@ func (s *session) replyError(command string, err error) *SendError {
 	e.Reply = newReply(reply)
 	e.Err = nil
 	e.temporary = e.Reply.Temporary()
+	// A server that requires AUTH replies 530 to MAIL FROM when no
+	// credentials were given (RFC 4954 section 6).
+	e.Setup = e.Reply.Code == 530
 	if e.Reply.Code == 454 {
 		text := strings.ToLower(e.Reply.Message)
 		e.Throttled = strings.Contains(text, "sending rate")
@@ -186,7 +200,7 @@ const errNoSTARTTLS = "smtp: server doesn't support STARTTLS"
 // mode does not match the port.
 func (s *session) setupError(err error) *SendError {
 	t := s.t
-	e := &SendError{Addr: t.addr, Err: err}
+	e := &SendError{Addr: t.addr, Err: err, Setup: true}
 
 	var reply *gosmtp.SMTPError
 	if errors.As(err, &reply) {

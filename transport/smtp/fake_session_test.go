@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -257,6 +259,89 @@ func TestFakeReplyClassification(t *testing.T) {
 				t.Errorf("the server accepted %d messages, want none", len(f.Messages()))
 			}
 		})
+	}
+}
+
+func TestFakeSetupFailed(t *testing.T) {
+	tests := []struct {
+		name string
+		// server returns the fake server and the pool the client trusts.
+		server    func(t *testing.T) (*fakeServer, *x509.CertPool)
+		setup     bool
+		temporary bool
+	}{
+		{name: "no STARTTLS", setup: true, server: func(t *testing.T) (*fakeServer, *x509.CertPool) {
+			config, pool := fakeTLS(t)
+			return &fakeServer{tlsConfig: config, auth: "PLAIN", authBeforeTLS: true}, pool
+		}},
+		{name: "untrusted certificate", setup: true, server: func(t *testing.T) (*fakeServer, *x509.CertPool) {
+			config, _ := fakeTLS(t)
+			_, other := fakeTLS(t)
+			return &fakeServer{tlsConfig: config, offerSTARTTLS: true, auth: "PLAIN"}, other
+		}},
+		{name: "AUTH not offered", setup: true, server: func(t *testing.T) (*fakeServer, *x509.CertPool) {
+			config, pool := fakeTLS(t)
+			return &fakeServer{tlsConfig: config, offerSTARTTLS: true}, pool
+		}},
+		{name: "535 wrong password", setup: true, server: func(t *testing.T) (*fakeServer, *x509.CertPool) {
+			config, pool := fakeTLS(t)
+			return &fakeServer{tlsConfig: config, offerSTARTTLS: true, auth: "PLAIN", replies: map[string]string{"AUTH": "535 Authentication Credentials Invalid"}}, pool
+		}},
+		{name: "530 at MAIL", setup: true, server: func(t *testing.T) (*fakeServer, *x509.CertPool) {
+			config, pool := fakeTLS(t)
+			return &fakeServer{tlsConfig: config, offerSTARTTLS: true, auth: "PLAIN", replies: map[string]string{"MAIL": "530 5.7.0 Authentication required"}}, pool
+		}},
+		{name: "421 to EHLO", setup: true, temporary: true, server: func(t *testing.T) (*fakeServer, *x509.CertPool) {
+			config, pool := fakeTLS(t)
+			return &fakeServer{tlsConfig: config, offerSTARTTLS: true, auth: "PLAIN", replies: map[string]string{"EHLO": "421 4.3.2 Service not available"}}, pool
+		}},
+		{name: "421 at MAIL", temporary: true, server: func(t *testing.T) (*fakeServer, *x509.CertPool) {
+			config, pool := fakeTLS(t)
+			return &fakeServer{tlsConfig: config, offerSTARTTLS: true, auth: "PLAIN", replies: map[string]string{"MAIL": "421 4.3.0 Service shutting down"}}, pool
+		}},
+		{name: "554 after data", server: func(t *testing.T) (*fakeServer, *x509.CertPool) {
+			config, pool := fakeTLS(t)
+			return &fakeServer{tlsConfig: config, offerSTARTTLS: true, auth: "PLAIN", replies: map[string]string{"END": "554 Message rejected"}}, pool
+		}},
+		{name: "550 recipient", server: func(t *testing.T) (*fakeServer, *x509.CertPool) {
+			config, pool := fakeTLS(t)
+			return &fakeServer{tlsConfig: config, offerSTARTTLS: true, auth: "PLAIN", replies: map[string]string{"RCPT": "550 5.1.1 User unknown"}}, pool
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, pool := tt.server(t)
+			tr := newFakeTransport(t, startFake(t, f), StartTLS, pool, true)
+
+			e := sendError(t, tr)
+			if e.Setup != tt.setup {
+				t.Errorf("Setup = %v, want %v", e.Setup, tt.setup)
+			}
+			if transport.SetupFailed(fmt.Errorf("wrapped: %w", e)) != tt.setup {
+				t.Errorf("transport.SetupFailed of the wrapped error = %v, want %v", !tt.setup, tt.setup)
+			}
+			if e.Temporary() != tt.temporary {
+				t.Errorf("Temporary() = %v, want %v", e.Temporary(), tt.temporary)
+			}
+		})
+	}
+}
+
+func TestConnectionRefusedSetupFailed(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	tr, err := New(Options{Host: "127.0.0.1", Port: port, TLS: StartTLS, ConnectTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e := sendError(t, tr)
+	if !e.Setup || !e.Temporary() {
+		t.Errorf("Setup = %v, Temporary() = %v, want both for a refused connection", e.Setup, e.Temporary())
 	}
 }
 

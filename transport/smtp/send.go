@@ -90,7 +90,7 @@ func (t *Transport) open(ctx context.Context) (*session, error) {
 		return nil, &SendError{Addr: t.addr, Err: ctxErr, Interrupted: true, temporary: true}
 	}
 	if err != nil {
-		return nil, &SendError{Addr: t.addr, Err: fmt.Errorf("failed to connect: %w", err), temporary: true}
+		return nil, &SendError{Addr: t.addr, Err: fmt.Errorf("failed to connect: %w", err), temporary: true, Setup: true}
 	}
 
 	conn := &limitedConn{Conn: raw}
@@ -104,6 +104,10 @@ func (t *Transport) open(ctx context.Context) (*session, error) {
 	}
 	if err := s.authenticate(); err != nil {
 		s.close()
+		var sendErr *SendError
+		if errors.As(err, &sendErr) {
+			sendErr.Setup = true
+		}
 		return nil, s.contextError(err)
 	}
 
@@ -155,7 +159,7 @@ func (s *session) start() error {
 	}
 	state, ok := s.client.TLSConnectionState()
 	if !ok || !state.HandshakeComplete || state.Version < tls.VersionTLS12 {
-		return &SendError{Addr: t.addr, Err: errors.New("failed to set up TLS: the connection is not protected by TLS 1.2 or later")}
+		return &SendError{Addr: t.addr, Err: errors.New("failed to set up TLS: the connection is not protected by TLS 1.2 or later"), Setup: true}
 	}
 	return nil
 }

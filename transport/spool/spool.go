@@ -52,7 +52,9 @@
 //   - on success, the state accepted and the message ID, after which the
 //     caller keeps its sent copy and calls [Claim.Remove];
 //   - on an error whose Temporary method returns true (the message was
-//     certainly not accepted), the state pending, so a later retry sends it;
+//     certainly not accepted), or that [transport.SetupFailed] reports (the
+//     session could not be set up, so nothing was handed over), the state
+//     pending, so a later retry sends it;
 //   - on any other error, the state failed: the transport refused the
 //     message or may have accepted it. A failed entry is kept for the user
 //     and sent again only when a caller claims it by ID.
@@ -634,12 +636,15 @@ func (c *Claim) Send(ctx context.Context, t transport.Transport) error {
 }
 
 // recordFailure records sendErr as the last error of the entry. The state
-// becomes pending when the error's Temporary method returns true, and failed
-// otherwise. It returns sendErr, joined with the error of the record write if
+// becomes pending when the error's Temporary method returns true or
+// [transport.SetupFailed] reports it, and failed otherwise. It returns sendErr, joined with the error of the record write if
 // that failed.
 func (c *Claim) recordFailure(sendErr error) error {
+	// A session that could not be set up handed nothing over, so the entry
+	// goes again once the settings are fixed, even when the cause was
+	// permanent, such as a wrong password.
 	var temporary interface{ Temporary() bool }
-	retry := errors.As(sendErr, &temporary) && temporary.Temporary()
+	retry := errors.As(sendErr, &temporary) && temporary.Temporary() || transport.SetupFailed(sendErr)
 
 	e := c.entry
 	e.State = StateFailed

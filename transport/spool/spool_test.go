@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -189,6 +190,30 @@ func TestSendTemporaryErrorStaysPending(t *testing.T) {
 	}
 	if ft.calls() != 2 || !bytes.Equal(ft.raws[0], ft.raws[1]) {
 		t.Errorf("transport got %d calls, want 2 with the same bytes", ft.calls())
+	}
+}
+
+// setupError is an error of a session that could not be set up, as a
+// *smtp.SendError is for a wrong password.
+type setupError struct{}
+
+func (setupError) Error() string     { return "wrong password" }
+func (setupError) Temporary() bool   { return false }
+func (setupError) SetupFailed() bool { return true }
+
+func TestSetupFailureStaysPending(t *testing.T) {
+	sp := openSpool(t)
+	e := addMessage(t, sp)
+
+	if _, err := sp.Send(context.Background(), e.ID, &fakeTransport{err: fmt.Errorf("wrapped: %w", setupError{})}); err == nil {
+		t.Fatal("Send succeeded, want the transport's error")
+	}
+	got := listEntries(t, sp)[0]
+	if got.State != spool.StatePending || !got.Due() {
+		t.Errorf("entry = %+v (due %v), want pending and due, since nothing was handed over", got, got.Due())
+	}
+	if got.LastError != "wrapped: wrong password" {
+		t.Errorf("LastError = %q, want the error of the setup", got.LastError)
 	}
 }
 
