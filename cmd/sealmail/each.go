@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -70,6 +71,9 @@ type eachResult struct {
 	// QueueID is the ID of the queue entry of a copy that was not sent.
 	QueueID string `json:"queue_id,omitempty"`
 	Error   string `json:"error,omitempty"`
+
+	// err is the error of sendEntry for the copy, nil when it was sent.
+	err error
 }
 
 // sendEach implements send --each: one copy per recipient of the file,
@@ -229,6 +233,8 @@ func (a *app) eachSpooled(ctx context.Context, h *home, ec *eachComposer, t tran
 
 // entryResult fills in r from the outcome of sendEntry for its entry.
 func entryResult(r eachResult, e spool.Entry, err error) eachResult {
+	r.err = err
+	var notTried *notTriedError
 	switch {
 	case err == nil:
 		r.Status, r.MessageID, r.QueueID = "sent", e.MessageID, ""
@@ -237,6 +243,10 @@ func entryResult(r eachResult, e spool.Entry, err error) eachResult {
 		r.Error = "sent by another sealmail process, so the message ID is in its output"
 	case errors.Is(err, spool.ErrBusy):
 		r.Error = "another sealmail process is sending it"
+	case errors.As(err, &notTried):
+		// The queue entry is listed beside it, and the summary says why
+		// and how to send it.
+		r.Error = notTried.Error()
 	case e.State == spool.StateAccepted:
 		// The transport accepted the copy, but keeping the sent copy or
 		// removing the entry failed.
@@ -314,8 +324,10 @@ func (a *app) printEachResults(results []eachResult, asJSON bool) error {
 func (a *app) eachSummary(ctx context.Context, results []eachResult, outbox bool) error {
 	counts := map[string]int{}
 	var problems int
-	for _, r := range results {
+	errs := make([]error, len(results))
+	for i, r := range results {
 		counts[r.Status]++
+		errs[i] = r.err
 		if r.Error != "" {
 			problems++
 		}
@@ -327,7 +339,16 @@ func (a *app) eachSummary(ctx context.Context, results []eachResult, outbox bool
 	default:
 		a.progress("%d of %d copies sent, %d failed, %d still queued", done, len(results), counts["failed"], counts["queued"])
 	}
-	if counts["queued"] > 0 {
+
+	stopped := slices.ContainsFunc(errs, func(err error) bool {
+		var notTried *notTriedError
+		return errors.As(err, &notTried)
+	})
+	a.printHints(errs)
+	switch {
+	case stopped:
+		a.printStops(errs)
+	case counts["queued"] > 0:
 		a.progress("run \"sealmail queue flush\" to send the %d queued %s, paced as this run was", counts["queued"], plural(counts["queued"], "copy", "copies"))
 	}
 	if counts["failed"] > 0 && !outbox {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
+	"os"
 	"sync"
 	"time"
 
@@ -131,4 +134,169 @@ feed:
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// spooledTransport is a transport built from the options recorded with an
+// entry, with the name send prints for it. Until one send through it got
+// past setting up the session, its sends go one at a time, and the first
+// send that cannot reach the server or set up the session stops the sends
+// not started yet (see begin). So a wrong TLS mode, password or endpoint is
+// tried once, not once per copy, and a server that is down is not asked
+// again for every copy.
+type spooledTransport struct {
+	transport transport.Transport
+	via       string
+	// keepSent is false when the copy was sent with --no-sent-copy.
+	keepSent bool
+
+	mu sync.Mutex
+	// proven is set once a send got past setting up the session.
+	proven bool
+	// probe is closed when the send that tries the transport first ends,
+	// and nil while none does.
+	probe chan struct{}
+	// stopped is the error of the send that stopped the others.
+	stopped error
+}
+
+// begin waits until a send through st may start, and reports whether it is
+// the one that tries the transport first. It returns a *notTriedError once
+// a send through st stopped the others, and the error of ctx when that ends
+// first. A caller that begin lets start calls end with the outcome.
+func (st *spooledTransport) begin(ctx context.Context) (first bool, err error) {
+	for {
+		st.mu.Lock()
+		switch {
+		case st.stopped != nil:
+			st.mu.Unlock()
+			return false, &notTriedError{transport: st}
+		case st.proven:
+			st.mu.Unlock()
+			return false, nil
+		case st.probe == nil:
+			st.probe = make(chan struct{})
+			st.mu.Unlock()
+			return true, nil
+		}
+		probe := st.probe
+		st.mu.Unlock()
+
+		select {
+		case <-probe:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+// end records the outcome of a send that begin let start. A send that
+// reached the server proves the transport, and one that could not reach it
+// or set up the session stops the sends not started yet. A send stopped by
+// ctx, or by a failure of the spool, does neither, and the next one tries
+// the transport instead.
+func (st *spooledTransport) end(ctx context.Context, first bool, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+
+	var reached interface{ SetupFailed() bool }
+	switch {
+	case stopsSending(err):
+		if st.stopped == nil {
+			st.stopped = err
+		}
+	case err == nil, ctx.Err() == nil && errors.As(err, &reached):
+		st.proven = true
+	}
+	if first {
+		close(st.probe)
+		st.probe = nil
+	}
+}
+
+// stoppedBy returns the error that stopped the sends through st, or nil.
+func (st *spooledTransport) stoppedBy() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.stopped
+}
+
+// stopsSending reports whether err shows that later sends through the same
+// transport would fail the same way: the server could not be reached, or
+// the session could not be set up (transport.SetupFailed), whether for
+// good (a wrong setting) or for now (the server is down). A server that
+// stopped responding counts too, since each later send would wait as long
+// and might leave one more copy whose outcome is unknown.
+func stopsSending(err error) bool {
+	if transport.SetupFailed(err) {
+		return true
+	}
+	var sesErr *ses.SendError
+	if errors.As(err, &sesErr) {
+		return sesErr.TimedOut
+	}
+	var smtpErr *smtp.SendError
+	return errors.As(err, &smtpErr) && !smtpErr.Interrupted && errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// notTriedError is the error of a copy that was never handed to its
+// transport, because an earlier send through it could not reach the server
+// or set up the session. The copy stays in the queue as it was.
+type notTriedError struct {
+	transport *spooledTransport
+}
+
+func (e *notTriedError) Error() string {
+	return fmt.Sprintf("not tried, because sending via %s stopped at the first failure to reach the server or set up the session", e.transport.via)
+}
+
+// printStops prints, for each transport that stopped, why and how many
+// copies it did not try, and how to send them: fix the cause, then run
+// queue flush with the corrected transport flags. errs are the errors of
+// the copies, nil for a copy that was sent. The hint for the cause comes
+// from printHints, since the copy that failed first is among errs.
+func (a *app) printStops(errs []error) {
+	var order []*spooledTransport
+	notTried := make(map[*spooledTransport]int)
+	for _, err := range errs {
+		var stop *notTriedError
+		if !errors.As(err, &stop) {
+			continue
+		}
+		if notTried[stop.transport] == 0 {
+			order = append(order, stop.transport)
+		}
+		notTried[stop.transport]++
+	}
+
+	for _, st := range order {
+		cause := st.stoppedBy()
+		n := notTried[st]
+		a.progress("stopped sending via %s at the first failure to reach the server or set up the session, so %d %s not tried and stay in the queue: %v",
+			st.via, n, plural(n, "copy was", "copies were"), cause)
+		a.progress("fix the cause, or wait until the server is reachable again, then run \"sealmail queue flush\"; transport flags given to it, such as %s, replace the recorded ones",
+			resumeFlags(st.via))
+	}
+}
+
+// printHints prints each distinct hint of sendHint for errs once, such as
+// how to trust a private CA after an untrusted certificate.
+func (a *app) printHints(errs []error) {
+	seen := make(map[string]bool)
+	for _, err := range errs {
+		hint := sendHint(err)
+		if hint == "" || seen[hint] {
+			continue
+		}
+		seen[hint] = true
+		a.progress("hint: %s", hint)
+	}
+}
+
+// resumeFlags names the transport flags that most often fix a transport
+// that via names and that cannot be reached or set up.
+func resumeFlags(via string) string {
+	if via == "ses" {
+		return "--region, --profile or --endpoint-url"
+	}
+	return "--smtp-host, --smtp-port, --smtp-tls, --smtp-password-file or --smtp-ca-file"
 }

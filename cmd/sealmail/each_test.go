@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -715,5 +716,188 @@ func TestSendEachSMTPRate(t *testing.T) {
 	// Nine intervals of a fifth of a second after the first message.
 	if min := 1800 * time.Millisecond; elapsed < min {
 		t.Errorf("%d messages at --rate 5 took %v, want at least %v", n, elapsed, min)
+	}
+}
+
+// closedPort returns a port on 127.0.0.1 that nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+// attempts returns the number of entries and the sum of their attempts.
+func attempts(entries []spool.Entry) (tried, sum int) {
+	for _, e := range entries {
+		if e.Attempts > 0 {
+			tried++
+		}
+		sum += e.Attempts
+	}
+	return tried, sum
+}
+
+func TestSendEachStopsAtSetupFailure(t *testing.T) {
+	server, caFile, _ := smtpSetup(t, mailpit.RequireSTARTTLS)
+	port := strconv.Itoa(server.SMTPPort)
+	tests := []struct {
+		name      string
+		password  string
+		transport []string
+		want      string
+	}{
+		{name: "wrong password", password: "wrong",
+			transport: []string{"--smtp-port", port, "--smtp-tls", "starttls", "--smtp-ca-file", caFile},
+			want:      "rejected the user name or password"},
+		{name: "wrong TLS mode", password: smtpTestPassword,
+			transport: []string{"--smtp-port", port, "--smtp-tls", "implicit", "--smtp-ca-file", caFile},
+			want:      "use TLS mode starttls"},
+		{name: "closed port", password: smtpTestPassword,
+			transport: []string{"--smtp-port", strconv.Itoa(closedPort(t)), "--smtp-tls", "starttls", "--smtp-ca-file", caFile},
+			want:      "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			home, files, _, _, _ := e2eSetup(t)
+			t.Setenv("SEALMAIL_SMTP_PASSWORD", tt.password)
+			const n = 6
+			eachRecipients(t, home, files, n)
+			before := server.Count(t)
+
+			args := append([]string{"send", "--each", filepath.Join(files, "list.txt"), "--via", "smtp",
+				"--smtp-host", server.SMTPHost, "--smtp-user", smtpTestUser,
+				"--from", "alice@example.org", "--subject", "Statement", "--text", filepath.Join(files, "body.txt")}, tt.transport...)
+			status, stdout, stderr := runCLI(t, home, "", args...)
+			if status != 1 {
+				t.Fatalf("send --each: exit status %d, want 1; stderr:\n%s", status, stderr)
+			}
+			entries := queueEntries(t, home)
+			tried, sum := attempts(entries)
+			if len(entries) != n || tried != 1 || sum != 1 {
+				t.Errorf("the queue holds %d entries, %d of them tried, %d attempts in all; want %d entries and one attempt", len(entries), tried, sum, n)
+			}
+			for _, e := range entries {
+				if e.State != spool.StatePending {
+					t.Errorf("entry %s is %s, want pending", e.ID, e.State)
+				}
+			}
+			if got := strings.Count(stdout, "\tqueued\t"); got != n {
+				t.Errorf("send --each reported %d copies queued, want %d:\n%s", got, n, stdout)
+			}
+			if got := strings.Count(stdout, "not tried, because sending via smtp stopped"); got != n-1 {
+				t.Errorf("send --each reported %d copies not tried, want %d:\n%s", got, n-1, stdout)
+			}
+			for _, want := range []string{tt.want, "stopped sending via smtp", "5 copies were not tried", "then run \"sealmail queue flush\"", "--smtp-tls"} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			if strings.Contains(stderr, "to send the 6 queued copies, paced as this run was") {
+				t.Errorf("stderr suggests a flush with the same flags:\n%s", stderr)
+			}
+			if got := server.Count(t); got != before {
+				t.Errorf("mailpit received %d messages, want none", got-before)
+			}
+		})
+	}
+}
+
+func TestQueueFlushStopsAtSetupFailure(t *testing.T) {
+	server, caFile, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+	home, files, _, _, _ := e2eSetup(t)
+	const n = 4
+	eachRecipients(t, home, files, n)
+	wrong := filepath.Join(files, "wrong-password")
+	writeFiles(t, files, map[string][]byte{"wrong-password": []byte("wrong\n")})
+
+	status, _, stderr := runCLI(t, home, "", "send", "--each", filepath.Join(files, "list.txt"), "--via", "smtp",
+		"--smtp-host", server.SMTPHost, "--smtp-port", strconv.Itoa(server.SMTPPort), "--smtp-tls", "starttls",
+		"--smtp-user", smtpTestUser, "--smtp-password-file", wrong, "--smtp-ca-file", caFile,
+		"--from", "alice@example.org", "--subject", "Statement", "--text", filepath.Join(files, "body.txt"))
+	if status != 1 {
+		t.Fatalf("send --each with a wrong password: exit status %d, want 1; stderr:\n%s", status, stderr)
+	}
+
+	// A flush with the recorded wrong password tries one copy again, not
+	// every copy.
+	status, _, stderr = runCLI(t, home, "", "queue", "flush")
+	if status != 1 || !strings.Contains(stderr, "stopped sending via smtp") {
+		t.Fatalf("queue flush with the wrong password: exit status %d, want 1 and the stop; stderr:\n%s", status, stderr)
+	}
+	if _, sum := attempts(queueEntries(t, home)); sum != 2 {
+		t.Errorf("the queue entries have %d attempts in all after a send and a flush, want 2", sum)
+	}
+
+	// The corrected flag sends them all.
+	status, stdout, stderr := runCLI(t, home, "", "queue", "flush", "--smtp-password-file", passwordFile)
+	if status != 0 {
+		t.Fatalf("queue flush --smtp-password-file: exit status %d; stdout:\n%s\nstderr:\n%s", status, stdout, stderr)
+	}
+	if got := server.Count(t); got != n {
+		t.Errorf("mailpit holds %d messages, want %d", got, n)
+	}
+	if entries := queueEntries(t, home); len(entries) != 0 {
+		t.Errorf("the queue holds %d entries after the flush, want none", len(entries))
+	}
+}
+
+func TestSendEachSESDownStopsAtFirst(t *testing.T) {
+	fakeAWS(t)
+	home, files, _, _, _ := e2eSetup(t)
+	const n = 5
+	eachRecipients(t, home, files, n)
+
+	endpoint := "http://127.0.0.1:" + strconv.Itoa(closedPort(t))
+	start := time.Now()
+	status, _, stderr := runCLI(t, home, "", eachArgs(files, endpoint)...)
+	elapsed := time.Since(start)
+	if status != 1 {
+		t.Fatalf("send --each to a closed port: exit status %d, want 1; stderr:\n%s", status, stderr)
+	}
+	t.Logf("send --each of %d copies to a closed port took %v", n, elapsed)
+	entries := queueEntries(t, home)
+	if tried, sum := attempts(entries); len(entries) != n || tried != 1 || sum != 1 {
+		t.Errorf("the queue holds %d entries, %d of them tried, %d attempts in all; want %d entries and one attempt", len(entries), tried, sum, n)
+	}
+	for _, want := range []string{"connection refused", "stopped sending via ses", "4 copies were not tried", "--endpoint-url"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+func TestSendCopiesStopAtUntrustedCertificate(t *testing.T) {
+	server, _, passwordFile := smtpSetup(t, mailpit.RequireSTARTTLS)
+	home, files, _, _, _ := e2eSetup(t)
+
+	status, _, stderr := runCLI(t, home, "", "send", "--via", "smtp",
+		"--smtp-host", server.SMTPHost, "--smtp-port", strconv.Itoa(server.SMTPPort), "--smtp-tls", "starttls",
+		"--smtp-user", smtpTestUser, "--smtp-password-file", passwordFile,
+		"--from", "alice@example.org", "--to", "bob@example.org", "--bcc", "carol@example.org",
+		"--subject", "Figures", "--text", filepath.Join(files, "body.txt"))
+	if status != 1 {
+		t.Fatalf("send of two copies with an untrusted certificate: exit status %d, want 1; stderr:\n%s", status, stderr)
+	}
+	for _, want := range []string{
+		"2 of 2 copies failed",
+		"certificate signed by unknown authority",
+		"hint: if the server's certificate is issued by a private CA, trust that CA with --smtp-ca-file FILE, or ca_file in [smtp] of config.toml",
+		"stopped sending via smtp", "1 copy was not tried",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if got := strings.Count(stderr, "hint: "); got != 1 {
+		t.Errorf("stderr has %d hints, want 1:\n%s", got, stderr)
+	}
+	entries := queueEntries(t, home)
+	if tried, sum := attempts(entries); len(entries) != 2 || tried != 1 || sum != 1 {
+		t.Errorf("the queue holds %d entries, %d of them tried, %d attempts in all; want 2 entries and one attempt", len(entries), tried, sum)
 	}
 }

@@ -256,11 +256,19 @@ func (a *app) retryEntries(ctx context.Context, ids []string, overrides map[stri
 	if len(entries) > 1 {
 		progress = newProgressMeter(a.stderr, terminal, "sending", len(entries))
 	}
-	var failed int
+	var failed, notTried int
 	var failedMu sync.Mutex
+	errs := make([]error, len(entries))
 	a.sendEntries(ctx, h, sp, entryIDs, senders, transportFor, func(i int, sent spool.Entry, err error) {
 		e := entries[i]
+		errs[i] = err
+		var stop *notTriedError
 		switch {
+		case errors.As(err, &stop):
+			// printStops reports these entries together.
+			failedMu.Lock()
+			notTried++
+			failedMu.Unlock()
 		case errors.Is(err, spool.ErrBusy):
 			a.progress("skipped entry %s: another sealmail process is sending it", e.ID)
 		case errors.Is(err, spool.ErrNotFound):
@@ -281,12 +289,14 @@ func (a *app) retryEntries(ctx context.Context, ids []string, overrides map[stri
 	if progress != nil {
 		progress.finish()
 	}
+	a.printHints(errs)
+	a.printStops(errs)
 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("stopped before every entry was sent, and the others stay in the queue: %w", err)
 	}
-	if failed > 0 {
-		return fmt.Errorf("failed to send %d of %d queued message(s): run \"sealmail queue list\" to see their state", failed, len(entries))
+	if failed+notTried > 0 {
+		return fmt.Errorf("failed to send %d of %d queued message(s): run \"sealmail queue list\" to see their state", failed+notTried, len(entries))
 	}
 	return nil
 }
@@ -313,15 +323,6 @@ func (a *app) entriesToRetry(sp *spool.Spool, ids []string) ([]spool.Entry, erro
 	return entries, nil
 }
 
-// spooledTransport is a transport built from the options recorded with an
-// entry, with the name send prints for it.
-type spooledTransport struct {
-	transport transport.Transport
-	via       string
-	// keepSent is false when the copy was sent with --no-sent-copy.
-	keepSent bool
-}
-
 // sendEntry claims the entry, sends it through the transport transportFor
 // returns unless it was accepted before, keeps the sent copy and only then
 // removes the entry. An entry that stays is reported in the error.
@@ -336,7 +337,14 @@ func (a *app) sendEntry(ctx context.Context, h *home, sp *spool.Spool, id string
 	if err != nil {
 		return c.Entry(), err
 	}
-	if err := c.Send(ctx, st.transport); err != nil {
+	first, err := st.begin(ctx)
+	if err != nil {
+		e := c.Entry()
+		return e, &queuedError{err: err, entry: e}
+	}
+	err = c.Send(ctx, st.transport)
+	st.end(ctx, first, err)
+	if err != nil {
 		e := c.Entry()
 		return e, &queuedError{err: err, entry: e}
 	}

@@ -250,13 +250,18 @@ func (a *app) report(ctx context.Context, results []sendResult) error {
 		return results[0].err
 	}
 	fmt.Fprintf(a.stderr, "sealmail: %d of %d copies failed:\n", failed, len(results))
-	for _, r := range results {
+	errs := make([]error, len(results))
+	for i, r := range results {
+		errs[i] = r.err
 		if r.err != nil {
 			fmt.Fprintf(a.stderr, "  failed:   %s: %v\n", describeCopy(r.copy), r.err)
 		} else {
 			fmt.Fprintf(a.stderr, "  accepted: %s: message ID %s\n", describeCopy(r.copy), r.id)
 		}
 	}
+	// The lines above are printed here, so run prints no hint for them.
+	a.printHints(errs)
+	a.printStops(errs)
 	if failed == len(results) {
 		return errors.New("no copy was sent")
 	}
