@@ -901,3 +901,32 @@ func TestSendCopiesStopAtUntrustedCertificate(t *testing.T) {
 		t.Errorf("the queue holds %d entries, %d of them tried, %d attempts in all; want 2 entries and one attempt", len(entries), tried, sum)
 	}
 }
+
+func TestSendNamesSESSettingsFromConfig(t *testing.T) {
+	fakeAWS(t)
+	home, files, _, _, _ := e2eSetup(t)
+	// checkEndpoint rejects the plain http:// endpoint before any request,
+	// because it is not on a loopback address.
+	config := "via = \"ses\"\n[ses]\nregion = \"eu-west-1\"\nendpoint_url = \"http://mail.example.org:8005\"\n"
+	if err := os.WriteFile(filepath.Join(home, "config.toml"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	status, _, stderr := runCLI(t, home, "", "send", "--from", "alice@example.org", "--to", "bob@example.org",
+		"--subject", "Figures", "--text", filepath.Join(files, "body.txt"))
+	if status != 2 {
+		t.Fatalf("send with an invalid endpoint_url in config.toml: exit status %d, want 2; stderr:\n%s", status, stderr)
+	}
+	for _, want := range []string{"plain http:// is allowed only on a loopback address", "(region and endpoint_url come from [ses] of config.toml)"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	// A flag given on the command line is not named as a setting.
+	status, _, stderr = runCLI(t, home, "", "send", "--region", "eu-central-1", "--from", "alice@example.org", "--to", "bob@example.org",
+		"--subject", "Figures", "--text", filepath.Join(files, "body.txt"))
+	if status != 2 || !strings.Contains(stderr, "(endpoint_url comes from [ses] of config.toml)") {
+		t.Errorf("send --region with endpoint_url in config.toml: exit status %d, want 2 and endpoint_url named alone; stderr:\n%s", status, stderr)
+	}
+}

@@ -318,6 +318,26 @@ func (sf *sendFlags) check() error {
 	return nil
 }
 
+// sesSettingsNote returns a note that names the settings in [ses] of
+// config.toml that gave the SES flags their values, such as " (region and
+// endpoint_url come from [ses] of config.toml)", or "" when none did.
+func (a *app) sesSettingsNote() string {
+	var names []string
+	for _, flag := range []string{"region", "profile", "endpoint-url", "configuration-set"} {
+		if setting, ok := a.settings[flag]; ok {
+			names = append(names, strings.TrimSuffix(setting, " in [ses]"))
+		}
+	}
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprintf(" (%s comes from [ses] of %s)", names[0], configFileName)
+	}
+	list := strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	return fmt.Sprintf(" (%s come from [ses] of %s)", list, configFileName)
+}
+
 // rateValue returns the rate of --rate in recipients per second, or 0 when
 // it is not given.
 func (sf *sendFlags) rateValue() (float64, error) {
@@ -358,7 +378,7 @@ func (a *app) transport(ctx context.Context, h *home, sf *sendFlags) (transport.
 		}
 		t, err := ses.New(ctx, opts)
 		if err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("%w%s", err, a.sesSettingsNote())
 		}
 		if t.Insecure() {
 			a.progress("warning: sending over plain HTTP to %s, which is allowed only on loopback, for emulators and tests", t.Endpoint())
