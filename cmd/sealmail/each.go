@@ -71,10 +71,20 @@ type eachResult struct {
 	// QueueID is the ID of the queue entry of a copy that was not sent.
 	QueueID string `json:"queue_id,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Note explains a status without an error, such as a copy that
+	// another sealmail process sent, whose message ID is in its output.
+	Note string `json:"note,omitempty"`
 
 	// err is the error of sendEntry for the copy, nil when it was sent.
 	err error
+	// elsewhere is set for a copy that another sealmail process was still
+	// sending when this run ended.
+	elsewhere bool
 }
+
+// sentElsewhere is the note of a copy that another sealmail process sent,
+// such as a queue flush that ran beside send --each.
+const sentElsewhere = "sent by another sealmail process, whose output has the message ID"
 
 // sendEach implements send --each: one copy per recipient of the file,
 // each encrypted to that recipient and the sender only.
@@ -227,6 +237,9 @@ func (a *app) eachSpooled(ctx context.Context, h *home, ec *eachComposer, t tran
 		sent.add(1)
 	})
 	sent.finish()
+	if err := recheckBusy(sp, results); err != nil {
+		a.progress("warning: failed to look up the copies that another sealmail process was sending: %v", err)
+	}
 	sp.RemoveFinishedBatch(batch.ID())
 	return results, nil
 }
@@ -239,8 +252,7 @@ func entryResult(r eachResult, e spool.Entry, err error) eachResult {
 	case err == nil:
 		r.Status, r.MessageID, r.QueueID = "sent", e.MessageID, ""
 	case errors.Is(err, spool.ErrNotFound):
-		r.Status, r.QueueID = "sent", ""
-		r.Error = "sent by another sealmail process, so the message ID is in its output"
+		r.Status, r.QueueID, r.Note = "sent", "", sentElsewhere
 	case errors.Is(err, spool.ErrBusy):
 		r.Error = "another sealmail process is sending it"
 	case errors.As(err, &notTried):
@@ -260,6 +272,49 @@ func entryResult(r eachResult, e spool.Entry, err error) eachResult {
 		r.Error = err.Error()
 	}
 	return r
+}
+
+// recheckBusy looks up again, once the run is over, the copies that another
+// sealmail process held when this run came to them, such as a queue flush
+// running beside send --each. A copy gone from the queue was sent by that
+// process, and one it accepted or failed has that status. A copy it is
+// still sending is marked elsewhere, and one it left pending stays queued.
+func recheckBusy(sp *spool.Spool, results []eachResult) error {
+	var busy []int
+	for i, r := range results {
+		if errors.Is(r.err, spool.ErrBusy) {
+			busy = append(busy, i)
+		}
+	}
+	if len(busy) == 0 {
+		return nil
+	}
+	entries, err := sp.List()
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]spool.Entry, len(entries))
+	for _, e := range entries {
+		byID[e.ID] = e
+	}
+
+	for _, i := range busy {
+		r := &results[i]
+		e, queued := byID[r.QueueID]
+		switch {
+		case !queued:
+			r.Status, r.QueueID, r.Error, r.Note = "sent", "", "", sentElsewhere
+		case e.State == spool.StateAccepted:
+			r.Status, r.MessageID, r.Error, r.Note = "sent", e.MessageID, "", "sent by another sealmail process"
+		case e.State == spool.StateSending || e.State == spool.StateSubmitted:
+			r.Error, r.elsewhere = "another sealmail process is still sending it", true
+		case e.State == spool.StateFailed || e.State == spool.StateUnconfirmed:
+			r.Status, r.Error = "failed", fmt.Sprintf("another sealmail process sent it and left it %s: %s", e.State, e.LastError)
+		default:
+			r.Error = fmt.Sprintf("another sealmail process tried it and left it %s: %s", e.State, e.LastError)
+		}
+	}
+	return nil
 }
 
 // eachToOutbox writes every copy to the outbox, on every core.
@@ -314,6 +369,9 @@ func (a *app) printEachResults(results []eachResult, asJSON bool) error {
 		if r.Error != "" {
 			detail = append(detail, oneLine(r.Error))
 		}
+		if r.Note != "" {
+			detail = append(detail, r.Note)
+		}
 		fmt.Fprintf(a.stdout, "%s\t%s\t%s\n", r.Recipient, r.Status, strings.Join(detail, ": "))
 	}
 	return nil
@@ -323,19 +381,29 @@ func (a *app) printEachResults(results []eachResult, asJSON bool) error {
 // and returns an error unless every copy was accepted.
 func (a *app) eachSummary(ctx context.Context, results []eachResult, outbox bool) error {
 	counts := map[string]int{}
-	var problems int
+	var problems, elsewhere, byOthers, flushable int
 	errs := make([]error, len(results))
 	for i, r := range results {
 		counts[r.Status]++
 		errs[i] = r.err
-		if r.Error != "" {
+		switch {
+		case r.Error != "":
 			problems++
+		case r.Note != "":
+			byOthers++
+		}
+		if r.elsewhere {
+			elsewhere++
+		} else if r.Status == "queued" {
+			flushable++
 		}
 	}
 	done := counts["sent"] + counts["written"]
 	switch {
 	case outbox:
 		a.progress("%d of %d copies written to the outbox, %d failed", done, len(results), counts["failed"])
+	case byOthers > 0:
+		a.progress("%d of %d copies sent (%d of them by another sealmail process), %d failed, %d still queued", done, len(results), byOthers, counts["failed"], counts["queued"])
 	default:
 		a.progress("%d of %d copies sent, %d failed, %d still queued", done, len(results), counts["failed"], counts["queued"])
 	}
@@ -348,8 +416,11 @@ func (a *app) eachSummary(ctx context.Context, results []eachResult, outbox bool
 	switch {
 	case stopped:
 		a.printStops(errs)
-	case counts["queued"] > 0:
-		a.progress("run \"sealmail queue flush\" to send the %d queued %s, paced as this run was", counts["queued"], plural(counts["queued"], "copy", "copies"))
+	case flushable > 0:
+		a.progress("run \"sealmail queue flush\" to send the %d queued %s, paced as this run was", flushable, plural(flushable, "copy", "copies"))
+	}
+	if elsewhere > 0 {
+		a.progress("another sealmail process is still sending %d %s; \"sealmail queue list\" shows %s", elsewhere, plural(elsewhere, "copy", "copies"), plural(elsewhere, "it", "them"))
 	}
 	if counts["failed"] > 0 && !outbox {
 		a.progress("\"sealmail queue list\" shows the %d failed %s; fix the cause, then \"sealmail queue retry ID\" sends one again, and transport flags given to it, such as --smtp-ca-file, replace the recorded ones", counts["failed"], plural(counts["failed"], "copy", "copies"))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"github.com/sealmail/sealmail/internal/mailpit"
 	"github.com/sealmail/sealmail/internal/sesemu"
 	"github.com/sealmail/sealmail/keyring"
+	"github.com/sealmail/sealmail/transport"
 	"github.com/sealmail/sealmail/transport/spool"
 )
 
@@ -928,5 +930,112 @@ func TestSendNamesSESSettingsFromConfig(t *testing.T) {
 		"--subject", "Figures", "--text", filepath.Join(files, "body.txt"))
 	if status != 2 || !strings.Contains(stderr, "(endpoint_url comes from [ses] of config.toml)") {
 		t.Errorf("send --region with endpoint_url in config.toml: exit status %d, want 2 and endpoint_url named alone; stderr:\n%s", status, stderr)
+	}
+}
+
+// funcTransport is a transport whose Send calls send.
+type funcTransport func() (string, error)
+
+func (f funcTransport) Send(ctx context.Context, env transport.Envelope, raw io.Reader) (string, error) {
+	return f()
+}
+
+// retryLater is an error after which the spool keeps an entry pending.
+type retryLater struct{}
+
+func (retryLater) Error() string   { return "454 throttled" }
+func (retryLater) Temporary() bool { return true }
+
+func TestSendEachRechecksBusyCopies(t *testing.T) {
+	sp, err := spool.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := transport.Envelope{From: "alice@example.org", Recipients: []string{"bob@example.org"}}
+	add := func() spool.Entry {
+		e, err := sp.Add(env, strings.NewReader("Subject: Hi\r\n\r\nHi\r\n"), spool.Meta{Transport: "ses"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	// Another process sent one and removed it, accepted one without
+	// removing it yet, left one pending, and is still sending the last.
+	gone, accepted, pending, sending := add(), add(), add(), add()
+	if _, err := sp.Send(context.Background(), gone.ID, funcTransport(func() (string, error) { return "id-gone", nil })); err != nil {
+		t.Fatal(err)
+	}
+	claim, err := sp.Claim(accepted.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := claim.Send(context.Background(), funcTransport(func() (string, error) { return "id-accepted", nil })); err != nil {
+		t.Fatal(err)
+	}
+	claim.Release()
+	if _, err := sp.Send(context.Background(), pending.ID, funcTransport(func() (string, error) { return "", retryLater{} })); err == nil {
+		t.Fatal("Send with a temporary error succeeded")
+	}
+	inTransport, release := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sp.Send(context.Background(), sending.ID, funcTransport(func() (string, error) {
+			close(inTransport)
+			<-release
+			return "id-sending", nil
+		}))
+	}()
+	<-inTransport
+	defer func() {
+		close(release)
+		<-done
+	}()
+
+	busy := fmt.Errorf("failed to lock spool entry: %w", spool.ErrBusy)
+	var results []eachResult
+	for i, e := range []spool.Entry{gone, accepted, pending, sending} {
+		r := eachResult{Recipient: fmt.Sprintf("user%d@example.org", i), Line: i + 1, Status: "queued", QueueID: e.ID}
+		results = append(results, entryResult(r, e, busy))
+	}
+	if err := recheckBusy(sp, results); err != nil {
+		t.Fatal(err)
+	}
+
+	want := []struct{ status, messageID, note string }{
+		{"sent", "", sentElsewhere},
+		{"sent", "id-accepted", "sent by another sealmail process"},
+		{"queued", "", ""},
+		{"queued", "", ""},
+	}
+	for i, w := range want {
+		r := results[i]
+		if r.Status != w.status || r.MessageID != w.messageID || r.Note != w.note {
+			t.Errorf("copy %d = %+v, want status %q, message ID %q and note %q", i+1, r, w.status, w.messageID, w.note)
+		}
+	}
+	if results[0].QueueID != "" || results[0].Error != "" {
+		t.Errorf("the copy sent by another process keeps queue entry %q and error %q, want neither", results[0].QueueID, results[0].Error)
+	}
+	if !strings.Contains(results[2].Error, "454 throttled") || results[2].elsewhere {
+		t.Errorf("the pending copy = %+v, want its last error and not elsewhere", results[2])
+	}
+	if !results[3].elsewhere {
+		t.Errorf("the copy still being sent = %+v, want it marked elsewhere", results[3])
+	}
+
+	var stderr bytes.Buffer
+	a := &app{stdout: io.Discard, stderr: &stderr}
+	if err := a.eachSummary(context.Background(), results, false); err == nil {
+		t.Error("eachSummary returned no error, want one while copies are still queued")
+	}
+	for _, want := range []string{
+		"2 of 4 copies sent (2 of them by another sealmail process), 0 failed, 2 still queued",
+		"run \"sealmail queue flush\" to send the 1 queued copy",
+		"another sealmail process is still sending 1 copy",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, stderr.String())
+		}
 	}
 }
