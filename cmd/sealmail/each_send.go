@@ -221,9 +221,9 @@ func (st *spooledTransport) stoppedBy() error {
 }
 
 // stopsSending reports whether err shows that later sends through the same
-// transport would fail the same way: the server could not be reached, or
-// the session could not be set up (transport.SetupFailed), whether for
-// good (a wrong setting) or for now (the server is down). A server that
+// transport would fail the same way. That is a server that could not be
+// reached or a session that could not be set up (transport.SetupFailed),
+// for good (a wrong setting) or for now (the server is down). A server that
 // stopped responding counts too, since each later send would wait as long
 // and might leave one more copy whose outcome is unknown.
 func stopsSending(err error) bool {
