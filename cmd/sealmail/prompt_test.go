@@ -182,14 +182,16 @@ func (s *terminalSession) echoOn() bool {
 	return termios.Lflag&unix.ECHO != 0
 }
 
-// finish waits up to 5 seconds for the program to exit, and returns its
-// exit status, all it wrote, and whether the terminal echoes after it.
+// finish waits up to 30 seconds for the program to exit, and returns its
+// exit status, all it wrote, and whether the terminal echoes after it. The
+// wait is long because protecting a new key with its passphrase takes
+// seconds on a loaded machine.
 func (s *terminalSession) finish() (status int, output string, echo bool) {
 	s.t.Helper()
 	select {
 	case <-s.exited:
-	case <-time.After(5 * time.Second):
-		s.t.Fatalf("sealmail still runs 5s after the signal; it wrote:\n%s", s.text())
+	case <-time.After(30 * time.Second):
+		s.t.Fatalf("sealmail still runs 30s after the last input or signal; it wrote:\n%s", s.text())
 	}
 	echo = s.echoOn()
 
