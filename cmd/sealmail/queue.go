@@ -278,6 +278,10 @@ func (a *app) retryEntries(ctx context.Context, ids []string, overrides map[stri
 			failed++
 			failedMu.Unlock()
 			fmt.Fprintf(a.stderr, "sealmail: entry %s to %s: %v\n", e.ID, strings.Join(e.Envelope.Recipients, ", "), err)
+		case e.State == spool.StateAccepted:
+			// The transport accepted it before; only the sent copy was missing.
+			fmt.Fprintf(a.stdout, "kept the sent copy of entry %s to %s, which %s accepted before: message ID %s\n", sent.ID,
+				strings.Join(sent.Envelope.Recipients, ", "), sent.Transport, sent.MessageID)
 		default:
 			fmt.Fprintf(a.stdout, "sent entry %s to %s via %s: message ID %s\n", sent.ID,
 				strings.Join(sent.Envelope.Recipients, ", "), sent.Transport, sent.MessageID)

@@ -316,7 +316,8 @@ func (s *session) contextError(err error) error {
 		return err
 	}
 	if s.committed {
-		sendErr.Err = fmt.Errorf("%w (%v)", ctxErr, sendErr.Err)
+		// The socket error that the cancellation caused says nothing more.
+		sendErr.Err = fmt.Errorf("stopped before the server replied to the message data, so it may have accepted the message: %w", ctxErr)
 		return sendErr
 	}
 	return &SendError{Addr: s.t.addr, Command: sendErr.Command, Err: ctxErr, Interrupted: true, temporary: true}
