@@ -47,7 +47,7 @@ func describeSubkeys(e *openpgp.Entity, now time.Time) []Subkey {
 			Status:                status,
 			SelectedForEncryption: encryptionKey.PublicKey == subkey.PublicKey,
 		}
-		if expiry := bindingExpiry(subkey.PublicKey, binding); !expiry.IsZero() {
+		if expiry := SignatureExpiry(subkey.PublicKey, binding); !expiry.IsZero() {
 			described.Expires = &expiry
 		}
 		subkeys = append(subkeys, described)
@@ -63,7 +63,7 @@ func encryptionSubkeyExpiry(e *openpgp.Entity, now time.Time) *time.Time {
 	if !ok || key.PublicKey == e.PrimaryKey {
 		return nil
 	}
-	expiry := bindingExpiry(key.PublicKey, key.SelfSignature)
+	expiry := SignatureExpiry(key.PublicKey, key.SelfSignature)
 	if expiry.IsZero() {
 		return nil
 	}
@@ -113,11 +113,12 @@ func newestBinding(subkey *openpgp.Subkey) *packet.Signature {
 	return newest
 }
 
-// bindingExpiry returns when key stops being valid by its binding
-// signature sig: when the key lifetime or the signature lifetime ends,
-// whichever comes first, as go-crypto's Subkey.Expired checks them. It
-// returns the zero time when neither is set or sig is nil.
-func bindingExpiry(key *packet.PublicKey, sig *packet.Signature) time.Time {
+// SignatureExpiry returns when key stops being valid by sig, its
+// self-signature or binding signature: when the key lifetime or the
+// signature lifetime ends, whichever comes first, as go-crypto's
+// Subkey.Expired checks them. It returns the zero time when neither is set
+// or sig is nil.
+func SignatureExpiry(key *packet.PublicKey, sig *packet.Signature) time.Time {
 	if sig == nil {
 		return time.Time{}
 	}

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/sealmail/sealmail/compose"
@@ -231,9 +230,9 @@ func (c *keyCheck) keyExpiry(key openpgp.Key, use, owner, hint string) {
 	primaryFpr := strings.ToUpper(fmt.Sprintf("%x", primary.Fingerprint))
 
 	keyName, fpr := "the key 0x"+primaryFpr, primaryFpr
-	expiry := selfSignatureExpiry(primary, key.PrimarySelfSignature)
+	expiry := keyring.SignatureExpiry(primary, key.PrimarySelfSignature)
 	if key.PublicKey != nil && key.PublicKey != primary {
-		subkey := selfSignatureExpiry(key.PublicKey, key.SelfSignature)
+		subkey := keyring.SignatureExpiry(key.PublicKey, key.SelfSignature)
 		if !subkey.IsZero() && (expiry.IsZero() || subkey.Before(expiry)) {
 			expiry = subkey
 			fpr = strings.ToUpper(fmt.Sprintf("%x", key.PublicKey.Fingerprint))
@@ -245,35 +244,6 @@ func (c *keyCheck) keyExpiry(key openpgp.Key, use, owner, hint string) {
 	}
 	c.warned[fpr] = true
 	c.warnings = append(c.warnings, fmt.Sprintf("%s %s expires %s; %s", keyName, owner, c.when(expiry), hint))
-}
-
-// selfSignatureExpiry returns when key stops being valid by sig, its
-// self-signature or binding signature: when the key lifetime or the
-// signature lifetime ends, whichever comes first. It returns the zero time
-// when neither is set.
-func selfSignatureExpiry(key *packet.PublicKey, sig *packet.Signature) time.Time {
-	if sig == nil {
-		return time.Time{}
-	}
-	var expiry time.Time
-	for _, end := range []time.Time{
-		lifetimeEnd(key.CreationTime, sig.KeyLifetimeSecs),
-		lifetimeEnd(sig.CreationTime, sig.SigLifetimeSecs),
-	} {
-		if !end.IsZero() && (expiry.IsZero() || end.Before(expiry)) {
-			expiry = end
-		}
-	}
-	return expiry
-}
-
-// lifetimeEnd returns start plus the lifetime in seconds, or the zero time
-// for no lifetime; a lifetime of 0 means none (RFC 9580 section 5.2.3.13).
-func lifetimeEnd(start time.Time, secs *uint32) time.Time {
-	if secs == nil || *secs == 0 {
-		return time.Time{}
-	}
-	return start.Add(time.Duration(*secs) * time.Second)
 }
 
 // recipientCertificate checks when the certificate used for an address, or
