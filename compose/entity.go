@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"mime/quotedprintable"
 	"strings"
 	"unicode/utf8"
 
@@ -271,37 +270,26 @@ func textCharset(content []byte, pt *entityPart) (string, error) {
 // undone. 7bit and 8bit content is lines of text (RFC 2045 section 2.7 and
 // 2.8), so its line breaks become CRLF; binary content stays as it is.
 func decodeContent(pt *entityPart) ([]byte, error) {
+	body := pt.body
 	switch pt.encoding {
-	case "", "8bit":
-		return crlfLineEndings(pt.body), nil
-	case "binary":
-		return pt.body, nil
-	case "quoted-printable":
-		content, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(crlfLineEndings(pt.body))))
-		if err != nil {
-			return nil, fmt.Errorf("invalid quoted-printable body of the part at line %d: %w", pt.bodyLine, err)
-		}
-		return content, nil
-	case "base64":
-		compact := bytes.Map(func(r rune) rune {
-			if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
-				return -1
-			}
-			return r
-		}, pt.body)
-		content, err := base64.StdEncoding.DecodeString(string(compact))
-		if err != nil {
-			return nil, fmt.Errorf("invalid base64 body of the part at line %d: %w", pt.bodyLine, err)
-		}
-		return content, nil
+	case "", "8bit", "quoted-printable":
+		// Text decodes to CRLF line breaks whatever the input used.
+		body = crlfLineEndings(body)
+	case "binary", "base64":
+	default:
+		return nil, fmt.Errorf("the part at line %d has Content-Transfer-Encoding %q, which sealmail cannot decode to re-encode its lines; use 7bit, 8bit, binary, quoted-printable or base64", pt.line, pt.encoding)
 	}
-	return nil, fmt.Errorf("the part at line %d has Content-Transfer-Encoding %q, which sealmail cannot decode to re-encode its lines; use 7bit, 8bit, binary, quoted-printable or base64", pt.line, pt.encoding)
+	content, err := rawmime.DecodeBody(pt.encoding, body)
+	if err != nil {
+		return nil, fmt.Errorf("invalid %s body of the part at line %d: %w", pt.encoding, pt.bodyLine, err)
+	}
+	return content, nil
 }
 
 // walkMultipart prepares each body part of a multipart. When every body
 // part is kept, the multipart keeps its bytes too, preamble and epilogue
-// included; otherwise it is written anew from the prepared parts without
-// them, because RFC 2046 section 5.1.1 tells readers to ignore them.
+// included. Otherwise it is written anew from the prepared parts without
+// them, because RFC 2046 section 5.1.1 requires readers to ignore them.
 func (p *entityPreparer) walkMultipart(pt *entityPart, depth int) ([]byte, bool, error) {
 	boundary := pt.params["boundary"]
 	if boundary == "" {

@@ -60,17 +60,23 @@ func (e *Entity) TransferEncoding() string {
 
 // DecodedBody returns the body with its Content-Transfer-Encoding undone.
 func (e *Entity) DecodedBody() ([]byte, error) {
-	switch encoding := e.TransferEncoding(); encoding {
+	return DecodeBody(e.TransferEncoding(), e.Body)
+}
+
+// DecodeBody returns body with the lowercase Content-Transfer-Encoding
+// encoding undone. The identity encodings return body itself.
+func DecodeBody(encoding string, body []byte) ([]byte, error) {
+	switch encoding {
 	case "", "7bit", "8bit", "binary":
-		return e.Body, nil
+		return body, nil
 	case "base64":
-		decoded, err := io.ReadAll(base64.NewDecoder(base64.StdEncoding, whitespaceStripper{bytes.NewReader(e.Body)}))
+		decoded, err := io.ReadAll(base64.NewDecoder(base64.StdEncoding, whitespaceStripper{bytes.NewReader(body)}))
 		if err != nil {
 			return nil, fmt.Errorf("failed to decode the base64 body: %w", err)
 		}
 		return decoded, nil
 	case "quoted-printable":
-		decoded, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(e.Body)))
+		decoded, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(body)))
 		if err != nil {
 			return nil, fmt.Errorf("failed to decode the quoted-printable body: %w", err)
 		}
