@@ -317,6 +317,9 @@ func TestQueueRetryKeepsAcceptedCopy(t *testing.T) {
 	if !strings.Contains(stdout, "message ID queued-1") {
 		t.Errorf("queue flush does not report the message ID:\n%s", stdout)
 	}
+	if !strings.Contains(stdout, "kept the sent copy of entry "+entries[0].ID) || strings.Contains(stdout, "sent entry") {
+		t.Errorf("queue flush does not say that it only kept the sent copy:\n%s", stdout)
+	}
 	if requests, _, _ := ep.counts(); requests != 1 {
 		t.Errorf("endpoint got %d requests, want 1: an accepted entry is never sent again", requests)
 	}

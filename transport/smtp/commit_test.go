@@ -122,6 +122,12 @@ func TestCanceledAfterCommitIsUncertain(t *testing.T) {
 	if !errors.As(err, &sendErr) || !sendErr.Uncertain || sendErr.Temporary() || sendErr.Interrupted {
 		t.Fatalf("Send canceled after the end of the data = %v, want an uncertain *SendError", err)
 	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v does not wrap context.Canceled", err)
+	}
+	if !strings.Contains(err.Error(), "may have accepted the message") || strings.Contains(err.Error(), "closed network connection") {
+		t.Errorf("error %q does not say that the server may have accepted the message, or shows the socket error", err)
+	}
 }
 
 func TestQuitReplyNotAwaited(t *testing.T) {
