@@ -21,10 +21,11 @@
 // ReadMessage reads RFC 5322 messages with RFC 2047 encoded words, and raw
 // UTF-8 (RFC 6532) in the subject and display names. A given entity
 // (Message.Entity) is protected as it is, except that its parts are made to
-// follow RFC 2045's 7bit rules (7-bit, lines of at most 998 octets), and, when
-// it is signed as a MIME part, RFC 3156 section 3 and RFC 8551 section 3.1.1:
-// no trailing white space, no line that starts with "From ", and no 8bit or
-// binary leaf, since relays may re-encode those and break the signature.
+// follow RFC 2045's 7bit rules (7-bit, lines of at most 998 octets). When it
+// is signed as a MIME part, its parts also follow RFC 3156 section 3 and RFC
+// 8551 section 3.1.1: no trailing white space, no line that starts with
+// "From ", and no 8bit or binary leaf. Relays may re-encode such a leaf and
+// break the signature.
 //
 // # Divergences
 //
@@ -48,9 +49,9 @@
 //     7-bit entities. A leaf that breaks a rule is re-encoded (text/* as
 //     quoted-printable, other types as base64), and a multipart with such a
 //     leaf loses its preamble and epilogue, which RFC 2046 section 5.1.1
-//     says to ignore. multipart/signed, multipart/encrypted and message/*
-//     parts other than message/rfc822 are never re-encoded: they must follow
-//     the rules as they are.
+//     requires readers to ignore. multipart/signed, multipart/encrypted and
+//     message/* parts other than message/rfc822 are never re-encoded: they
+//     must follow the rules as they are.
 //   - A Message.MessageID is kept in every copy, so a Bcc copy has the
 //     Message-ID of the To/Cc copy, as it would from any other MTA. Without
 //     one, each copy gets its own.

@@ -20,12 +20,13 @@ const maxEntityDepth = 32
 // line endings, and with every part that breaks the rules of a protected
 // entity re-encoded, text/* as quoted-printable and other leaves as base64.
 // The rules are 7-bit and lines of at most 998 octets (RFC 5322 section
-// 2.1.1), and for a signed entity also no trailing white space and no line
-// that starts with "From " (RFC 3156 sections 3 and 5, RFC 8551 section 3.1). A
-// part that meets them keeps its bytes. A signed entity also gets every
-// 8bit and binary leaf re-encoded, whatever its content, because a relay
-// that downgrades 8-bit mail goes by that label. The top-level header may
-// hold only Content-* fields, and a missing Content-Type is added.
+// 2.1.1). A signed entity must also have no trailing white space and no
+// line that starts with "From " (RFC 3156 sections 3 and 5, RFC 8551
+// section 3.1). A part that meets the rules keeps its bytes. A signed
+// entity also gets every 8bit and binary leaf re-encoded, whatever its
+// content, because a relay that downgrades 8-bit mail goes by that label.
+// The top-level header may hold only Content-* fields, and a missing
+// Content-Type is added.
 func prepareEntity(raw []byte, signed bool) ([]byte, error) {
 	p := entityPreparer{signed: signed}
 	out, _, err := p.walk(raw, 1, 0, "text/plain")
@@ -56,7 +57,7 @@ type entityPart struct {
 	bodyLine  int
 	mediaType string
 	params    map[string]string
-	// encoding is the Content-Transfer-Encoding in lowercase; empty means
+	// encoding is the Content-Transfer-Encoding in lowercase. Empty means
 	// 7bit.
 	encoding string
 	// typeMissing is true when the part has no Content-Type field.

@@ -20,7 +20,7 @@ import (
 // and in display names are decoded, and raw UTF-8 there (RFC 6532) is
 // accepted. The Content-* fields and the body become Entity. MIME-Version
 // and Return-Path are dropped. Every other field goes to Header in its
-// order, unfolded; a value outside ASCII is encoded as RFC 2047 encoded
+// order, unfolded. A value outside ASCII is encoded as RFC 2047 encoded
 // words in an X- field or Comments, whose text is unstructured, and is an
 // error in any other field. New and Message.Validate check the rest, such as
 // the X-SES-* fields that Amazon SES would read as parameters.
@@ -87,7 +87,8 @@ func ReadMessage(r io.Reader) (*Message, error) {
 }
 
 // messageSingletons are the fields that RFC 5322 section 3.6 allows at
-// most once and that ReadMessage reads into Message fields.
+// most once and that ReadMessage reads into Message fields. ReadMessage
+// rejects a second occurrence of any of them.
 var messageSingletons = map[string]bool{
 	"from": true, "to": true, "cc": true, "bcc": true, "reply-to": true,
 	"subject": true, "date": true, "message-id": true,

@@ -53,20 +53,21 @@ type Transport interface {
 type CommitReporter interface {
 	Transport
 	// ReportsCommit reports whether Send calls Commit as described. A
-	// transport that wraps another returns the answer of the inner one.
+	// transport that wraps another returns the result of the inner one.
 	ReportsCommit() bool
 }
 
 // SetupFailed reports whether err, or an error it wraps, has a method
 // SetupFailed that returns true. The transports of sealmail return such an
 // error when a send failed before the message was handed over, because the
-// server could not be reached or the session with it could not be set up:
-// a name that does not resolve, a connection refused or timed out, TLS or
-// a certificate that fails, no STARTTLS, or credentials that are missing
-// or rejected. Nothing was accepted. Every later send through the same
-// transport, with the same settings, is likely to fail the same way, so a
-// sender of many messages stops at the first such error, whether it is
-// temporary (the server is down) or not (a wrong setting).
+// server could not be reached or the session with it could not be set up.
+// Causes include a name that does not resolve, a connection refused or timed
+// out, a TLS handshake or certificate check that fails, no STARTTLS, and
+// credentials that are missing or rejected. Nothing was accepted. Every
+// later send through the same transport, with the same settings, is likely
+// to fail the same way. A sender of many messages therefore stops at the
+// first such error, whether it is temporary (the server is down) or not (a
+// wrong setting).
 func SetupFailed(err error) bool {
 	var setup interface{ SetupFailed() bool }
 	return errors.As(err, &setup) && setup.SetupFailed()
@@ -198,7 +199,7 @@ func markCommitted(ctx context.Context) error {
 	defer state.mu.Unlock()
 	if !state.committed {
 		// Checked under the lock, so that the watch of DetachInFlight
-		// either sees the commit or the request stops here.
+		// either observes the commit or the request stops here.
 		if err := state.parent.Err(); err != nil {
 			return err
 		}

@@ -146,12 +146,12 @@ type SendError struct {
 	// sending. Sending again could deliver the message twice.
 	Uncertain bool
 	// Setup means SES could not be reached or rejected the settings of the
-	// Transport, so nothing was accepted. The causes are a name of the
-	// endpoint that does not resolve, a connection refused or timed out, a
-	// failed TLS handshake or certificate check, missing or rejected
-	// credentials (HTTP 401 or 403), and a configuration set that does not
-	// exist. Every later request with the same settings is likely to fail
-	// the same way.
+	// Transport, so nothing was accepted. The network causes are a name of
+	// the endpoint that does not resolve, a connection refused or timed out,
+	// and a failed TLS handshake or certificate check. The other causes are
+	// missing or rejected credentials (HTTP 401 or 403) and a configuration
+	// set that does not exist. Every later request with the same settings
+	// is likely to fail the same way.
 	Setup bool
 	// TimedOut means the attempt got no complete response within
 	// Options.RequestTimeout. Unsent is set too when that happened before

@@ -63,8 +63,9 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw io.Rea
 func (t *Transport) ReportsCommit() bool { return true }
 
 // quitTimeout is how long Send waits for the reply to QUIT after the server
-// accepted the message. RFC 5321 section 4.1.1.10 asks the client to send
-// QUIT and wait for its reply, but the reply changes nothing, and until Send
+// accepted the message. RFC 5321 section 4.1.1.10 requires the client to
+// send QUIT before it closes the connection, and recommends (SHOULD) that
+// it wait for the reply. But the reply changes nothing, and until Send
 // returns the caller cannot record that the message was accepted.
 const quitTimeout = time.Second
 
@@ -307,7 +308,7 @@ func (s *session) close() {
 // so that errors.Is(err, context.Canceled) holds. Before the commit point
 // that means an interrupted send: nothing was sent, and a retry can help.
 // The failure it caused, such as a closed connection, is left out of the
-// text. After the commit point, err already says whether the server may
+// text. After the commit point, err already shows whether the server may
 // have accepted the message.
 func (s *session) contextError(err error) error {
 	ctxErr := s.ctx.Err()
@@ -316,7 +317,7 @@ func (s *session) contextError(err error) error {
 		return err
 	}
 	if s.committed {
-		// The socket error that the cancellation caused says nothing more.
+		// The socket error that the cancellation caused adds nothing.
 		sendErr.Err = fmt.Errorf("stopped before the server replied to the message data, so it may have accepted the message: %w", ctxErr)
 		return sendErr
 	}

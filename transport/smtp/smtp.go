@@ -44,8 +44,9 @@
 //     credentials are given, a server that offers neither is an error,
 //     although RFC 4954 would let the client go on without authenticating.
 //   - Once the server accepted the message, Send waits at most a second for
-//     the reply to QUIT, which RFC 5321 section 4.1.1.10 says the client
-//     should wait for, so that its caller can record the acceptance soon.
+//     the reply to QUIT, so that its caller can record the acceptance soon.
+//     RFC 5321 section 4.1.1.10 recommends (SHOULD) that the client wait
+//     for that reply.
 package smtp
 
 import (

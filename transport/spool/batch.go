@@ -111,7 +111,7 @@ func (b *Batch) Release() error {
 
 // Discard removes every entry the batch added, none of which was sent,
 // and gives up the lock of the batch. It returns the first error of a
-// removal; an entry it could not remove is removed by a later
+// removal. An entry it could not remove is removed by a later
 // [Spool.List], once this process has ended.
 func (b *Batch) Discard() error {
 	b.mu.Lock()
@@ -139,7 +139,8 @@ func (b *Batch) unlock() {
 	b.lock.Close()
 }
 
-// batchState is the stage of a batch as another process sees it.
+// batchState is the stage of a batch as another process observes it from
+// the lock and the batch record.
 type batchState int
 
 const (
@@ -170,8 +171,8 @@ func (s *Spool) batchState(id string) batchState {
 }
 
 // buildingLocked reports whether a process holds the lock of the batch. It
-// reports true when that cannot be told, so that no entry is removed on a
-// doubt.
+// reports true when that cannot be determined, so that no entry is removed
+// on a doubt.
 func (s *Spool) buildingLocked(id string) bool {
 	f, err := os.Open(s.buildingPath(id))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -242,8 +243,8 @@ func (s *Spool) removeFinishedBatches(names []fs.DirEntry, referenced map[string
 }
 
 // batchFinished reports whether the batch record at path lists no entry
-// that still has a record. It reports false when that cannot be told, so
-// that no record is removed on a doubt: a held entry without its batch
+// that still has a record. It reports false when that cannot be determined,
+// so that no record is removed on a doubt: a held entry without its batch
 // record counts as abandoned and is removed.
 func (s *Spool) batchFinished(path string) bool {
 	data, err := os.ReadFile(path)

@@ -1,6 +1,6 @@
-// Package spacing keeps the requests of a transport apart as they leave,
-// so that a burst of requests that were delayed on their way, such as by a
-// slow disk sync of a spool record, cannot exceed a sending rate counted
+// Package spacing keeps the requests of a transport apart as they leave.
+// A burst of requests that were delayed on their way, such as by a slow
+// disk sync of a spool record, then cannot exceed a sending rate counted
 // over a sliding second.
 package spacing
 
@@ -14,7 +14,8 @@ import (
 // recipients, the next one leaves no sooner than n divided by the rate
 // later. At a constant rate r, the requests that leave in any one second
 // are then for at most r recipients, plus those of one more request. Unlike
-// a token bucket it saves up no burst while idle. It is safe for concurrent use, and its zero value is ready.
+// a token bucket it saves up no burst while idle. It is safe for
+// concurrent use, and its zero value is ready.
 type Gate struct {
 	mu sync.Mutex
 	// last is the time the latest request was let through, or is to leave,
