@@ -256,8 +256,8 @@ func entryResult(r eachResult, e spool.Entry, err error) eachResult {
 	case errors.Is(err, spool.ErrBusy):
 		r.Error = "another sealmail process is sending it"
 	case errors.As(err, &notTried):
-		// The queue entry is listed beside it, and the summary says why
-		// and how to send it.
+		// The queue entry is listed beside it, and the summary explains
+		// why it was not tried and how to send it.
 		r.Error = notTried.Error()
 	case e.State == spool.StateAccepted:
 		// The transport accepted the copy, but keeping the sent copy or

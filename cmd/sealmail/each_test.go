@@ -220,8 +220,8 @@ func TestSendEach1000Emulator(t *testing.T) {
 		byRecipient[rcpt] = email
 	}
 
-	// Every copy is encrypted to its own recipient and to Alice, nobody
-	// else.
+	// Every copy is encrypted to its own recipient and to Alice, and to no
+	// other key.
 	for i, key := range keys {
 		rcpt := fmt.Sprintf("user%04d@example.org", i)
 		email, ok := byRecipient[rcpt]
@@ -454,10 +454,11 @@ func TestSendEachKilledWhileSending(t *testing.T) {
 	}
 	cmd.Wait()
 
-	// Each recipient's copy is in the emulator already, or in the queue:
-	// pending; interrupted if the kill came before its request body left;
-	// unconfirmed if it came after that and before the response was
-	// recorded; or accepted if it came before the entry was removed.
+	// Each recipient's copy is in the emulator already, or in the queue.
+	// A queued copy is pending, or interrupted if the kill came before its
+	// request body left. It is unconfirmed if the kill came after that and
+	// before the response was recorded, and accepted if the kill came
+	// before the entry was removed.
 	before := map[string]int{}
 	for _, email := range emulator.Emails(t) {
 		before[email.Destination.To[0]]++

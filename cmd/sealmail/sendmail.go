@@ -248,7 +248,7 @@ func (a *app) deliver(ctx context.Context, h *home, composers []*compose.Compose
 	}
 
 	// sendSpooled reports accepted copies on standard output, which
-	// sendmail keeps quiet; -v reports them on standard error instead.
+	// sendmail keeps quiet. With -v they go to standard error instead.
 	defer a.lockOutput()()
 	quiet := *a
 	quiet.stdout = io.Discard

@@ -200,7 +200,8 @@ func problemList(e *compose.RecipientError) []string {
 // checkPassphraseSource fails when the sender's secret key is locked and
 // no passphrase can be had: no passphrase_file, no SEALMAIL_PASSPHRASE and
 // no terminal. The message on standard input is no place for one, so the
-// error says how sendmail gets it.
+// error names the two ways sendmail can get it: passphrase_file and
+// SEALMAIL_PASSPHRASE.
 func (a *app) checkPassphraseSource(ctx context.Context, kr *keyring.Keyring, scheme compose.Scheme, address, passphraseFile string) error {
 	if passphraseFile != "" {
 		return nil

@@ -362,10 +362,10 @@ func TestSendmailBccCopy(t *testing.T) {
 	}
 }
 
-// TestSendmailPolicy sends to a recipient without a key: with
+// TestSendmailPolicy sends to a recipient without a key. With
 // encrypt-if-possible that recipient gets the message signed, and gpg
-// verifies it, while the recipients with keys get it encrypted as usual;
-// with require-encryption sendmail exits with 67 and sends and queues
+// verifies it, while the recipients with keys get it encrypted as usual.
+// With require-encryption sendmail exits with 67 and sends and queues
 // nothing.
 func TestSendmailPolicy(t *testing.T) {
 	message := strings.Replace(sendmailMessage, "Bcc: carol@example.org\n", "Cc: dave@example.org\n", 1)
@@ -532,7 +532,7 @@ func TestSendmailTemporaryFailure(t *testing.T) {
 
 // TestSendmailSessionSetup has sendmail fail to set up the SMTP session for
 // causes that only new settings fix: it exits with 78, sends nothing, leaves
-// nothing in the queue, and says so.
+// nothing in the queue, and reports on standard error that nothing is left.
 func TestSendmailSessionSetup(t *testing.T) {
 	message := strings.Replace(sendmailMessage, "Bcc: carol@example.org\n", "", 1)
 	tests := []struct {
