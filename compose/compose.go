@@ -210,6 +210,23 @@ type Options struct {
 	SMIME smime.Options
 	// NoEncryptToSelf leaves the sender's key out of the recipients.
 	NoEncryptToSelf bool
+	// NoHeaderProtection turns off header protection (RFC 9788). By default
+	// the protected entity starts with a copy of the header fields, so that
+	// the signature covers them and encryption hides them, and an encrypted
+	// message's outer Subject is "[...]".
+	NoHeaderProtection bool
+	// Autocrypt tunes the Autocrypt fields of OpenPGP messages. By default
+	// every OpenPGP message whose sender key is known (the signer, or the
+	// key of encryption to self) carries an Autocrypt header field with the
+	// sender's minimal key, and an encrypted To/Cc copy for two or more
+	// recipients carries their keys in Autocrypt-Gossip fields inside.
+	Autocrypt AutocryptOptions
+	// AttachKey adds the sender's public key to the protected entity: with
+	// OpenPGP, its minimal key as an application/pgp-keys part; with S/MIME,
+	// its certificate and chain (without the root) as a certs-only
+	// application/pkcs7-mime part named smime.p7c. It needs the signer, or
+	// the sender's key or certificate for encryption to self.
+	AttachKey bool
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -315,6 +332,7 @@ type Composer struct {
 	msg    *Message // validated and normalized copy of the caller's message
 	opts   Options
 	copies []plannedCopy
+	sender senderKeys
 }
 
 // Validate checks m as New does, without looking up any key, so that a
@@ -343,11 +361,19 @@ func New(ctx context.Context, m *Message, opts Options) (*Composer, error) {
 		}
 	}
 
-	copies, err := plan(ctx, msg, &opts)
+	copies, self, err := plan(ctx, msg, &opts)
 	if err != nil {
 		return nil, err
 	}
-	return &Composer{msg: msg, opts: opts, copies: copies}, nil
+	now := opts.now()
+	sender, err := prepareSenderKeys(msg, &opts, self, now)
+	if err != nil {
+		return nil, err
+	}
+	for i := range copies {
+		copies[i].gossip = gossipFields(copies[i].gossipKeys, now)
+	}
+	return &Composer{msg: msg, opts: opts, copies: copies, sender: sender}, nil
 }
 
 // Copies returns the copies to write: one for To and Cc, and, when

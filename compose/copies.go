@@ -22,6 +22,16 @@ type plannedCopy struct {
 	Copy
 	keys  []*openpgp.Entity   // OpenPGP; nil when not encrypting
 	certs []*x509.Certificate // S/MIME; nil when not encrypting
+	// gossipKeys are the recipients' keys that the copy gossips; gossip
+	// holds their Autocrypt-Gossip fields, which New writes.
+	gossipKeys []gossipKey
+	gossip     string
+}
+
+// gossipKey is a recipient's OpenPGP key to gossip, with its address.
+type gossipKey struct {
+	address string
+	key     *openpgp.Entity
 }
 
 // recipientKey is the OpenPGP key or the X.509 certificate of one
@@ -44,24 +54,31 @@ func (k recipientKey) fingerprint() string {
 // copies. When encrypting, To and Cc share one copy and each Bcc recipient
 // (or, with Message.Recipients, each envelope recipient outside To and Cc)
 // gets its own, encrypted only to its recipients and the sender. When only
-// signing, one copy goes to every recipient.
-func plan(ctx context.Context, m *Message, opts *Options) ([]plannedCopy, error) {
+// signing, one copy goes to every recipient. plan also returns the sender's
+// key that encryption to self uses, if any.
+//
+// With OpenPGP, the To/Cc copy gossips the keys of the recipients that share
+// it (Autocrypt Level 1, section 2.7), when there are at least two, because
+// a single recipient learns nothing from its own key. A Bcc copy gossips
+// nothing, so that no Bcc recipient learns the others' keys and no key
+// reveals a Bcc recipient.
+func plan(ctx context.Context, m *Message, opts *Options) ([]plannedCopy, []recipientKey, error) {
 	if opts.Mode != SignAndEncrypt && opts.Mode != SignOnly && opts.Mode != EncryptOnly {
-		return nil, fmt.Errorf("invalid mode %v: use SignAndEncrypt, SignOnly or EncryptOnly", opts.Mode)
+		return nil, nil, fmt.Errorf("invalid mode %v: use SignAndEncrypt, SignOnly or EncryptOnly", opts.Mode)
 	}
 	if err := checkSchemeOptions(opts); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	shared, own := envelopeRecipients(m)
 	if !opts.Mode.encrypts() {
 		all := append(append([]*mail.Address(nil), shared...), own...)
-		return []plannedCopy{newCopy(m, all, "", nil)}, nil
+		return []plannedCopy{newCopy(m, all, "", nil)}, nil, nil
 	}
 
 	keys, self, err := resolveKeys(ctx, m.From, append(append([]*mail.Address(nil), shared...), own...), opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	var copies []plannedCopy
@@ -70,13 +87,19 @@ func plan(ctx context.Context, m *Message, opts *Options) ([]plannedCopy, error)
 		for _, a := range shared {
 			list = append(list, keys[a.Address])
 		}
-		copies = append(copies, newCopy(m, shared, "", dedupeKeys(append(list, self...))))
+		pc := newCopy(m, shared, "", dedupeKeys(append(list, self...)))
+		if opts.Scheme == PGP && !opts.Autocrypt.Off && len(shared) > 1 {
+			for _, a := range shared {
+				pc.gossipKeys = append(pc.gossipKeys, gossipKey{address: a.Address, key: keys[a.Address].pgp})
+			}
+		}
+		copies = append(copies, pc)
 	}
 	for _, a := range own {
 		list := append([]recipientKey{keys[a.Address]}, self...)
 		copies = append(copies, newCopy(m, []*mail.Address{a}, a.Address, dedupeKeys(list)))
 	}
-	return copies, nil
+	return copies, self, nil
 }
 
 // envelopeRecipients returns the recipients that share the To/Cc copy and

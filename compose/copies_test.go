@@ -486,7 +486,9 @@ func TestWriteCopyGPG(t *testing.T) {
 	p := newPeople(t, "alice", "bob", "dave")
 	m := fullMessage()
 	m.Cc, m.Bcc = nil, addrs("dave@example.org")
-	c, err := New(context.Background(), m, Options{Signer: p.keys["alice@example.org"], Keys: p.keys})
+	// Without header protection the decrypted entity is the body itself;
+	// TestHeaderProtectionGPG reads the protected form.
+	c, err := New(context.Background(), m, Options{Signer: p.keys["alice@example.org"], Keys: p.keys, NoHeaderProtection: true})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -23,16 +23,21 @@ func (c *Composer) WriteCopy(ctx context.Context, w io.Writer, i int) error {
 	name := c.copyName(cp)
 
 	bw := bufio.NewWriterSize(w, 32*1024)
-	if err := c.writeHeader(bw, cp); err != nil {
+	fields := c.headerFields(cp)
+	outer := c.outerFields(fields)
+	if err := c.writeHeader(bw, outer); err != nil {
 		return fmt.Errorf("failed to write the header of %s: %w", name, err)
 	}
 
-	body := func(w io.Writer) error {
+	content := func(w io.Writer) error {
 		if c.msg.Entity != nil {
 			_, err := w.Write(c.msg.Entity) // prepared by New
 			return err
 		}
 		return writeBody(ctx, w, c.msg)
+	}
+	body := func(w io.Writer) error {
+		return c.writePayload(w, cp, fields, outer, content)
 	}
 	var err error
 	if c.opts.Scheme == SMIME {
@@ -92,10 +97,11 @@ func (c *Composer) copyName(cp *plannedCopy) string {
 	return "the To/Cc copy"
 }
 
-// writeHeader writes the outer header fields of a copy, up to the
-// Content-Type field that pgpmime or smime writes. It never writes Bcc: Bcc
-// recipients are only in the envelope.
-func (c *Composer) writeHeader(w io.Writer, cp *plannedCopy) error {
+// headerFields returns the header fields of a copy that are the message's
+// own, with the real Subject: those that the outer header carries, and that
+// header protection copies inside. Bcc is never among them: Bcc recipients
+// are only in the envelope.
+func (c *Composer) headerFields(cp *plannedCopy) []Field {
 	m := c.msg
 	date := m.Date
 	if date.IsZero() {
@@ -118,14 +124,33 @@ func (c *Composer) writeHeader(w io.Writer, cp *plannedCopy) error {
 	fields = append(fields,
 		Field{"Date", date.Format(time.RFC1123Z)},
 		Field{"Message-ID", "<" + cp.MessageID + ">"},
-		Field{"MIME-Version", "1.0"},
 	)
-	fields = append(fields, m.Header...)
+	return append(fields, m.Header...)
+}
 
-	for _, f := range fields {
-		if err := writeField(w, f.Name, f.Value); err != nil {
-			return err
+// outerFields returns fields as the outer header carries them: with header
+// protection of an encrypted message, the Subject is "[...]".
+func (c *Composer) outerFields(fields []Field) []Field {
+	outer := append([]Field(nil), fields...)
+	if c.obscures() {
+		for i := range outer {
+			if outer[i].Name == "Subject" {
+				outer[i].Value = obscuredSubject
+			}
 		}
+	}
+	return outer
+}
+
+// writeHeader writes the outer header of a copy, up to the Content-Type
+// field that pgpmime or smime writes: the message's fields as outerFields
+// gives them, MIME-Version and the Autocrypt field.
+func (c *Composer) writeHeader(w io.Writer, outer []Field) error {
+	if err := writeFields(w, outer); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, "MIME-Version: 1.0\r\n"+c.sender.autocrypt); err != nil {
+		return err
 	}
 	return nil
 }

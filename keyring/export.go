@@ -1,7 +1,6 @@
 package keyring
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -9,6 +8,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/sealmail/sealmail/crypto/pgpmime"
 )
 
 // ExportMinimal returns the smallest certificate that lets another program
@@ -67,34 +68,13 @@ func minimalCertificate(cert *openpgp.Entity, address string, now time.Time) (*o
 		return nil, fmt.Errorf("the key is %s", status)
 	}
 
-	identity, selfSignature, err := minimalIdentity(cert, address, now)
+	identity, _, err := minimalIdentity(cert, address, now)
 	if err != nil {
 		return nil, err
 	}
-	minimal := &openpgp.Entity{
-		PrimaryKey: cert.PrimaryKey,
-		Identities: map[string]*openpgp.Identity{},
-	}
-	if direct, err := cert.LatestValidDirectSignature(now, nil); err == nil {
-		minimal.DirectSignatures = []*packet.VerifiableSignature{packet.NewVerifiableSig(direct)}
-	}
-	minimal.Identities[identity.Name] = &openpgp.Identity{
-		Primary:            minimal,
-		Name:               identity.Name,
-		UserId:             identity.UserId,
-		SelfCertifications: []*packet.VerifiableSignature{packet.NewVerifiableSig(selfSignature)},
-	}
-
-	key, err := cert.EncryptionKeyWithError(now, nil)
+	minimal, err := pgpmime.MinimalKey(cert, identity, now)
 	if err != nil {
 		return nil, err
-	}
-	if !bytes.Equal(key.PublicKey.Fingerprint, cert.PrimaryKey.Fingerprint) {
-		minimal.Subkeys = []openpgp.Subkey{{
-			Primary:   minimal,
-			PublicKey: key.PublicKey,
-			Bindings:  []*packet.VerifiableSignature{packet.NewVerifiableSig(key.SelfSignature)},
-		}}
 	}
 
 	// The result must be usable on its own, because a receiver gets only

@@ -1,0 +1,272 @@
+package compose
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/sealmail/sealmail/crypto/pgpmime"
+	"github.com/sealmail/sealmail/crypto/smime"
+)
+
+// obscuredSubject is the outer Subject of an encrypted message with header
+// protection: the placeholder of RFC 9788 section 3.2 (hcp_baseline).
+const obscuredSubject = "[...]"
+
+// maxAutocryptField is the largest Autocrypt or Autocrypt-Gossip field, name
+// and folding included, that Autocrypt Level 1 (section 2.1) lets receivers
+// accept. A larger one is left out rather than sent to be ignored.
+const maxAutocryptField = 10 << 10
+
+// AutocryptOptions tune the Autocrypt fields of OpenPGP messages (Autocrypt
+// Level 1). The zero value writes them.
+type AutocryptOptions struct {
+	// Off leaves out the Autocrypt header field and the Autocrypt-Gossip
+	// fields.
+	Off bool
+	// PreferEncrypt adds prefer-encrypt=mutual to the Autocrypt field: the
+	// sender asks Autocrypt clients to encrypt replies by default.
+	PreferEncrypt bool
+}
+
+// senderKeys holds what New derives from the sender's key or certificate
+// for the fields and parts that carry it, so that WriteCopy only copies it.
+type senderKeys struct {
+	autocrypt string // folded Autocrypt field with CRLF, or ""
+	// keyPart is the MIME part with the sender's key to attach: an
+	// application/pgp-keys part, or a certs-only application/pkcs7-mime
+	// part with the S/MIME chain; nil attaches nothing.
+	keyPart []byte
+}
+
+// prepareSenderKeys derives the Autocrypt field and the attached key or
+// certificates from the sender's key: the signer, or else the key it
+// encrypts to for the sender. Attaching needs one of them; the Autocrypt
+// field is left out without one.
+func prepareSenderKeys(m *Message, opts *Options, self []recipientKey, now time.Time) (senderKeys, error) {
+	var out senderKeys
+	if opts.Scheme == SMIME {
+		if !opts.AttachKey {
+			return out, nil
+		}
+		var certs []*x509.Certificate
+		switch {
+		case opts.Mode.signs():
+			// The chain without the root, as a signature carries it: the
+			// receiver must trust the root already.
+			certs = []*x509.Certificate{opts.SMIMESigner.Certificate}
+			for _, cert := range opts.SMIMESigner.Chain {
+				if !bytes.Equal(cert.RawIssuer, cert.RawSubject) {
+					certs = append(certs, cert)
+				}
+			}
+		case len(self) > 0:
+			certs = []*x509.Certificate{self[0].cert}
+		default:
+			return out, fmt.Errorf("failed to compose: attaching the sender's certificate requires it: sign, or encrypt to self with the sender's certificate in the keyring")
+		}
+		var b bytes.Buffer
+		smimeOpts := opts.SMIME
+		if err := smime.WriteCertsOnly(&b, certs, &smimeOpts); err != nil {
+			return out, fmt.Errorf("failed to compose: cannot attach the sender's certificates: %w", err)
+		}
+		out.keyPart = b.Bytes()
+		return out, nil
+	}
+
+	var key *openpgp.Entity
+	switch {
+	case opts.Mode.signs():
+		key = opts.Signer
+	case len(self) > 0:
+		key = self[0].pgp
+	}
+	if key == nil {
+		if opts.AttachKey {
+			return out, fmt.Errorf("failed to compose: attaching the sender's key requires it: sign, or encrypt to self with the sender's key in the keyring")
+		}
+		return out, nil
+	}
+
+	minimal, err := pgpmime.MinimalKey(key, pgpmime.AddressIdentity(key, m.From.Address, now), now)
+	if err != nil {
+		if opts.AttachKey {
+			return out, fmt.Errorf("failed to compose: cannot attach the sender's key: %w", err)
+		}
+		// Autocrypt needs a key that others can encrypt to; a signing-only
+		// key gets no header field.
+		return out, nil
+	}
+	if !opts.Autocrypt.Off {
+		attributes := "addr=" + m.From.Address + ";"
+		if opts.Autocrypt.PreferEncrypt {
+			attributes += " prefer-encrypt=mutual;"
+		}
+		out.autocrypt, _ = autocryptField("Autocrypt", attributes, minimal)
+	}
+	if opts.AttachKey {
+		if out.keyPart, err = keyPart(minimal); err != nil {
+			return out, fmt.Errorf("failed to compose: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// autocryptField returns the header field name with the attributes and the
+// key as keydata, the last attribute as Autocrypt Level 1 requires, folded
+// with CRLF. It reports false, with "", when the field would exceed
+// maxAutocryptField.
+func autocryptField(name, attributes string, key *openpgp.Entity) (string, bool) {
+	var packets bytes.Buffer
+	if err := key.Serialize(&packets); err != nil {
+		return "", false
+	}
+	encoded := base64.StdEncoding.EncodeToString(packets.Bytes())
+
+	var b strings.Builder
+	b.WriteString(name + ": " + attributes + " keydata=\r\n")
+	// Continuation lines of a space and 76 base64 characters stay within
+	// the 78 that RFC 5322 recommends; receivers drop the white space.
+	for len(encoded) > 0 {
+		n := min(76, len(encoded))
+		b.WriteString(" " + encoded[:n] + "\r\n")
+		encoded = encoded[n:]
+	}
+	if b.Len() > maxAutocryptField {
+		return "", false
+	}
+	return b.String(), true
+}
+
+// gossipFields returns the Autocrypt-Gossip fields of a copy: one for each
+// recipient key, in the order given. A key without a valid encryption key or
+// too large for a field is left out.
+func gossipFields(gossip []gossipKey, now time.Time) string {
+	var b strings.Builder
+	for _, g := range gossip {
+		minimal, err := pgpmime.MinimalKey(g.key, pgpmime.AddressIdentity(g.key, g.address, now), now)
+		if err != nil {
+			continue
+		}
+		if field, ok := autocryptField("Autocrypt-Gossip", "addr="+g.address+";", minimal); ok {
+			b.WriteString(field)
+		}
+	}
+	return b.String()
+}
+
+// keyPart returns the application/pgp-keys part (RFC 3156 section 7) with
+// the armored key, named as Thunderbird names the keys it attaches. Armor is
+// 7-bit with short lines, so the part needs no transfer encoding.
+func keyPart(key *openpgp.Entity) ([]byte, error) {
+	var armored bytes.Buffer
+	aw, err := armor.EncodeWithChecksumOption(&armored, "PGP PUBLIC KEY BLOCK", nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("failed to armor the sender's key: %w", err)
+	}
+	if err := key.Serialize(aw); err != nil {
+		return nil, fmt.Errorf("failed to encode the sender's key: %w", err)
+	}
+	if err := aw.Close(); err != nil {
+		return nil, fmt.Errorf("failed to armor the sender's key: %w", err)
+	}
+
+	name := "OpenPGP_0x" + key.PrimaryKey.KeyIdString() + ".asc"
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Content-Type: application/pgp-keys;\r\n\tname=\"%s\"\r\n", name)
+	fmt.Fprintf(&b, "Content-Disposition: attachment;\r\n\tfilename=\"%s\"\r\n", name)
+	b.WriteString("Content-Description: OpenPGP public key\r\n")
+	b.WriteString("Content-Transfer-Encoding: 7bit\r\n\r\n")
+	text := strings.TrimRight(strings.ReplaceAll(armored.String(), "\r\n", "\n"), "\n")
+	b.WriteString(strings.ReplaceAll(text, "\n", "\r\n"))
+	b.WriteString("\r\n")
+	return b.Bytes(), nil
+}
+
+// protects reports whether copies carry a copy of the header inside the
+// protected entity (RFC 9788).
+func (c *Composer) protects() bool { return !c.opts.NoHeaderProtection }
+
+// obscures reports whether the outer Subject is the placeholder: header
+// protection of an encrypted message.
+func (c *Composer) obscures() bool { return c.protects() && c.opts.Mode.encrypts() }
+
+// writePayload writes the entity to protect: the body alone, or, with
+// header protection, gossip or an attached key, a multipart/mixed of the
+// body and the key part. With header protection that multipart carries the header
+// fields (RFC 9788 section 2): hp="cipher" with the HP-Outer fields when
+// encrypting, hp="clear" when only signing, and protected-headers="v1" for
+// readers of the earlier convention that Thunderbird and notmuch follow.
+// An encrypted To/Cc copy also carries the Autocrypt-Gossip fields there.
+func (c *Composer) writePayload(w io.Writer, cp *plannedCopy, fields, outer []Field, body func(io.Writer) error) error {
+	part := c.sender.keyPart
+	if !c.protects() && part == nil && cp.gossip == "" {
+		return body(w)
+	}
+
+	boundary := newBoundary()
+	contentType := "multipart/mixed;\r\n\tboundary=\"" + boundary + "\""
+	if c.protects() {
+		hp := "clear"
+		if c.opts.Mode.encrypts() {
+			hp = "cipher"
+		}
+		contentType += ";\r\n\thp=\"" + hp + "\"; protected-headers=\"v1\""
+	}
+	if _, err := io.WriteString(w, "Content-Type: "+contentType+"\r\n"); err != nil {
+		return err
+	}
+	if c.protects() {
+		if err := writeFields(w, fields); err != nil {
+			return err
+		}
+		if c.opts.Mode.encrypts() {
+			for _, f := range outer {
+				if f.Name == "Date" || f.Name == "Message-ID" {
+					// Amazon SES replaces both, so a receiver could
+					// not match them with the outer header it gets.
+					continue
+				}
+				if err := writeField(w, "HP-Outer", f.Name+": "+f.Value); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if _, err := io.WriteString(w, cp.gossip+"\r\n"); err != nil {
+		return err
+	}
+
+	if err := writeDelimiter(w, boundary, true); err != nil {
+		return err
+	}
+	if err := body(w); err != nil {
+		return err
+	}
+	if part != nil {
+		if err := writeDelimiter(w, boundary, false); err != nil {
+			return err
+		}
+		if _, err := w.Write(part); err != nil {
+			return err
+		}
+	}
+	return writeCloseDelimiter(w, boundary)
+}
+
+// writeFields writes header fields in order, each folded by writeField.
+func writeFields(w io.Writer, fields []Field) error {
+	for _, f := range fields {
+		if err := writeField(w, f.Name, f.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
