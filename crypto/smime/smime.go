@@ -16,6 +16,11 @@
 // write in BER or DER. It verifies the certificate chain with the
 // emailProtection extended key usage.
 //
+// CertsOnly and WriteCertsOnly write a certs-only message (RFC 8551
+// section 3.6): a SignedData without content or signers that carries a
+// certificate chain, in an application/pkcs7-mime part with
+// smime-type=certs-only named smime.p7c.
+//
 // Divergences from RFC 8551:
 //   - Signing with SHA-1, MD5, RSASSA-PSS or EdDSA is not supported, and
 //     Open rejects SHA-1 and MD5 signatures (RFC 8551 section 2.1 allows
