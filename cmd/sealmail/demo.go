@@ -302,21 +302,21 @@ func demoParts(entity []byte) (text, attachment string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	mr := e.MultipartReader()
-	if mr == nil {
+	if e.MultipartReader() == nil {
 		return "", "", errors.New("the decrypted entity is not multipart")
 	}
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			return text, attachment, nil
-		}
+	// Header protection wraps the body in a multipart of its own, so the
+	// leaves are found at any depth.
+	err = e.Walk(func(_ []int, part *message.Entity, err error) error {
 		if err != nil {
-			return "", "", err
+			return err
+		}
+		if part.MultipartReader() != nil {
+			return nil
 		}
 		body, err := io.ReadAll(part.Body)
 		if err != nil {
-			return "", "", err
+			return err
 		}
 		mediaType, _, _ := part.Header.ContentType()
 		if _, params, _ := part.Header.ContentDisposition(); params["filename"] != "" {
@@ -325,7 +325,9 @@ func demoParts(entity []byte) (text, attachment string, err error) {
 			// Text bodies travel with CRLF line endings.
 			text = strings.ReplaceAll(string(body), "\r\n", "\n")
 		}
-	}
+		return nil
+	})
+	return text, attachment, err
 }
 
 func (a *app) demoHints(dir, files, passphraseFile string, paths []string) {

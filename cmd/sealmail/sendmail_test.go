@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-message/textproto"
+
 	"github.com/sealmail/sealmail/internal/gpgtest"
 	"github.com/sealmail/sealmail/internal/mailpit"
 	"github.com/sealmail/sealmail/internal/peers"
@@ -115,6 +117,15 @@ func spoolFiles(t *testing.T, home string) []string {
 // content of the single part inside.
 func decryptedText(t *testing.T, raw []byte, reader, sender *person) string {
 	t.Helper()
+	_, text := decryptedPayload(t, raw, reader, sender)
+	return text
+}
+
+// decryptedPayload decrypts raw with gpg as decryptedText does, and returns
+// the header fields that header protection put inside (nil without it) and
+// the decoded content of the body's first leaf.
+func decryptedPayload(t *testing.T, raw []byte, reader, sender *person) (textproto.Header, string) {
+	t.Helper()
 	armored := regexp.MustCompile(`(?s)-----BEGIN PGP MESSAGE-----.*?-----END PGP MESSAGE-----`).Find(raw)
 	if armored == nil {
 		t.Fatalf("the message holds no PGP MESSAGE:\n%s", raw)
@@ -133,11 +144,24 @@ func decryptedText(t *testing.T, raw []byte, reader, sender *person) string {
 	if err != nil {
 		t.Fatalf("the decrypted entity cannot be read: %v\n%s", err, plain)
 	}
+	var protected textproto.Header
+	if entity.Params["hp"] != "" {
+		// Header protection: the body is the first part of the multipart
+		// that carries the header fields.
+		protected = entity.Header
+		parts, err := rawmime.SplitMultipart(entity.Body, entity.Params["boundary"])
+		if err != nil || len(parts) == 0 {
+			t.Fatalf("the protected multipart cannot be split: %v\n%s", err, plain)
+		}
+		if entity, err = rawmime.ParseEntity(parts[0]); err != nil {
+			t.Fatalf("the first part cannot be read: %v\n%s", err, plain)
+		}
+	}
 	content, err := entity.DecodedBody()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(content)
+	return protected, string(content)
 }
 
 // headerOf returns the header of the message raw, after mailpit's trace
@@ -253,9 +277,15 @@ func TestSendmailGitSendEmail(t *testing.T) {
 	if len(raws) != 2 {
 		t.Fatalf("mailpit holds %d messages, want 2", len(raws))
 	}
+	// Header protection hides the subject outside; the protected copy
+	// inside names each patch.
 	bySubject := map[string][]byte{}
 	for _, raw := range raws {
-		bySubject[headerOf(t, raw).Get("Subject")] = raw
+		if got := headerOf(t, raw).Get("Subject"); got != "[...]" {
+			t.Errorf("the outer Subject is %q, want [...]", got)
+		}
+		protected, _ := decryptedPayload(t, raw, bob, alice)
+		bySubject[protected.Get("Subject")] = raw
 	}
 	first, second := bySubject["[PATCH 1/2] Greet in German"], bySubject["[PATCH 2/2] Say bye"]
 	if first == nil || second == nil {
