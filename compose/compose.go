@@ -18,6 +18,17 @@
 // protected entity is a PGP/MIME entity of RFC 3156, written by package
 // crypto/pgpmime, or an S/MIME entity of RFC 8551, written by crypto/smime.
 //
+// Header protection follows RFC 9788 with the baseline header
+// confidentiality policy (hcp_baseline): the protected entity carries the
+// header fields, and an encrypted message's outer Subject is "[...]". Its
+// multipart also has protected-headers="v1", the earlier convention of
+// draft-autocrypt-lamps-protected-headers that Thunderbird and notmuch read.
+// OpenPGP messages carry the sender's key in an Autocrypt header field and
+// the recipients' keys in Autocrypt-Gossip fields, as Autocrypt Level 1
+// describes. An attached key is an application/pgp-keys part (RFC 3156
+// section 7); attached certificates are a certs-only
+// application/pkcs7-mime part (RFC 8551 section 3.6).
+//
 // ReadMessage reads RFC 5322 messages with RFC 2047 encoded words, and raw
 // UTF-8 (RFC 6532) in the subject and display names. A given entity
 // (Message.Entity) is protected as it is, except that its parts are made to
@@ -55,6 +66,16 @@
 //   - A Message.MessageID is kept in every copy, so a Bcc copy has the
 //     Message-ID of the To/Cc copy, as it would from any other MTA. Without
 //     one, each copy gets its own.
+//   - Header protection writes no Legacy Display Elements (RFC 9788): a
+//     reader without header protection shows "[...]" as the
+//     subject of an encrypted message. The header fields always travel in a
+//     multipart/mixed of their own, whatever the body's type. HP-Outer
+//     fields leave out Date and Message-ID, which Amazon SES replaces, and
+//     the Autocrypt field, which stays outside only.
+//   - Autocrypt-Gossip fields are written only for two or more To and Cc
+//     recipients, and never in a Bcc recipient's copy. The Autocrypt field
+//     is left out when the sender's key cannot encrypt or when the field
+//     would exceed 10 KiB.
 //   - ReadMessage skips a first line that starts with "From " (an mbox
 //     separator), reads a message whose first line is no header field as a
 //     body without header, as Postfix does, takes a From address without a

@@ -58,7 +58,7 @@ func (k recipientKey) fingerprint() string {
 // key that encryption to self uses, if any.
 //
 // With OpenPGP, the To/Cc copy gossips the keys of the recipients that share
-// it (Autocrypt Level 1, section 2.7), when there are at least two, because
+// it (Autocrypt Level 1), when there are at least two, because
 // a single recipient learns nothing from its own key. A Bcc copy gossips
 // nothing, so that no Bcc recipient learns the others' keys and no key
 // reveals a Bcc recipient.

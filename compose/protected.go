@@ -17,11 +17,11 @@ import (
 )
 
 // obscuredSubject is the outer Subject of an encrypted message with header
-// protection: the placeholder of RFC 9788 section 3.2 (hcp_baseline).
+// protection: the placeholder of hcp_baseline policy of RFC 9788.
 const obscuredSubject = "[...]"
 
 // maxAutocryptField is the largest Autocrypt or Autocrypt-Gossip field, name
-// and folding included, that Autocrypt Level 1 (section 2.1) lets receivers
+// and folding included, that Autocrypt Level 1 lets receivers
 // accept. A larger one is left out rather than sent to be ignored.
 const maxAutocryptField = 10 << 10
 

@@ -12,7 +12,7 @@ import (
 
 // MinimalKey returns the smallest certificate of key that lets another
 // program encrypt to it and verify its signatures, as an Autocrypt header
-// (Autocrypt Level 1, section 2.1.1) or an attached key part carries it:
+// (Autocrypt Level 1) or an attached key part carries it:
 //
 //   - the primary key, and its newest valid direct-key signature if it has
 //     one (a v6 key keeps its expiry and preferences there);
