@@ -17,7 +17,7 @@ import (
 )
 
 // obscuredSubject is the outer Subject of an encrypted message with header
-// protection: the placeholder of hcp_baseline policy of RFC 9788.
+// protection, as the hcp_baseline policy of RFC 9788 sets it.
 const obscuredSubject = "[...]"
 
 // maxAutocryptField is the largest Autocrypt or Autocrypt-Gossip field, name
@@ -31,8 +31,8 @@ type AutocryptOptions struct {
 	// Off leaves out the Autocrypt header field and the Autocrypt-Gossip
 	// fields.
 	Off bool
-	// PreferEncrypt adds prefer-encrypt=mutual to the Autocrypt field: the
-	// sender asks Autocrypt clients to encrypt replies by default.
+	// PreferEncrypt adds prefer-encrypt=mutual to the Autocrypt field, which
+	// requests that Autocrypt clients encrypt replies by default.
 	PreferEncrypt bool
 }
 
@@ -40,9 +40,9 @@ type AutocryptOptions struct {
 // for the fields and parts that carry it, so that WriteCopy only copies it.
 type senderKeys struct {
 	autocrypt string // folded Autocrypt field with CRLF, or ""
-	// keyPart is the MIME part with the sender's key to attach: an
-	// application/pgp-keys part, or a certs-only application/pkcs7-mime
-	// part with the S/MIME chain; nil attaches nothing.
+	// keyPart is the MIME part with the sender's key to attach, or nil. It is
+	// an application/pgp-keys part or a certs-only application/pkcs7-mime
+	// part.
 	keyPart []byte
 }
 
@@ -100,8 +100,8 @@ func prepareSenderKeys(m *Message, opts *Options, self []recipientKey, now time.
 		if opts.AttachKey {
 			return out, fmt.Errorf("failed to compose: cannot attach the sender's key: %w", err)
 		}
-		// Autocrypt needs a key that others can encrypt to; a signing-only
-		// key gets no header field.
+		// Autocrypt needs a key that others can encrypt to, so a key that
+		// only signs gets no header field.
 		return out, nil
 	}
 	if !opts.Autocrypt.Off {
@@ -200,8 +200,8 @@ func (c *Composer) obscures() bool { return c.protects() && c.opts.Mode.encrypts
 
 // writePayload writes the entity to protect: the body alone, or, with
 // header protection, gossip or an attached key, a multipart/mixed of the
-// body and the key part. With header protection that multipart carries the header
-// fields (RFC 9788 section 2): hp="cipher" with the HP-Outer fields when
+// body and the key part. With header protection that multipart carries the
+// header fields (RFC 9788): hp="cipher" with the HP-Outer fields when
 // encrypting, hp="clear" when only signing, and protected-headers="v1" for
 // readers of the earlier convention that Thunderbird and notmuch follow.
 // An encrypted To/Cc copy also carries the Autocrypt-Gossip fields there.
