@@ -11,12 +11,12 @@ import (
 )
 
 // certsOnlyFileName is the file name of a certs-only part. The extension
-// .p7c is the one RFC 8551 section 3.6 gives, and Amazon SES rejects
+// .p7c is the one RFC 8551 section 3.2.1 gives, and Amazon SES rejects
 // attachments named .cer, .crt or .der.
 const certsOnlyFileName = "smime.p7c"
 
 // CertsOnly returns a DER ContentInfo holding a certs-only SignedData
-// (RFC 8551 section 3.6, RFC 5652 section 5): version 1, no digest
+// (RFC 8551 section 3.8, RFC 5652 section 5): version 1, no digest
 // algorithms, an encapContentInfo of type id-data without content, the
 // certificates, and no signerInfos. The certificates are sorted as a DER
 // SET OF requires and duplicates are dropped. A self-signed root is kept:

@@ -17,7 +17,7 @@
 // emailProtection extended key usage.
 //
 // CertsOnly and WriteCertsOnly write a certs-only message (RFC 8551
-// section 3.6): a SignedData without content or signers that carries a
+// section 3.8): a SignedData without content or signers that carries a
 // certificate chain, in an application/pkcs7-mime part with
 // smime-type=certs-only named smime.p7c.
 //
