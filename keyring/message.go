@@ -67,15 +67,16 @@ func fieldName(line []byte) (string, bool) {
 }
 
 // importMessage imports the keys that the message data carries in its
-// Autocrypt header field and its application/pgp-keys parts, as
-// ImportWithOptions describes. Every key is parsed and checked before any is
-// stored, so a bad key keeps the others out too.
+// Autocrypt header field and its application/pgp-keys parts, and the
+// certificates of its S/MIME certs-only parts, as ImportWithOptions
+// describes. Every key and certificate is parsed and checked before any is
+// stored, so a bad one keeps the others out too.
 func (k *Keyring) importMessage(ctx context.Context, data []byte) ([]Imported, error) {
 	found, err := mailkeys.Extract(data)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read keys from the message: %w", err)
 	}
-	if len(found.Keys) == 0 {
+	if len(found.Keys) == 0 && len(found.CertsOnly) == 0 {
 		return nil, noKeyInMessage(found, data)
 	}
 
@@ -90,6 +91,10 @@ func (k *Keyring) importMessage(ctx context.Context, data []byte) ([]Imported, e
 			return nil, fmt.Errorf("failed to import the key in %s: %w", key.Location, err)
 		}
 	}
+	certificates, err := parseCertsOnlyParts(found.CertsOnly)
+	if err != nil {
+		return nil, err
+	}
 
 	var imported []Imported
 	for i, key := range found.Keys {
@@ -102,7 +107,40 @@ func (k *Keyring) importMessage(ctx context.Context, data []byte) ([]Imported, e
 			return imported, fmt.Errorf("failed to import the key in %s: %w", key.Location, err)
 		}
 	}
+	if len(certificates.certs) == 0 {
+		return imported, nil
+	}
+
+	if err := ctx.Err(); err != nil {
+		return imported, err
+	}
+	results, err := k.storeX509Input(certificates, false)
+	for _, result := range results {
+		imported = addImported(imported, result)
+	}
+	if err != nil {
+		return imported, fmt.Errorf("failed to import the certificates of the message: %w", err)
+	}
 	return imported, nil
+}
+
+// parseCertsOnlyParts parses the certificates of the certs-only parts, as
+// "keyring import FILE.p7c" does. A PKCS#12 bundle or a private key in a
+// part is rejected, because a message brings only certificates.
+func parseCertsOnlyParts(parts []mailkeys.CertsOnly) (x509Input, error) {
+	noBundle := func() ([]byte, error) {
+		return nil, fmt.Errorf("failed to import a PKCS#12 bundle: %w", ErrSecretKey)
+	}
+
+	var all x509Input
+	for _, part := range parts {
+		in, err := parseX509Input(part.Data, noBundle)
+		if err != nil {
+			return x509Input{}, fmt.Errorf("failed to read the certificates in %s: %w", part.Location, err)
+		}
+		all.certs = append(all.certs, in.certs...)
+	}
+	return all, nil
 }
 
 // messageKeyOptions returns the options to import key with: only its user
@@ -117,12 +155,17 @@ func messageKeyOptions(key mailkeys.Key, from string) ImportOptions {
 		skipOtherKeys: key.Kind != mailkeys.KindAutocrypt}
 }
 
-// noKeyInMessage returns the error for the message data without keys, with
-// the reasons its Autocrypt header fields were ignored.
+// noKeyInMessage returns the error for the message data without keys or
+// certificates, with the reasons its Autocrypt header fields were ignored
+// and the parts that could not be read.
 func noKeyInMessage(found *mailkeys.Result, data []byte) error {
-	reason := "it carries no Autocrypt header or application/pgp-keys part"
+	reason := "it carries no Autocrypt header or application/pgp-keys part, and no S/MIME certs-only part"
 	if len(found.Ignored) > 0 {
-		reason = fmt.Sprintf("it carries no valid Autocrypt header (%s) and no application/pgp-keys part", strings.Join(found.Ignored, "; "))
+		reason = fmt.Sprintf("it carries no valid Autocrypt header (%s), no application/pgp-keys part and no S/MIME certs-only part", strings.Join(found.Ignored, "; "))
+	}
+	if len(found.Unread) > 0 {
+		reason += fmt.Sprintf("; keys and certificates inside %s cannot be read, because that content is encrypted or wrapped in S/MIME, so import them from a decrypted copy of the message",
+			strings.Join(found.Unread, ", "))
 	}
 	// A key pasted into the text of a message is not bound to the message
 	// by any standard, so it is not taken, but the user can import it.

@@ -3,14 +3,18 @@ package keyring
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"software.sslmate.com/src/go-pkcs12"
 
+	"github.com/sealmail/sealmail/crypto/smime"
 	"github.com/sealmail/sealmail/internal/gpgtest"
 )
 
@@ -281,7 +285,11 @@ func TestImportMessageNoKey(t *testing.T) {
 	tests := []struct {
 		name, message, want string
 	}{
-		{"plain", "From: bob@example.org\r\nSubject: hi\r\n\r\nHello.\r\n", "carries no Autocrypt header or application/pgp-keys part"},
+		{"plain", "From: bob@example.org\r\nSubject: hi\r\n\r\nHello.\r\n", "carries no Autocrypt header or application/pgp-keys part, and no S/MIME certs-only part"},
+		{"encrypted", "From: bob@example.org\r\nContent-Type: multipart/encrypted; boundary=e\r\n\r\n--e\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--e--\r\n",
+			"keys and certificates inside the message body (multipart/encrypted) cannot be read, because that content is encrypted"},
+		{"S/MIME encrypted", "From: bob@example.org\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQA=\r\n",
+			`inside the message body (application/pkcs7-mime, "smime.p7m") cannot be read`},
 		{"ignored header", "From: bob@example.org\r\nAutocrypt: addr=mallory@example.org; keydata=xsBN\r\n\r\nHello.\r\n", `not for the From address "bob@example.org"`},
 		{"key in the text", "From: bob@example.org\r\n\r\nMy key:\r\n-----BEGIN PGP PUBLIC KEY BLOCK-----\r\n\r\nmQ==\r\n-----END PGP PUBLIC KEY BLOCK-----\r\n", "save the armored block to a file"},
 	}
@@ -315,6 +323,14 @@ func FuzzImportMessage(f *testing.F) {
 	f.Add(autocryptMessage("bob@example.org", "bob@example.org", public.Bytes()[:public.Len()/2]))
 	f.Add(attachedMessage("bob@example.org", public.Bytes()))
 	f.Add(attachedMessage("bob@example.org", []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQ==\n-----END PGP PUBLIC KEY BLOCK-----\n")))
+	der, _ := selfSignedCertificate(f)
+	f.Add(certsOnlyMessage(f, "Content-Type: application/octet-stream; name=\"x.p7c\"", der))
+	f.Add(certsOnlyMessage(f, "Content-Type: application/pkcs7-mime; smime-type=certs-only", []byte{0x30, 0x80, 0x06, 0x09}))
+	var part bytes.Buffer
+	if err := smime.WriteCertsOnly(&part, []*x509.Certificate{mustParse(f, der)}, nil); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(messageWithPart("bob@example.org", part.Bytes()))
 
 	k, err := Open(f.TempDir())
 	if err != nil {
@@ -353,4 +369,179 @@ func TestImportMessageAttachedKeysOfOthers(t *testing.T) {
 	if _, err := k.EncryptionKey(context.Background(), "carol@example.org", time.Now()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("EncryptionKey(carol) = %v, want ErrNotFound", err)
 	}
+}
+
+// messageWithPart returns a message from from whose second part is part, a
+// body part with its header fields.
+func messageWithPart(from string, part []byte) []byte {
+	header := "From: " + from + "\r\nTo: alice@example.org\r\nSubject: my certificate\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nMy certificate is attached.\r\n" +
+		"--b\r\n"
+	return append(append([]byte(header), part...), "\r\n--b--\r\n"...)
+}
+
+// certsOnlyMessage returns a message from bob@example.org whose second part
+// has the header fields and der in base64 as its body.
+func certsOnlyMessage(t testing.TB, fields string, der []byte) []byte {
+	t.Helper()
+	part := fields + "\r\nContent-Transfer-Encoding: base64\r\n\r\n" + foldedBase64(der)
+	return messageWithPart("bob@example.org", []byte(strings.ReplaceAll(part, "\r\n ", "\r\n")))
+}
+
+// writeCertsOnly returns certs as a certs-only part, as sealmail attaches
+// them to a message.
+func writeCertsOnly(t *testing.T, certs []*x509.Certificate, opts *smime.Options) []byte {
+	t.Helper()
+	var part bytes.Buffer
+	if err := smime.WriteCertsOnly(&part, certs, opts); err != nil {
+		t.Fatalf("WriteCertsOnly: %v", err)
+	}
+	return part.Bytes()
+}
+
+// assertListed fails the test when k does not list cert as an X.509
+// certificate for address.
+func assertListed(t *testing.T, k *Keyring, cert *x509.Certificate, address string) {
+	t.Helper()
+	entries, err := k.List(context.Background(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, entry := range entries {
+		if entry.Fingerprint != certFingerprint(cert) {
+			continue
+		}
+		if entry.Kind != KindX509 {
+			t.Errorf("List shows %q with kind %q, want %q", cert.Subject, entry.Kind, KindX509)
+		}
+		if !slices.Contains(entry.Addresses, address) {
+			t.Errorf("List shows %q with addresses %q, want %s among them", cert.Subject, entry.Addresses, address)
+		}
+		return
+	}
+	t.Errorf("List does not show %q (%d entries)", cert.Subject, len(entries))
+}
+
+func TestImportMessageCertsOnly(t *testing.T) {
+	ctx := context.Background()
+	ca := newTestCA(t)
+	certPath, _ := ca.issue(leafSpec("bob", "bob@example.org", "ec:P-256"))
+	bob := readPEMCertificate(t, certPath)
+	k := openTemp(t)
+
+	part := writeCertsOnly(t, []*x509.Certificate{bob, ca.intermediate}, nil)
+	imported, err := importMessage(t, k, messageWithPart("Bob <bob@example.org>", part))
+	if err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	if len(imported) != 2 {
+		t.Fatalf("Import = %+v, want the certificate and the intermediate CA", imported)
+	}
+	for _, result := range imported {
+		if result.Kind != KindX509 || result.Secret || result.Updated {
+			t.Errorf("Import result %+v, want a new X.509 certificate without a secret key", result)
+		}
+	}
+	assertListed(t, k, bob, "bob@example.org")
+
+	// With the root as trust anchor, the chain from the message validates,
+	// so mail to bob can be encrypted.
+	if _, err := k.AddTrustAnchor(ctx, bytes.NewReader(readFile(t, ca.rootPEM))); err != nil {
+		t.Fatalf("AddTrustAnchor: %v", err)
+	}
+	cert, err := k.RecipientCertificate(ctx, "bob@example.org", time.Now(), CertPolicy{})
+	if err != nil {
+		t.Fatalf("RecipientCertificate: %v", err)
+	}
+	if !cert.Equal(bob) {
+		t.Errorf("RecipientCertificate = %q, want the certificate from the message", cert.Subject)
+	}
+}
+
+func TestImportMessageCertsOnlyFromOpenSSL(t *testing.T) {
+	ca := newTestCA(t)
+	certPath, _ := ca.issue(leafSpec("bob", "bob@example.org", "rsa:2048"))
+	bob := readPEMCertificate(t, certPath)
+
+	// openssl crl2pkcs7 writes a certs-only SignedData, which a client may
+	// send as application/octet-stream with the .p7c name only.
+	der := ca.run("crl2pkcs7", "-nocrl", "-certfile", certPath, "-certfile", ca.interPEM, "-outform", "DER")
+	k := openTemp(t)
+	imported, err := importMessage(t, k, certsOnlyMessage(t, `Content-Type: application/octet-stream; name="bob.p7c"`, der))
+	if err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	if len(imported) != 2 {
+		t.Errorf("Import = %+v, want the certificate and the intermediate CA", imported)
+	}
+	assertListed(t, k, bob, "bob@example.org")
+}
+
+func TestImportMessageCertsOnlyAndAutocrypt(t *testing.T) {
+	e := generate(t, "Bob", "bob@example.org", GenerateOptions{})
+	der, _ := selfSignedCertificate(t)
+	xena := mustParse(t, der)
+	k := openTemp(t)
+
+	// The legacy type, after an Autocrypt header: both are taken.
+	data := autocryptMessage("bob@example.org", "bob@example.org", publicBytes(t, e))
+	header, _, _ := bytes.Cut(data, []byte("MIME-Version: 1.0\r\n"))
+	_, body, _ := bytes.Cut(messageWithPart("bob@example.org", writeCertsOnly(t, []*x509.Certificate{xena}, &smime.Options{LegacyTypes: true})), []byte("MIME-Version: 1.0\r\n"))
+	imported, err := importMessage(t, k, append(append(header, "MIME-Version: 1.0\r\n"...), body...))
+	if err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	if len(imported) != 2 {
+		t.Fatalf("Import = %+v, want the Autocrypt key and the certificate", imported)
+	}
+	if imported[0].Kind != KindOpenPGP || imported[0].Fingerprint != fingerprint(e) {
+		t.Errorf("first result = %+v, want the OpenPGP key %s", imported[0], fingerprint(e))
+	}
+	if imported[1].Kind != KindX509 || imported[1].Fingerprint != certFingerprint(xena) {
+		t.Errorf("second result = %+v, want the certificate %s", imported[1], certFingerprint(xena))
+	}
+	assertListed(t, k, xena, "xena@example.org")
+}
+
+func TestImportMessageCertsOnlyInvalid(t *testing.T) {
+	e := generate(t, "Bob", "bob@example.org", GenerateOptions{})
+	k := openTemp(t)
+
+	// The Autocrypt key is good, but the certs-only part holds no
+	// SignedData, so nothing is stored.
+	data := autocryptMessage("bob@example.org", "bob@example.org", publicBytes(t, e))
+	header, _, _ := bytes.Cut(data, []byte("MIME-Version: 1.0\r\n"))
+	_, body, _ := bytes.Cut(certsOnlyMessage(t, `Content-Type: application/pkcs7-mime; smime-type=certs-only; name="smime.p7c"`, []byte{0x30, 0x03, 0x02, 0x01, 0x01}),
+		[]byte("MIME-Version: 1.0\r\n"))
+	_, err := importMessage(t, k, append(append(header, "MIME-Version: 1.0\r\n"...), body...))
+	if err == nil {
+		t.Fatal("Import succeeded, want an error for the certs-only part")
+	}
+	if want := `failed to read the certificates in part 2 (application/pkcs7-mime, "smime.p7c")`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+	assertEmpty(t, k)
+}
+
+func TestImportMessageCertsOnlyPKCS12(t *testing.T) {
+	der, keyDER := selfSignedCertificate(t)
+	key, err := x509.ParsePKCS8PrivateKey(keyDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := pkcs12.Modern.Encode(key, mustParse(t, der), nil, "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := openTemp(t)
+
+	_, err = importMessage(t, k, certsOnlyMessage(t, `Content-Type: application/octet-stream; name="xena.p7c"`, bundle))
+	if !errors.Is(err, ErrSecretKey) {
+		t.Fatalf("Import: %v, want ErrSecretKey", err)
+	}
+	if want := `part 2 (application/octet-stream, "xena.p7c")`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not name %s", err, want)
+	}
+	assertEmpty(t, k)
 }

@@ -15,20 +15,23 @@ import (
 // the work for a message made of millions of tiny parts.
 const maxParts = 10000
 
-// walker collects the application/pgp-keys parts of a MIME tree.
+// walker collects the application/pgp-keys and certs-only parts of a MIME
+// tree, and the entities whose content it cannot read.
 type walker struct {
-	keys  []Key
-	parts int
+	keys      []Key
+	certsOnly []CertsOnly
+	unread    []string
+	parts     int
 }
 
-// attachedKeys returns the keys of the application/pgp-keys parts under
-// message, without their Address, in the order of the parts.
-func attachedKeys(message *rawmime.Entity) ([]Key, error) {
+// walkParts walks the MIME tree of message and returns what it found. The
+// keys have no Address yet, and everything is in the order of the parts.
+func walkParts(message *rawmime.Entity) (*walker, error) {
 	w := &walker{}
 	if err := w.walk(message, "", 0); err != nil {
 		return nil, err
 	}
-	return w.keys, nil
+	return w, nil
 }
 
 // walk visits entity at depth levels below the message. number is the part
@@ -42,8 +45,12 @@ func (w *walker) walk(entity *rawmime.Entity, number string, depth int) error {
 	switch mediaType := entity.MediaType; {
 	case mediaType == "application/pgp-keys":
 		return w.addKey(entity, number)
-	case mediaType == "multipart/encrypted", mediaType == "application/pkcs7-mime", mediaType == "application/x-pkcs7-mime":
-		// Ciphertext: whatever keys it holds are not readable here.
+	case isCertsOnly(entity):
+		return w.addCertsOnly(entity, number)
+	case mediaType == "multipart/encrypted", isPKCS7MIME(mediaType):
+		// Ciphertext, or content inside a CMS structure such as an opaque
+		// SignedData: the keys and certificates inside cannot be read here.
+		w.unread = append(w.unread, partLocation(entity, number))
 		return nil
 	case strings.HasPrefix(mediaType, "multipart/"):
 		return w.walkMultipart(entity, number, depth)
@@ -80,7 +87,7 @@ func (w *walker) walkMultipart(entity *rawmime.Entity, number string, depth int)
 
 // addKey decodes the application/pgp-keys entity and adds its key.
 func (w *walker) addKey(entity *rawmime.Entity, number string) error {
-	location := keyLocation(entity, number)
+	location := partLocation(entity, number)
 	data, err := entity.DecodedBody()
 	if err != nil {
 		return fmt.Errorf("failed to decode %s: %w", location, err)
@@ -125,17 +132,23 @@ func partName(number string) string {
 	return "part " + number
 }
 
-// keyLocation names an application/pgp-keys entity for messages, with the
-// file name it carries, if any.
-func keyLocation(entity *rawmime.Entity, number string) string {
-	name := entity.Params["name"]
+// partLocation names the entity numbered number for messages, with its
+// media type and the file name it carries, if any.
+func partLocation(entity *rawmime.Entity, number string) string {
+	name := fileName(entity)
+	if name == "" {
+		return fmt.Sprintf("%s (%s)", partName(number), entity.MediaType)
+	}
+	return fmt.Sprintf("%s (%s, %q)", partName(number), entity.MediaType, name)
+}
+
+// fileName returns the filename parameter of the entity's
+// Content-Disposition, or else the name parameter of its Content-Type.
+func fileName(entity *rawmime.Entity) string {
 	if disposition := entity.Header.Get("Content-Disposition"); disposition != "" {
 		if _, params, err := mime.ParseMediaType(disposition); err == nil && params["filename"] != "" {
-			name = params["filename"]
+			return params["filename"]
 		}
 	}
-	if name == "" {
-		return partName(number) + " (application/pgp-keys)"
-	}
-	return fmt.Sprintf("%s (application/pgp-keys, %q)", partName(number), name)
+	return entity.Params["name"]
 }

@@ -23,6 +23,9 @@ func FuzzExtract(f *testing.F) {
 	f.Add([]byte("From x\n" + strings.Repeat("Content-Type: multipart/mixed; boundary=a\n\n--a\n", 20)))
 	f.Add([]byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQ==\n-----END PGP PUBLIC KEY BLOCK-----\n"))
 	f.Add(public)
+	f.Add(certsOnlyMessage(`Content-Type: application/pkcs7-mime; smime-type=certs-only; name="smime.p7c"`, testSignedData))
+	f.Add(certsOnlyMessage(`Content-Type: application/octet-stream; name="bob.p7c"`, []byte("-----BEGIN PKCS7-----\n")))
+	f.Add(certsOnlyMessage(`Content-Type: application/x-pkcs7-mime; smime-type=enveloped-data`, testSignedData))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		result, err := Extract(data)
@@ -41,6 +44,16 @@ func FuzzExtract(f *testing.F) {
 			}
 			if key.Kind == KindAutocrypt && i != 0 {
 				t.Errorf("key %d is an Autocrypt key, but only the first key may be one", i)
+			}
+		}
+		for i, part := range result.CertsOnly {
+			if len(part.Data) == 0 || part.Location == "" {
+				t.Errorf("certs-only part %d is incomplete: %+v", i, part)
+			}
+		}
+		for i, location := range result.Unread {
+			if location == "" {
+				t.Errorf("unread entity %d has no location", i)
 			}
 		}
 	})

@@ -1,12 +1,13 @@
-// Package mailkeys finds the OpenPGP keys that a received email message
-// carries: the key in its Autocrypt header and the keys in its
-// application/pgp-keys parts. It returns the keys as bytes with the address
-// each one is for; storing and checking them is the keyring's job.
+// Package mailkeys finds the OpenPGP keys and S/MIME certificates that a
+// received email message carries: the key in its Autocrypt header, the keys
+// in its application/pgp-keys parts and the certificates in its certs-only
+// parts. It returns the keys as bytes with the address each one is for, and
+// the certificates as bytes. Storing and checking them is the keyring's job.
 //
 // It follows Autocrypt Level 1 (https://autocrypt.org/level1.html) for the
 // Autocrypt header field, RFC 3156 section 7 for application/pgp-keys parts,
-// RFC 5322 for the message header and RFC 2045 and RFC 2046 for the MIME
-// structure.
+// RFC 8551 sections 3.2 and 3.8 for certs-only parts, RFC 5322 for the
+// message header and RFC 2045 and RFC 2046 for the MIME structure.
 //
 // An Autocrypt header field is valid when it has an addr and a keydata
 // attribute, each once, and no unknown critical attribute, which is one
@@ -18,10 +19,14 @@
 // not read.
 //
 // An application/pgp-keys part is taken from anywhere in the MIME tree, with
-// its Content-Transfer-Encoding undone, and is for the From address. Parts
-// inside multipart/encrypted and application/pkcs7-mime entities are not
-// read, because their content is ciphertext, nor are those of a
-// message/rfc822 part, because a forwarded message carries the keys of
+// its Content-Transfer-Encoding undone, and is for the From address. So is a
+// certs-only part: an application/pkcs7-mime or application/x-pkcs7-mime
+// entity with smime-type=certs-only, or a part named "*.p7c". Its
+// certificates name their own addresses, so it needs no From address. Parts
+// inside multipart/encrypted and other application/pkcs7-mime entities are
+// not read, because their content is ciphertext or inside a CMS structure,
+// and Result.Unread names those entities. Nor are the parts of a
+// message/rfc822 part read, because a forwarded message carries the keys of
 // another sender.
 //
 // Divergences from Autocrypt Level 1:
@@ -76,8 +81,8 @@ type Key struct {
 	PreferEncrypt bool
 }
 
-// Result is the outcome of Extract: the keys of a message and the reasons
-// its Autocrypt header fields were ignored.
+// Result is the outcome of Extract: the keys and certs-only parts of a
+// message, and the reasons it may lack some.
 type Result struct {
 	// From is the address of the single From mailbox, or "" when the From
 	// header field is missing, invalid or has several mailboxes.
@@ -85,19 +90,27 @@ type Result struct {
 	// Keys are the keys found: the Autocrypt key first, then the attached
 	// keys in the order of their parts.
 	Keys []Key
+	// CertsOnly are the certs-only parts, in the order of the parts.
+	CertsOnly []CertsOnly
 	// Ignored gives the reason for each Autocrypt header field that was
 	// ignored, so that a caller can say why a message yielded no key.
 	Ignored []string
+	// Unread names the multipart/encrypted and application/pkcs7-mime
+	// entities whose parts were not read, such as
+	// "the message body (multipart/encrypted)".
+	Unread []string
 }
 
 // ErrTooLarge is wrapped by the error of Extract when the message is larger
 // than MaxMessageSize.
 var ErrTooLarge = fmt.Errorf("the message is larger than %d MiB", MaxMessageSize>>20)
 
-// Extract returns the keys in the RFC 5322 message data. A message without
-// any key returns an empty Result and no error. An error means that the
-// message could not be read, or that an application/pgp-keys part does not
-// contain an OpenPGP key. The error message names the part.
+// Extract returns the keys and certs-only parts in the RFC 5322 message
+// data. A message without any returns a Result without keys or certs-only
+// parts, and no error. An error means that the message could not be read,
+// that an application/pgp-keys part does not contain an OpenPGP key, or
+// that a certs-only part is neither DER nor PEM. The error message names the
+// part.
 func Extract(data []byte) (*Result, error) {
 	if len(data) > MaxMessageSize {
 		return nil, ErrTooLarge
@@ -118,11 +131,13 @@ func Extract(data []byte) (*Result, error) {
 		result.Keys = append(result.Keys, *key)
 	}
 
-	attached, err := attachedKeys(message)
+	parts, err := walkParts(message)
 	if err != nil {
 		return nil, err
 	}
-	for _, part := range attached {
+	result.CertsOnly = parts.certsOnly
+	result.Unread = parts.unread
+	for _, part := range parts.keys {
 		if from == "" {
 			return nil, fmt.Errorf("failed to take the key in %s: %s, so the key cannot be bound to an address", part.Location, fromProblem)
 		}

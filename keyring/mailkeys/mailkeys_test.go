@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"mime/quotedprintable"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -303,6 +304,10 @@ Content-Type: application/pgp-keys
 			if len(result.Keys) != 0 {
 				t.Errorf("Keys = %d, want none from inside %s", len(result.Keys), tt.name)
 			}
+			want := "the message body (" + tt.name + ")"
+			if len(result.Unread) != 1 || result.Unread[0] != want {
+				t.Errorf("Unread = %q, want [%q]", result.Unread, want)
+			}
 		})
 	}
 }
@@ -392,5 +397,135 @@ func TestAutocryptAndAttached(t *testing.T) {
 	}
 	if result.Keys[0].Kind != KindAutocrypt || result.Keys[1].Kind != KindAttached {
 		t.Errorf("Kinds = %s, %s; want autocrypt, then attached", result.Keys[0].Kind, result.Keys[1].Kind)
+	}
+}
+
+// testSignedData is the start of a DER ContentInfo, which is all that
+// Extract checks of a certs-only part; the keyring parses the rest.
+var testSignedData = []byte{0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
+
+// certsOnlyMessage returns a message from bob@example.org whose second
+// part has the header fields and the base64 of body.
+func certsOnlyMessage(fields string, body []byte) []byte {
+	return crlf("From: bob@example.org\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n" +
+		"--b\nContent-Type: text/plain\n\nMy certificate is attached.\n" +
+		"--b\n" + fields + "\nContent-Transfer-Encoding: base64\n\n" + base64.StdEncoding.EncodeToString(body) + "\n--b--\n")
+}
+
+func TestCertsOnlyPart(t *testing.T) {
+	tests := []struct {
+		name, fields, location string
+	}{
+		{"pkcs7-mime", `Content-Type: application/pkcs7-mime; smime-type=certs-only; name="smime.p7c"`,
+			`part 2 (application/pkcs7-mime, "smime.p7c")`},
+		{"x-pkcs7-mime", "Content-Type: application/x-pkcs7-mime; smime-type=certs-only",
+			"part 2 (application/x-pkcs7-mime)"},
+		{"smime-type in capitals", "Content-Type: application/pkcs7-mime; smime-type=Certs-Only",
+			"part 2 (application/pkcs7-mime)"},
+		{"no smime-type, .p7c file name", "Content-Type: application/pkcs7-mime\nContent-Disposition: attachment; filename=\"bob.P7C\"",
+			`part 2 (application/pkcs7-mime, "bob.P7C")`},
+		{"octet-stream named .p7c", `Content-Type: application/octet-stream; name="smime.p7c"`,
+			`part 2 (application/octet-stream, "smime.p7c")`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			result := extract(t, certsOnlyMessage(tt.fields, testSignedData))
+			if len(result.CertsOnly) != 1 {
+				t.Fatalf("CertsOnly = %d parts, want 1", len(result.CertsOnly))
+			}
+			part := result.CertsOnly[0]
+			if part.Location != tt.location {
+				t.Errorf("Location = %q, want %q", part.Location, tt.location)
+			}
+			if !bytes.Equal(part.Data, testSignedData) {
+				t.Errorf("Data = %x, want the decoded body %x", part.Data, testSignedData)
+			}
+			if len(result.Keys) != 0 || len(result.Unread) != 0 {
+				t.Errorf("Keys = %d, Unread = %q, want neither", len(result.Keys), result.Unread)
+			}
+		})
+	}
+}
+
+func TestCertsOnlyPartNotTaken(t *testing.T) {
+	tests := []struct {
+		name, fields string
+		unread       []string
+	}{
+		{"enveloped-data named .p7c", `Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name="smime.p7c"`,
+			[]string{`part 2 (application/pkcs7-mime, "smime.p7c")`}},
+		{"pkcs7-mime without smime-type", `Content-Type: application/pkcs7-mime; name="smime.p7m"`,
+			[]string{`part 2 (application/pkcs7-mime, "smime.p7m")`}},
+		{"signature", `Content-Type: application/pkcs7-signature; name="smime.p7s"`, nil},
+		{"other attachment", `Content-Type: application/octet-stream; name="report.pdf"`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			result := extract(t, certsOnlyMessage(tt.fields, testSignedData))
+			if len(result.CertsOnly) != 0 {
+				t.Errorf("CertsOnly = %d parts, want none", len(result.CertsOnly))
+			}
+			if !slices.Equal(result.Unread, tt.unread) {
+				t.Errorf("Unread = %q, want %q", result.Unread, tt.unread)
+			}
+		})
+	}
+}
+
+func TestCertsOnlyPartWithoutFrom(t *testing.T) {
+	data := crlf("Subject: no sender\nContent-Type: application/pkcs7-mime; smime-type=certs-only\nContent-Transfer-Encoding: base64\n\n" +
+		base64.StdEncoding.EncodeToString(testSignedData) + "\n")
+	result := extract(t, data)
+	if len(result.CertsOnly) != 1 {
+		t.Fatalf("CertsOnly = %d parts, want 1: certificates name their own addresses", len(result.CertsOnly))
+	}
+	if want := "the message body (application/pkcs7-mime)"; result.CertsOnly[0].Location != want {
+		t.Errorf("Location = %q, want %q", result.CertsOnly[0].Location, want)
+	}
+}
+
+func TestCertsOnlyPartErrors(t *testing.T) {
+	const fields = `Content-Type: application/pkcs7-mime; smime-type=certs-only; name="smime.p7c"`
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", certsOnlyMessage(fields, nil),
+			`part 2 (application/pkcs7-mime, "smime.p7c") is not an S/MIME certs-only part: the part is empty`},
+		{"text", certsOnlyMessage(fields, []byte("not a certificate")),
+			`part 2 (application/pkcs7-mime, "smime.p7c") is not an S/MIME certs-only part: the part is neither DER nor PEM`},
+		{"bad base64", bytes.Replace(certsOnlyMessage(fields, testSignedData), []byte("MAsGCS"), []byte("%%%%"), 1),
+			`failed to decode part 2 (application/pkcs7-mime, "smime.p7c")`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			result, err := Extract(tt.data)
+			if err == nil {
+				t.Fatalf("Extract returned %d certs-only parts and no error", len(result.CertsOnly))
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCertsOnlyPartPEM(t *testing.T) {
+	pemBody := []byte("-----BEGIN PKCS7-----\nMAsGCSqGSIb3DQEHAg==\n-----END PKCS7-----\n")
+	result := extract(t, certsOnlyMessage(`Content-Type: application/pkcs7-mime; smime-type=certs-only`, pemBody))
+	if len(result.CertsOnly) != 1 || !bytes.Equal(result.CertsOnly[0].Data, pemBody) {
+		t.Errorf("CertsOnly = %+v, want the PEM body", result.CertsOnly)
+	}
+}
+
+func TestUnreadNested(t *testing.T) {
+	data := crlf("From: bob@example.org\nContent-Type: multipart/mixed; boundary=b\n\n" +
+		"--b\nContent-Type: text/plain\n\nhi\n" +
+		"--b\nContent-Type: multipart/encrypted; boundary=e\n\n--e\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n--e--\n" +
+		"--b--\n")
+	result := extract(t, data)
+	if want := []string{"part 2 (multipart/encrypted)"}; !slices.Equal(result.Unread, want) {
+		t.Errorf("Unread = %q, want %q", result.Unread, want)
 	}
 }
