@@ -27,7 +27,7 @@
 // the recipients' keys in Autocrypt-Gossip fields, as Autocrypt Level 1
 // describes. An attached key is an application/pgp-keys part (RFC 3156
 // section 7); attached certificates are a certs-only
-// application/pkcs7-mime part (RFC 8551 section 3.6).
+// application/pkcs7-mime part (RFC 8551 section 3.8).
 //
 // ReadMessage reads RFC 5322 messages with RFC 2047 encoded words, and raw
 // UTF-8 (RFC 6532) in the subject and display names. A given entity

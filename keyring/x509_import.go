@@ -67,7 +67,7 @@ var ErrPasswordNeeded = errors.New("a password is needed to import a PKCS#12 bun
 //   - PEM: any number of "CERTIFICATE", "TRUSTED CERTIFICATE", "PKCS7" or
 //     "CMS" blocks, with text around them;
 //   - one DER certificate;
-//   - a certs-only PKCS#7 SignedData (".p7c", RFC 8551 section 3.6), DER
+//   - a certs-only PKCS#7 SignedData (".p7c", RFC 8551 section 3.8), DER
 //     or BER;
 //   - a PKCS#12 bundle (RFC 7292) with one private key and its
 //     certificate, from OpenSSL 3 with its defaults or with -legacy.
@@ -86,8 +86,10 @@ var ErrPasswordNeeded = errors.New("a password is needed to import a PKCS#12 bun
 // with OriginAutocrypt or OriginAttached, the From address as Source, only
 // the user IDs for its address and no secret key, whatever opts sets. Such a
 // key never displaces a confirmed key: see EncryptionKey and
-// Imported.Warning. A message without keys returns an error that wraps
-// ErrNoKey.
+// Imported.Warning. The X.509 certificates of its certs-only
+// application/pkcs7-mime parts outside encrypted parts are imported as from a
+// ".p7c" file. A message without keys or certificates returns an error that
+// wraps ErrNoKey.
 //
 // The whole input is read and parsed before anything is stored.
 func (k *Keyring) ImportWithOptions(ctx context.Context, r io.Reader, opts ImportOptions) ([]Imported, error) {
