@@ -38,6 +38,18 @@ type config struct {
 	PassphraseFile string `toml:"passphrase_file"`
 	// Via is the transport: "outbox", "ses" or "smtp".
 	Via string `toml:"via"`
+	// HeaderProtection false is --no-header-protection. The boolean
+	// settings are pointers, because a setting left out must differ from
+	// one set to false.
+	HeaderProtection *bool `toml:"header_protection"`
+	// AttachKey true is --attach-key with OpenPGP and --attach-cert with
+	// S/MIME.
+	AttachKey *bool `toml:"attach_key"`
+	// Autocrypt false is --no-autocrypt.
+	Autocrypt *bool `toml:"autocrypt"`
+	// PreferEncrypt true is --prefer-encrypt, for OpenPGP messages that
+	// carry an Autocrypt header.
+	PreferEncrypt *bool `toml:"prefer_encrypt"`
 
 	SES  sesConfig  `toml:"ses"`
 	SMTP smtpConfig `toml:"smtp"`
@@ -101,7 +113,7 @@ func loadConfig(dir string) (*config, error) {
 			keys[i] = key.String()
 		}
 		sort.Strings(keys)
-		return nil, fmt.Errorf("unknown setting %s in the configuration %s: use from, scheme, policy, passphrase_file, via, [ses] region, profile, endpoint_url, configuration_set, and [smtp] host, port, tls, user, password_file, ca_file",
+		return nil, fmt.Errorf("unknown setting %s in the configuration %s: use from, scheme, policy, passphrase_file, via, header_protection, attach_key, autocrypt, prefer_encrypt, [ses] region, profile, endpoint_url, configuration_set, and [smtp] host, port, tls, user, password_file, ca_file",
 			strings.Join(keys, ", "), path)
 	}
 	if err := c.check(); err != nil {
@@ -124,6 +136,9 @@ func (c *config) check() error {
 		if setting.value != "" && !slices.Contains(setting.allowed, setting.value) {
 			return fmt.Errorf("%s = %q: use one of %s", setting.name, setting.value, strings.Join(setting.allowed, ", "))
 		}
+	}
+	if c.Autocrypt != nil && !*c.Autocrypt && c.PreferEncrypt != nil && *c.PreferEncrypt {
+		return errors.New("prefer_encrypt = true goes into the Autocrypt header, which autocrypt = false leaves out: remove one of them")
 	}
 	if c.SMTP.Port < 0 || c.SMTP.Port > 65535 {
 		return fmt.Errorf("smtp.port = %d: use a port from 1 to 65535", c.SMTP.Port)
@@ -228,7 +243,10 @@ func (a *app) applyConfig(mf *messageFlags, sf *sendFlags) error {
 	set(&mf.passphraseFile, "passphrase-file", "passphrase_file", c.PassphraseFile)
 	if c.Scheme == "smime" && !mf.pgp && !mf.smime {
 		mf.smime = true
+		a.settings["smime"] = `scheme = "smime"`
 	}
+	mf.settings = a.settings
+	mf.privacy.applyConfig(c, mf.smime, a.settings)
 	if sf == nil {
 		return nil
 	}

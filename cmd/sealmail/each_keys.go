@@ -71,6 +71,7 @@ func (a *app) newEachComposer(ctx context.Context, h *home, m *compose.Message, 
 		opts.Certificates = resolved.certificateSource(opts.Certificates)
 	} else {
 		opts = compose.Options{Mode: mode, Keys: resolved.keySource(kr), NoEncryptToSelf: f.noEncryptToSelf}
+		f.privacy.setOptions(&opts)
 		if mode != compose.EncryptOnly {
 			opts.Signer, err = a.unlockedSigner(ctx, kr, m.From.Address, f.passphraseFile.value)
 		}

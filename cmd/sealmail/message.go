@@ -69,6 +69,10 @@ type messageFlags struct {
 	smimeLegacyTypes  bool
 	systemRoots       bool
 	requireRevocation bool
+
+	privacy privacyFlags
+	// settings names the flags that took their value from config.toml.
+	settings configSettings
 }
 
 func (f *messageFlags) register(fs *flag.FlagSet) {
@@ -95,6 +99,7 @@ func (f *messageFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.smimeLegacyTypes, "smime-legacy-types", false, "write the application/x-pkcs7-* media types, for old receivers")
 	fs.BoolVar(&f.requireRevocation, "require-revocation-check", false, "refuse an S/MIME certificate whose CRL cannot be fetched (by default sealmail warns and goes on)")
 	fs.BoolVar(&f.systemRoots, "system-roots", false, "trust the system's TLS roots as S/MIME anchors too (by default only anchors added with keyring trust)")
+	f.privacy.register(fs)
 }
 
 // scheme returns the protection scheme the flags ask for, and checks that
@@ -105,6 +110,9 @@ func (f *messageFlags) scheme() (compose.Scheme, error) {
 	}
 	if !f.smime && (f.smimeCipher.set || f.smimeKeyTransport.set || f.smimeOpaque || f.smimeLegacyTypes || f.systemRoots || f.requireRevocation) {
 		return 0, usagef("the --smime-*, --system-roots and --require-revocation-check flags need --smime")
+	}
+	if err := f.privacy.check(f.smime, f.settings); err != nil {
+		return 0, err
 	}
 	if f.smime {
 		return compose.SMIME, nil
@@ -150,6 +158,9 @@ func (f *messageFlags) mode() (compose.Mode, error) {
 	}
 	if f.smimeOpaque && f.encrypt && !f.sign {
 		return 0, usagef("--smime-opaque chooses the form of a signature, and --encrypt alone does not sign; drop one of them")
+	}
+	if f.privacy.attaches() && f.encrypt && !f.sign && f.noEncryptToSelf {
+		return 0, f.privacy.noSenderKeyError(f.settings)
 	}
 	switch {
 	case f.sign && !f.encrypt:

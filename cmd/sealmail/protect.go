@@ -50,6 +50,7 @@ func (a *app) composer(ctx context.Context, h *home, m *compose.Message, f *mess
 	} else {
 		keys = &recordingKeys{source: kr}
 		opts = compose.Options{Mode: mode, Keys: keys, NoEncryptToSelf: f.noEncryptToSelf}
+		f.privacy.setOptions(&opts)
 		if mode != compose.EncryptOnly {
 			opts.Signer, err = a.unlockedSigner(ctx, kr, m.From.Address, f.passphraseFile.value)
 		}

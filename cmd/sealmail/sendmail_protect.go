@@ -45,6 +45,7 @@ func (a *app) sendmailComposers(ctx context.Context, h *home, m *compose.Message
 	} else {
 		keys = &recordingKeys{source: kr}
 		opts = compose.Options{Mode: compose.SignAndEncrypt, Keys: keys}
+		mf.privacy.setOptions(&opts)
 		opts.Signer, err = a.unlockedSigner(ctx, kr, m.From.Address, mf.passphraseFile.value)
 	}
 	if err != nil {

@@ -43,6 +43,7 @@ func (a *app) smimeComposeOptions(ctx context.Context, kr *keyring.Keyring, m *c
 		SMIME:           smimeOpts,
 		NoEncryptToSelf: f.noEncryptToSelf,
 	}
+	f.privacy.setOptions(&opts)
 	if mode == compose.EncryptOnly {
 		return opts, nil
 	}
