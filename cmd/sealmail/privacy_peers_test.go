@@ -8,14 +8,18 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"mime"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-message"
 
 	"github.com/sealmail/sealmail/internal/gpgtest"
 	"github.com/sealmail/sealmail/internal/peers"
@@ -421,4 +425,140 @@ func TestGossipToCcBcc(t *testing.T) {
 	if got := gossipKeys(t, daveGPG, entity); len(got) != 0 {
 		t.Errorf("the Bcc copy gossips %v, want nothing", got)
 	}
+}
+
+// partOf returns the decoded body of the first part of mediaType in the
+// MIME entity, searched depth first.
+func partOf(t *testing.T, entity []byte, mediaType string) []byte {
+	t.Helper()
+	e, err := message.Read(bytes.NewReader(entity))
+	if err != nil {
+		t.Fatalf("failed to parse the protected entity: %v", err)
+	}
+	var found []byte
+	var walk func(e *message.Entity)
+	walk = func(e *message.Entity) {
+		if mr := e.MultipartReader(); mr != nil {
+			for found == nil {
+				p, err := mr.NextPart()
+				if err == io.EOF {
+					return
+				}
+				if err != nil {
+					t.Fatalf("failed to read a part: %v", err)
+				}
+				walk(p)
+			}
+			return
+		}
+		if mt, _, _ := e.Header.ContentType(); mt == mediaType {
+			data, err := io.ReadAll(e.Body)
+			if err != nil {
+				t.Fatalf("failed to decode the %s part: %v", mediaType, err)
+			}
+			found = data
+		}
+	}
+	walk(e)
+	if found == nil {
+		t.Fatalf("the protected entity has no %s part:\n%s", mediaType, entity)
+	}
+	return found
+}
+
+// TestAttachKeyImportsIntoGPG sends a message with --attach-key and has gpg
+// decrypt it as the recipient and import the attached key into an empty
+// home: alice's primary key, one user ID and one encryption subkey.
+func TestAttachKeyImportsIntoGPG(t *testing.T) {
+	home, files, alice, bob, _ := e2eSetup(t)
+	raw := onlyCopy(t, sendToOutbox(t, home, "--attach-key", "--from", "alice@example.org", "--to", "bob@example.org",
+		"--subject", privateSubject, "--text", filepath.Join(files, "body.txt")))
+	if bytes.Contains(raw, []byte("application/pgp-keys")) {
+		t.Errorf("the key part is visible outside the encryption")
+	}
+
+	reader := gpgtest.New(t)
+	reader.Import(t, bob.secret)
+	reader.Import(t, alice.public)
+	key := partOf(t, gpgDecrypt(t, reader, raw, true), "application/pgp-keys")
+
+	g := gpgtest.New(t)
+	status, _, stderr, err := g.Status(t, key, "--import")
+	if err != nil || !gpgtest.HasStatus(status, "IMPORT_OK") {
+		t.Fatalf("gpg --import of the attached key failed (%v):\n%s", err, stderr)
+	}
+	listing, stderr, err := g.Run(t, nil, "--with-colons", "--list-keys")
+	if err != nil {
+		t.Fatalf("gpg --list-keys: %v\n%s", err, stderr)
+	}
+	var pub, uid, sub [][]string
+	for _, line := range strings.Split(string(listing), "\n") {
+		fields := strings.Split(line, ":")
+		switch fields[0] {
+		case "pub":
+			pub = append(pub, fields)
+		case "uid":
+			uid = append(uid, fields)
+		case "sub":
+			sub = append(sub, fields)
+		}
+	}
+	if want := fmt.Sprintf("%X", alice.entity.PrimaryKey.Fingerprint); len(pub) != 1 || gpgFingerprint(t, g, "alice@example.org") != want {
+		t.Errorf("gpg lists %d keys, want only alice's %s", len(pub), want)
+	}
+	if len(uid) != 1 || !strings.Contains(uid[0][9], "<alice@example.org>") {
+		t.Errorf("gpg lists the user IDs %q, want one for alice@example.org", uid)
+	}
+	if len(sub) != 1 || sub[0][4] != alice.encryptionKeyID(t) || !strings.Contains(sub[0][11], "e") {
+		t.Errorf("gpg lists the subkeys %q, want only the encryption subkey %s", sub, alice.encryptionKeyID(t))
+	}
+}
+
+// TestAttachCertImports sends an S/MIME message with --attach-cert, which
+// openssl decrypts as the recipient and verifies. openssl pkcs7 and gpgsm
+// must read alice's certificate and the intermediate, and no root, from
+// the certs-only part.
+func TestAttachCertImports(t *testing.T) {
+	openssl := peers.Require(t, "openssl")
+	home, files, people := smimeSetup(t, func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) })
+	raw := onlyCopy(t, sendToOutbox(t, home, "--smime", "--attach-cert", "--passphrase-file", filepath.Join(files, "pass.txt"),
+		"--from", "alice@example.org", "--to", "bob@example.org", "--subject", privateSubject, "--text", filepath.Join(files, "body.txt")))
+	if bytes.Contains(raw, []byte("smime.p7c")) {
+		t.Errorf("the certificate part is visible outside the encryption")
+	}
+
+	// openssl cms -verify may write the content with LF line endings.
+	entity := opensslOpen(t, openssl, files, raw, people["bob"], true, true)
+	entity = bytes.ReplaceAll(bytes.ReplaceAll(entity, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+	p7c := filepath.Join(files, "smime.p7c")
+	if err := os.WriteFile(p7c, partOf(t, entity, "application/pkcs7-mime"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	printed := string(runOpenSSL(t, openssl, nil, "pkcs7", "-inform", "DER", "-in", p7c, "-print_certs", "-noout"))
+	if n := strings.Count(printed, "subject="); n != 2 {
+		t.Errorf("openssl pkcs7 -print_certs lists %d certificates, want alice's and the intermediate:\n%s", n, printed)
+	}
+	for _, want := range []string{"Test alice", "sealmail demo intermediate CA"} {
+		if !strings.Contains(printed, want) {
+			t.Errorf("openssl pkcs7 -print_certs lacks %q:\n%s", want, printed)
+		}
+	}
+	if regexp.MustCompile(`(?m)^subject=.*root CA`).MatchString(printed) {
+		t.Errorf("the certs-only part contains the root:\n%s", printed)
+	}
+
+	// newGpgsmHome imports the intermediate with the root. Deleting it
+	// first makes gpgsm take the intermediate from the part.
+	g := newGpgsmHome(t, files)
+	g.mustRun(t, nil, "--delete-keys", "sealmail demo intermediate CA")
+	_, status, stderr, err := g.run(t, nil, "--import", p7c)
+	if err != nil || !gpgtest.HasStatus(status, "IMPORT_OK") {
+		t.Fatalf("gpgsm --import of smime.p7c failed (%v):\n%s", err, stderr)
+	}
+	listing := g.mustRun(t, nil, "--with-colons", "--with-validation", "--list-keys", "alice@example.org")
+	if !bytes.Contains(listing, []byte("<alice@example.org>")) {
+		t.Errorf("gpgsm lists no certificate for alice@example.org:\n%s", listing)
+	}
+	g.mustRun(t, nil, "--list-keys", "sealmail demo intermediate CA")
 }
