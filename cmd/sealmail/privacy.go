@@ -52,16 +52,16 @@ func (p *privacyFlags) register(fs *flag.FlagSet) {
 // header is written, so that a file made for OpenPGP does not break --smime
 // or --no-autocrypt.
 func (p *privacyFlags) applyConfig(c *config, smime bool, settings configSettings) {
-	setTrue := func(f *switchFlag, flag, setting string, v *bool) {
+	setTrue := func(f *switchFlag, name, setting string, v *bool) {
 		if !f.set && v != nil && *v {
 			f.value, f.set = true, true
-			settings[flag] = setting
+			settings[name] = setting
 		}
 	}
-	setFalse := func(f *switchFlag, flag, setting string, v *bool) {
+	setFalse := func(f *switchFlag, name, setting string, v *bool) {
 		if !f.set && v != nil && !*v {
 			f.value, f.set = true, true
-			settings[flag] = setting
+			settings[name] = setting
 		}
 	}
 
@@ -101,15 +101,15 @@ func (p *privacyFlags) attaches() bool { return p.attachKey.value || p.attachCer
 // certificate when the message neither signs nor encrypts to the sender, so
 // that compose has no key of the sender to attach.
 func (p *privacyFlags) noSenderKeyError(settings configSettings) error {
-	flag := "attach-key"
+	name := "attach-key"
 	if p.attachCert.value {
-		flag = "attach-cert"
+		name = "attach-cert"
 	}
 	fix := "drop one of them"
-	if settings.fromConfig(flag) {
-		fix = "give --" + flag + "=false to attach nothing to this message"
+	if settings.fromConfig(name) {
+		fix = "give --" + name + "=false to attach nothing to this message"
 	}
-	return usagef("%s needs the sender's key, to sign or to encrypt to the sender, and --encrypt with --no-encrypt-to-self does neither: %s", settings.name(flag), fix)
+	return usagef("%s needs the sender's key, to sign or to encrypt to the sender, and --encrypt with --no-encrypt-to-self does neither: %s", settings.name(name), fix)
 }
 
 // setOptions sets the fields of opts that the flags decide.
