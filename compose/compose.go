@@ -1,6 +1,6 @@
 // Package compose builds the messages sealmail sends: the MIME tree of a
-// text, HTML and attachments, its protection with PGP/MIME, the outer header
-// and the copies the recipients get.
+// text, HTML and attachments, its protection with PGP/MIME or S/MIME, the
+// outer header and the copies the recipients get.
 //
 // The common case is [New] with a [Message] and [Options], then
 // [Composer.WriteCopy] for each of [Composer.Copies], handing each copy and its

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/sealmail/sealmail/internal/peers"
 	"github.com/sealmail/sealmail/keyring"
 )
 
@@ -26,6 +28,16 @@ func TestMain(m *testing.M) {
 }
 
 func TestScripts(t *testing.T) {
+	// The scripts run their gpg and openssl steps under [exec:gpg] and
+	// [exec:openssl], which skip the steps when the program is missing. In
+	// CI and under scripts/test, a missing peer fails instead.
+	if os.Getenv("CI") != "" || os.Getenv("SEALMAIL_REQUIRE_PEERS") != "" {
+		for _, peer := range []string{"gpg", "gpgconf", "openssl"} {
+			if _, err := exec.LookPath(peer); err != nil {
+				peers.Missing(t, peer)
+			}
+		}
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata",
 		UpdateScripts: *update,
