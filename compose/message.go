@@ -26,6 +26,10 @@ var fieldsRejected = map[string]string{
 	// RFC 5321 section 4.4: the delivering server adds Return-Path from
 	// the envelope sender.
 	"return-path": "the receiving server adds it from the envelope sender, which is the From address",
+	// New writes these from the sender's key and the protection it applies.
+	"autocrypt":        "sealmail writes it from the sender's key; leave it out, or turn Autocrypt off with --no-autocrypt (Options.Autocrypt.Off)",
+	"autocrypt-gossip": "sealmail writes it inside the encrypted part; leave it out",
+	"hp-outer":         "sealmail writes it inside the encrypted part; leave it out",
 	// Amazon SES reads these fields of a raw message as parameters of the
 	// request, so they must come from the transport's options.
 	"x-ses-configuration-set": "Amazon SES reads it as the configuration set; use --configuration-set (ses.Options.ConfigurationSet) instead",

@@ -19,7 +19,9 @@ import (
 // Message fields of the same name. Encoded words (RFC 2047) in the subject
 // and in display names are decoded, and raw UTF-8 there (RFC 6532) is
 // accepted. The Content-* fields and the body become Entity. MIME-Version
-// and Return-Path are dropped. Every other field goes to Header in its
+// and Return-Path are dropped, and so are Autocrypt, Autocrypt-Gossip and
+// HP-Outer, because New writes those for the protection it applies. Every
+// other field goes to Header in its
 // order, unfolded. A value outside ASCII is encoded as RFC 2047 encoded
 // words in an X- field or Comments, whose text is unstructured, and is an
 // error in any other field. New and Message.Validate check the rest, such as
@@ -74,6 +76,9 @@ func ReadMessage(r io.Reader) (*Message, error) {
 		case name == "mime-version", name == "return-path":
 			// MIME-Version is written by compose; Return-Path is added by
 			// the delivering server (RFC 5321 section 4.4).
+		case name == "autocrypt", name == "autocrypt-gossip", name == "hp-outer":
+			// A mail client's Autocrypt field carries the key the client
+			// would sign with, not the one sealmail signs with.
 		default:
 			if err := m.readField(name, f); err != nil {
 				return nil, err

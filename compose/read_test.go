@@ -23,6 +23,10 @@ const gitMessage = "From: Alice Example <alice@example.org>\n" +
 	"\t<20261205002454.18572-1-alice@example.org>\n" +
 	"MIME-Version: 1.0\n" +
 	"Return-Path: <alice@example.org>\n" +
+	"Autocrypt: addr=alice@example.org; keydata=\n" +
+	" bWRhdGE=\n" +
+	"HP-Outer: Subject: [...]\n" +
+	"Autocrypt-Gossip: addr=bob@example.org; keydata=bWRhdGE=\n" +
 	"Content-Type: text/plain; charset=UTF-8\n" +
 	"Content-Transfer-Encoding: 8bit\n" +
 	"\n" +
