@@ -22,7 +22,7 @@ var fieldsRejected = map[string]string{
 	"bcc": "use --bcc (Message.Bcc) to add Bcc recipients, because sealmail never writes a Bcc field",
 	// Resent-Bcc (RFC 5322 section 3.6.6) would show hidden recipients to
 	// everyone, and SES rejects a raw message that has it.
-	"resent-bcc": "use --bcc (Message.Bcc) to add Bcc recipients, because sealmail never writes a Bcc field",
+	"resent-bcc": "add Bcc recipients with --bcc, a Bcc field or Message.Bcc instead, because sealmail never writes a Bcc field",
 	// RFC 5321 section 4.4: the delivering server adds Return-Path from
 	// the envelope sender.
 	"return-path": "the receiving server adds it from the envelope sender, which is the From address",

@@ -69,7 +69,7 @@ func TestNormalizeRejects(t *testing.T) {
 		{"LF in header value", func(m *Message) { m.Header = []Field{{"X-A", "x\nBcc: eve@example.org"}} }, "line feed", "Header"},
 		{"non-ASCII header value", func(m *Message) { m.Header = []Field{{"X-A", "ä"}} }, "not ASCII", "Header"},
 		{"Bcc header", func(m *Message) { m.Header = []Field{{"bcc", "eve@example.org"}} }, "use --bcc", "Header"},
-		{"Resent-Bcc header", func(m *Message) { m.Header = []Field{{"Resent-Bcc", "eve@example.org"}} }, "use --bcc", "Header"},
+		{"Resent-Bcc header", func(m *Message) { m.Header = []Field{{"Resent-Bcc", "eve@example.org"}} }, "add Bcc recipients with --bcc", "Header"},
 		{"Content-Type header", func(m *Message) { m.Header = []Field{{"Content-Type", "text/plain"}} }, "sets this field itself", "Header"},
 		{"Content-Disposition header", func(m *Message) { m.Header = []Field{{"content-disposition", "inline"}} }, "sets this field itself", "Header"},
 		{"MIME-Version header", func(m *Message) { m.Header = []Field{{"Mime-Version", "1.0"}} }, "sets this field itself", "Header"},

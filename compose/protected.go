@@ -98,7 +98,7 @@ func prepareSenderKeys(m *Message, opts *Options, self []recipientKey, now time.
 	minimal, err := pgpmime.MinimalKey(key, pgpmime.AddressIdentity(key, m.From.Address, now), now)
 	if err != nil {
 		if opts.AttachKey {
-			return out, fmt.Errorf("failed to compose: cannot attach the sender's key: %w", err)
+			return out, fmt.Errorf("failed to compose: cannot attach the sender's key %X, because it is not usable for encryption at this time (%v); attach a key with a valid encryption subkey, such as one from \"sealmail keyring generate\", or attach none", key.PrimaryKey.Fingerprint, err)
 		}
 		// Autocrypt needs a key that others can encrypt to, so a key that
 		// only signs gets no header field.

@@ -994,7 +994,7 @@ func TestAttachKeyNeedsSenderKey(t *testing.T) {
 		want   string
 	}{
 		{"pgp encrypt without self", PGP, EncryptOnly, func(o *Options) { o.NoEncryptToSelf = true }, "attaching the sender's key requires it"},
-		{"pgp signing-only key", PGP, SignOnly, func(o *Options) { o.Signer = signingOnly }, "cannot attach the sender's key"},
+		{"pgp signing-only key", PGP, SignOnly, func(o *Options) { o.Signer = signingOnly }, "not usable for encryption"},
 		{"smime encrypt without self", SMIME, EncryptOnly, func(o *Options) { o.NoEncryptToSelf = true }, "attaching the sender's certificate requires it"},
 	}
 	for _, tt := range tests {
