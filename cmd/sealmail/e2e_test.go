@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -252,28 +251,48 @@ func TestSendSESRecordedRequests(t *testing.T) {
 	}
 }
 
+// maildirCopy is a message in a Maildir with the record sealmail keeps
+// for it.
+type maildirCopy struct {
+	path   string
+	raw    []byte
+	record maildir.Record
+}
+
+// maildirCopies returns every message in the Maildir dir with its record,
+// in the order of maildir.Messages.
+func maildirCopies(t *testing.T, dir string) []maildirCopy {
+	t.Helper()
+	box, err := maildir.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := box.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	copies := make([]maildirCopy, 0, len(paths))
+	for _, path := range paths {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := box.ReadRecord(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copies = append(copies, maildirCopy{path: path, raw: raw, record: rec})
+	}
+	return copies
+}
+
 // sentByMessageID returns the sent copies in home by their message ID.
 func sentByMessageID(t *testing.T, home string) map[string][]byte {
 	t.Helper()
-	sent, err := maildir.Open(filepath.Join(home, "sent"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths, err := sent.Messages()
-	if err != nil {
-		t.Fatal(err)
-	}
 	copies := make(map[string][]byte)
-	for _, p := range paths {
-		rec, err := sent.ReadRecord(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copies[rec.MessageID] = data
+	for _, c := range maildirCopies(t, filepath.Join(home, "sent")) {
+		copies[c.record.MessageID] = c.raw
 	}
 	return copies
 }
@@ -296,8 +315,10 @@ func pkeskKeyIDs(t *testing.T, g *gpgtest.GPG, raw []byte) []string {
 	return ids
 }
 
+// TestOutboxOpensInNotmuch indexes the outbox with notmuch and checks that
+// it decrypts the copy to Bob, verifies Alice's signature and lists the
+// attachment.
 func TestOutboxOpensInNotmuch(t *testing.T) {
-	notmuch := peers.Require(t, "notmuch")
 	home, files, alice, bob, _ := e2eSetup(t)
 	status, _, stderr := runCLI(t, home, "", "send", "--from", "alice@example.org", "--to", "bob@example.org",
 		"--subject", "Figures", "--text", filepath.Join(files, "body.txt"), "--attach", filepath.Join(files, "figures.csv"))
@@ -308,23 +329,7 @@ func TestOutboxOpensInNotmuch(t *testing.T) {
 	g := gpgtest.New(t)
 	g.Import(t, bob.secret)
 	g.Import(t, alice.public)
-	config := filepath.Join(t.TempDir(), "notmuch-config")
-	configText := fmt.Sprintf("[database]\npath=%s\n[user]\nname=Bob\nprimary_email=bob@example.org\n[new]\ntags=inbox\n", filepath.Join(home, "outbox"))
-	if err := os.WriteFile(config, []byte(configText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	runNotmuch := func(args ...string) []byte {
-		t.Helper()
-		cmd := exec.Command(notmuch, args...)
-		cmd.Env = append(os.Environ(), "NOTMUCH_CONFIG="+config, "GNUPGHOME="+g.Home)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("notmuch %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
-	runNotmuch("new", "--quiet")
-	out := runNotmuch("show", "--format=json", "--decrypt=true", "--include-html", "*")
+	out := notmuchShow(t, filepath.Join(home, "outbox"), g.Home)
 
 	for _, want := range []string{`"status": "good"`, `the figures are attached.`, `"filename": "figures.csv"`} {
 		if !bytes.Contains(spaceJSON(out), []byte(want)) {

@@ -191,14 +191,20 @@ func gpgDecrypt(t *testing.T, g *gpgtest.GPG, raw []byte, signed bool) []byte {
 	return entity
 }
 
-// checkInteropParts checks that each part of entity decodes to the input.
-func checkInteropParts(t *testing.T, entity []byte, body string) {
+// mimePart is a leaf part of a MIME entity with its decoded body.
+type mimePart struct {
+	mediaType string
+	body      []byte
+}
+
+// leafParts returns the leaf parts of the MIME entity, depth first.
+func leafParts(t *testing.T, entity []byte) []mimePart {
 	t.Helper()
 	e, err := message.Read(bytes.NewReader(entity))
 	if err != nil {
 		t.Fatalf("failed to parse the protected entity: %v", err)
 	}
-	got := map[string][]byte{}
+	var parts []mimePart
 	var walk func(e *message.Entity)
 	walk = func(e *message.Entity) {
 		if mr := e.MultipartReader(); mr != nil {
@@ -214,13 +220,23 @@ func checkInteropParts(t *testing.T, entity []byte, body string) {
 			}
 		}
 		mediaType, _, _ := e.Header.ContentType()
-		data, err := io.ReadAll(e.Body)
+		body, err := io.ReadAll(e.Body)
 		if err != nil {
 			t.Fatalf("failed to decode a %s part: %v", mediaType, err)
 		}
-		got[mediaType] = data
+		parts = append(parts, mimePart{mediaType: mediaType, body: body})
 	}
 	walk(e)
+	return parts
+}
+
+// checkInteropParts checks that each part of entity decodes to the input.
+func checkInteropParts(t *testing.T, entity []byte, body string) {
+	t.Helper()
+	got := map[string][]byte{}
+	for _, p := range leafParts(t, entity) {
+		got[p.mediaType] = p.body
+	}
 
 	crlf := func(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
 	if string(got["text/plain"]) != crlf(interopText) {

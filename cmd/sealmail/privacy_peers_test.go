@@ -8,22 +8,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"mime"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/emersion/go-message"
-
 	"github.com/sealmail/sealmail/internal/gpgtest"
 	"github.com/sealmail/sealmail/internal/peers"
-	"github.com/sealmail/sealmail/transport/maildir"
 )
 
 // privateSubject is the subject of the privacy tests: non-ASCII, so that it
@@ -36,36 +31,17 @@ const privateSubject = "Übernahme der Firma Acme"
 // recipients joined with commas.
 func sendToOutbox(t *testing.T, home string, args ...string) map[string][]byte {
 	t.Helper()
-	box, err := maildir.Open(filepath.Join(home, "outbox"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, err := box.Messages()
-	if err != nil {
-		t.Fatal(err)
-	}
+	outbox := filepath.Join(home, "outbox")
+	before := maildirCopies(t, outbox)
 	if status, _, stderr := runCLI(t, home, "", append([]string{"send"}, args...)...); status != 0 {
 		t.Fatalf("send: exit status %d: %s", status, stderr)
 	}
 
-	after, err := box.Messages()
-	if err != nil {
-		t.Fatal(err)
-	}
 	copies := map[string][]byte{}
-	for _, path := range after {
-		if slices.Contains(before, path) {
-			continue
+	for _, c := range maildirCopies(t, outbox) {
+		if !slices.ContainsFunc(before, func(b maildirCopy) bool { return b.path == c.path }) {
+			copies[strings.Join(c.record.Envelope.Recipients, ",")] = c.raw
 		}
-		rec, err := box.ReadRecord(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copies[strings.Join(rec.Envelope.Recipients, ",")] = raw
 	}
 	return copies
 }
@@ -105,31 +81,11 @@ type notmuchMessage struct {
 	} `json:"crypto"`
 }
 
-// notmuchShow indexes the Maildir dir with notmuch, with gnupgHome for
-// decryption and verification, and returns every message of notmuch show
-// --format=json --decrypt=true.
-func notmuchShow(t *testing.T, dir, gnupgHome string) []notmuchMessage {
+// notmuchMessages runs notmuchShow on the Maildir dir and returns the
+// messages of its output.
+func notmuchMessages(t *testing.T, dir, gnupgHome string) []notmuchMessage {
 	t.Helper()
-	notmuch := peers.Require(t, "notmuch")
-	config := filepath.Join(t.TempDir(), "notmuch-config")
-	configText := fmt.Sprintf("[database]\npath=%s\n[user]\nname=Bob\nprimary_email=bob@example.org\n[new]\nignore=.sealmail\n", dir)
-	if err := os.WriteFile(config, []byte(configText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) []byte {
-		t.Helper()
-		cmd := exec.Command(notmuch, args...)
-		cmd.Env = append(os.Environ(), "NOTMUCH_CONFIG="+config, "GNUPGHOME="+gnupgHome)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("notmuch %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return out
-	}
-	run("new", "--quiet")
-	out := run("show", "--format=json", "--decrypt=true", "*")
+	out := notmuchShow(t, dir, gnupgHome)
 
 	// The output is a list of threads, each a tree of [message, replies]
 	// pairs; a message is the object with an id and headers.
@@ -224,7 +180,7 @@ func TestProtectedSubjectNotmuch(t *testing.T) {
 			g := gpgtest.New(t)
 			g.Import(t, bob.secret)
 			g.Import(t, alice.public)
-			messages := notmuchShow(t, filepath.Join(home, "outbox"), g.Home)
+			messages := notmuchMessages(t, filepath.Join(home, "outbox"), g.Home)
 			checkNotmuchProtected(t, messages, mode != "--encrypt", mode != "--sign")
 		})
 	}
@@ -251,7 +207,7 @@ func TestProtectedSubjectNotmuchSMIME(t *testing.T) {
 			raw := onlyCopy(t, sendToOutbox(t, home, args...))
 			checkOuterHidesSubject(t, raw, mode != "--sign")
 
-			messages := notmuchShow(t, filepath.Join(home, "outbox"), g.dir)
+			messages := notmuchMessages(t, filepath.Join(home, "outbox"), g.dir)
 			checkNotmuchProtected(t, messages, mode != "--encrypt", mode != "--sign")
 		})
 	}
@@ -431,39 +387,13 @@ func TestGossipToCcBcc(t *testing.T) {
 // MIME entity, searched depth first.
 func partOf(t *testing.T, entity []byte, mediaType string) []byte {
 	t.Helper()
-	e, err := message.Read(bytes.NewReader(entity))
-	if err != nil {
-		t.Fatalf("failed to parse the protected entity: %v", err)
-	}
-	var found []byte
-	var walk func(e *message.Entity)
-	walk = func(e *message.Entity) {
-		if mr := e.MultipartReader(); mr != nil {
-			for found == nil {
-				p, err := mr.NextPart()
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatalf("failed to read a part: %v", err)
-				}
-				walk(p)
-			}
-			return
-		}
-		if mt, _, _ := e.Header.ContentType(); mt == mediaType {
-			data, err := io.ReadAll(e.Body)
-			if err != nil {
-				t.Fatalf("failed to decode the %s part: %v", mediaType, err)
-			}
-			found = data
+	for _, p := range leafParts(t, entity) {
+		if p.mediaType == mediaType {
+			return p.body
 		}
 	}
-	walk(e)
-	if found == nil {
-		t.Fatalf("the protected entity has no %s part:\n%s", mediaType, entity)
-	}
-	return found
+	t.Fatalf("the protected entity has no %s part:\n%s", mediaType, entity)
+	return nil
 }
 
 // TestAttachKeyImportsIntoGPG sends a message with --attach-key and has gpg

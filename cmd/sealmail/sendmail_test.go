@@ -76,24 +76,8 @@ func mailpitMessages(t *testing.T, server *mailpit.Server) [][]byte {
 // Maildir of home.
 func sentCopies(t *testing.T, home string) (raws [][]byte, records []maildir.Record) {
 	t.Helper()
-	sent, err := maildir.Open(filepath.Join(home, "sent"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths, err := sent.Messages()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range paths {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, err := sent.ReadRecord(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raws, records = append(raws, raw), append(records, rec)
+	for _, c := range maildirCopies(t, filepath.Join(home, "sent")) {
+		raws, records = append(raws, c.raw), append(records, c.record)
 	}
 	return raws, records
 }

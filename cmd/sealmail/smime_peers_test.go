@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -26,7 +25,6 @@ import (
 
 	"github.com/sealmail/sealmail/internal/gpgtest"
 	"github.com/sealmail/sealmail/internal/peers"
-	"github.com/sealmail/sealmail/transport/maildir"
 )
 
 // gpgsmHome is a GNUPGHOME in which gpgsm trusts the test CA of smimeSetup.
@@ -211,40 +209,10 @@ func (g *gpgsmHome) mustRun(t *testing.T, stdin []byte, args ...string) []byte {
 // and the attachment of smimeSetup, plus args, and returns the copy it wrote.
 func sendSMIMEToOutbox(t *testing.T, home, files string, args ...string) []byte {
 	t.Helper()
-	box, err := maildir.Open(filepath.Join(home, "outbox"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, err := box.Messages()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	full := append([]string{"send", "--smime", "--passphrase-file", filepath.Join(files, "pass.txt"),
+	full := append([]string{"--smime", "--passphrase-file", filepath.Join(files, "pass.txt"),
 		"--from", "alice@example.org", "--to", "bob@example.org", "--subject", "Interop",
 		"--text", filepath.Join(files, "body.txt"), "--attach", filepath.Join(files, "data.bin")}, args...)
-	if status, _, stderr := runCLI(t, home, "", full...); status != 0 {
-		t.Fatalf("send: exit status %d: %s", status, stderr)
-	}
-
-	after, err := box.Messages()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var added []string
-	for _, path := range after {
-		if !slices.Contains(before, path) {
-			added = append(added, path)
-		}
-	}
-	if len(added) != 1 {
-		t.Fatalf("send added %d copies to the outbox, want 1", len(added))
-	}
-	raw, err := os.ReadFile(added[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return onlyCopy(t, sendToOutbox(t, home, full...))
 }
 
 // splitSigned splits the multipart/signed entity raw at its boundary and
@@ -383,33 +351,12 @@ func TestSMIMEOutboxOpensInGpgsm(t *testing.T) {
 // uses gpgsm through GPGME, and checks that it decrypts a signed and
 // encrypted copy to Bob and verifies Alice's signature.
 func TestSMIMEOutboxOpensInNotmuch(t *testing.T) {
-	notmuch := peers.Require(t, "notmuch")
 	home, files, people := smimeSetup(t, func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) })
 	g := newGpgsmHome(t, files)
 	g.importIdentity(t, files, people["bob"])
 	g.presetPassphrase(t)
 	sendSMIMEToOutbox(t, home, files)
-
-	config := filepath.Join(t.TempDir(), "notmuch-config")
-	configText := fmt.Sprintf("[database]\npath=%s\n[user]\nname=Bob\nprimary_email=bob@example.org\n[new]\nignore=.sealmail\n",
-		filepath.Join(home, "outbox"))
-	if err := os.WriteFile(config, []byte(configText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	runNotmuch := func(args ...string) []byte {
-		t.Helper()
-		cmd := exec.Command(notmuch, args...)
-		cmd.Env = append(os.Environ(), "NOTMUCH_CONFIG="+config, "GNUPGHOME="+g.dir)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("notmuch %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return out
-	}
-	runNotmuch("new", "--quiet")
-	out := runNotmuch("show", "--format=json", "--decrypt=true", "*")
+	out := notmuchShow(t, filepath.Join(home, "outbox"), g.dir)
 
 	if !bytes.Contains(out, []byte("From here on the figures are attached.")) {
 		t.Errorf("notmuch show does not show the decrypted text:\n%s", out)
