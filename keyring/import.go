@@ -33,6 +33,11 @@ type Imported struct {
 	Warning string
 	// Kind is KindOpenPGP or KindX509.
 	Kind string
+	// Location names where in a message an X.509 certificate was found,
+	// such as `part 2 (application/pkcs7-mime, "smime.p7c") of the message
+	// from bob@example.org`. It is empty for other input, and for OpenPGP
+	// keys, whose Provenance records their origin.
+	Location string
 }
 
 // The kinds of key that Imported and Entry describe.

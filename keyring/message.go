@@ -91,7 +91,7 @@ func (k *Keyring) importMessage(ctx context.Context, data []byte) ([]Imported, e
 			return nil, fmt.Errorf("failed to import the key in %s: %w", key.Location, err)
 		}
 	}
-	certificates, err := parseCertsOnlyParts(found.CertsOnly)
+	certificates, locations, err := parseCertsOnlyParts(found.CertsOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +116,12 @@ func (k *Keyring) importMessage(ctx context.Context, data []byte) ([]Imported, e
 	}
 	results, err := k.storeX509Input(certificates, false)
 	for _, result := range results {
+		if location := locations[result.Fingerprint]; location != "" {
+			result.Location = location
+			if found.From != "" {
+				result.Location += " of the message from " + found.From
+			}
+		}
 		imported = addImported(imported, result)
 	}
 	if err != nil {
@@ -125,22 +131,29 @@ func (k *Keyring) importMessage(ctx context.Context, data []byte) ([]Imported, e
 }
 
 // parseCertsOnlyParts parses the certificates of the certs-only parts, as
-// "keyring import FILE.p7c" does. A PKCS#12 bundle or a private key in a
+// "keyring import FILE.p7c" does, and returns the part each was first found
+// in by fingerprint. A PKCS#12 bundle or a private key in a
 // part is rejected, because a message brings only certificates.
-func parseCertsOnlyParts(parts []mailkeys.CertsOnly) (x509Input, error) {
+func parseCertsOnlyParts(parts []mailkeys.CertsOnly) (x509Input, map[string]string, error) {
 	noBundle := func() ([]byte, error) {
 		return nil, fmt.Errorf("failed to import a PKCS#12 bundle: %w", ErrSecretKey)
 	}
 
 	var all x509Input
+	locations := make(map[string]string) // by certificate fingerprint
 	for _, part := range parts {
 		in, err := parseX509Input(part.Data, noBundle)
 		if err != nil {
-			return x509Input{}, fmt.Errorf("failed to read the certificates in %s: %w", part.Location, err)
+			return x509Input{}, nil, fmt.Errorf("failed to read the certificates in %s: %w", part.Location, err)
+		}
+		for _, cert := range in.certs {
+			if fpr := certFingerprint(cert); locations[fpr] == "" {
+				locations[fpr] = part.Location
+			}
 		}
 		all.certs = append(all.certs, in.certs...)
 	}
-	return all, nil
+	return all, locations, nil
 }
 
 // messageKeyOptions returns the options to import key with: only its user

@@ -442,6 +442,9 @@ func TestImportMessageCertsOnly(t *testing.T) {
 		if result.Kind != KindX509 || result.Secret || result.Updated {
 			t.Errorf("Import result %+v, want a new X.509 certificate without a secret key", result)
 		}
+		if want := `part 2 (application/pkcs7-mime, "smime.p7c") of the message from bob@example.org`; result.Location != want {
+			t.Errorf("Import result location = %q, want %q", result.Location, want)
+		}
 	}
 	assertListed(t, k, bob, "bob@example.org")
 

@@ -9,11 +9,15 @@ import (
 
 // importOrigin returns the note "keyring import" prints after an imported
 // OpenPGP key to show where it came from, such as " (from the Autocrypt
-// header of bob@example.org)". It returns "" for keys from files and for
-// X.509 certificates. For a key that was already stored, the note gives the
+// header of bob@example.org)". For an X.509 certificate it names the part of
+// the message it came from. It returns "" for keys and certificates from
+// files. For a key that was already stored, the note gives the
 // origin it was first stored with, which is the one the keyring keeps.
 func importOrigin(ctx context.Context, kr *keyring.Keyring, k keyring.Imported) string {
 	if k.Kind != keyring.KindOpenPGP {
+		if k.Location != "" {
+			return fmt.Sprintf(" (from %s)", k.Location)
+		}
 		return ""
 	}
 	// The note only adds detail, so a provenance that cannot be read
