@@ -72,3 +72,48 @@ func ExampleNew() {
 	}
 	// Output: [bob@example.org] true
 }
+
+// ExampleOptions_privacy writes a signed-only message with the sender's key
+// attached and an Autocrypt header that asks for encrypted replies. Header
+// protection is on by default; with encryption it would also hide the
+// Subject outside.
+func ExampleOptions_privacy() {
+	config := &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Curve: packet.Curve25519}
+	alice, err := openpgp.NewEntity("Alice", "", "alice@example.org", config)
+	if err != nil {
+		log.Fatal(err)
+	}
+	m := &compose.Message{
+		From:    &mail.Address{Name: "Alice", Address: "alice@example.org"},
+		To:      []*mail.Address{{Address: "bob@example.org"}},
+		Subject: "My new key",
+		Text:    []byte("My key is attached; please write to me encrypted.\n"),
+	}
+	ctx := context.Background()
+	c, err := compose.New(ctx, m, compose.Options{
+		Mode:      compose.SignOnly,
+		Signer:    alice,
+		AttachKey: true,
+		Autocrypt: compose.AutocryptOptions{PreferEncrypt: true},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var raw bytes.Buffer
+	if err := c.WriteCopy(ctx, &raw, 0); err != nil {
+		log.Fatal(err)
+	}
+	for _, want := range []string{
+		"\r\nAutocrypt: addr=alice@example.org; prefer-encrypt=mutual; keydata=\r\n",
+		`hp="clear"`,
+		"\r\nSubject: My new key\r\n", // the copy inside the signed part
+		"Content-Type: application/pgp-keys",
+	} {
+		fmt.Println(strings.Contains(raw.String(), want))
+	}
+	// Output:
+	// true
+	// true
+	// true
+	// true
+}
