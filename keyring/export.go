@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/sealmail/sealmail/crypto/pgpmime"
@@ -68,7 +67,7 @@ func minimalCertificate(cert *openpgp.Entity, address string, now time.Time) (*o
 		return nil, fmt.Errorf("the key is %s", status)
 	}
 
-	identity, _, err := minimalIdentity(cert, address, now)
+	identity, err := minimalIdentity(cert, address, now)
 	if err != nil {
 		return nil, err
 	}
@@ -86,23 +85,22 @@ func minimalCertificate(cert *openpgp.Entity, address string, now time.Time) (*o
 }
 
 // minimalIdentity returns the user ID of cert for address, or its primary
-// user ID when address is "", with its newest self-signature valid at now.
-func minimalIdentity(cert *openpgp.Entity, address string, now time.Time) (*openpgp.Identity, *packet.Signature, error) {
+// user ID when address is "", checked to have a self-signature valid at now.
+func minimalIdentity(cert *openpgp.Entity, address string, now time.Time) (*openpgp.Identity, error) {
 	if address == "" {
-		selfSignature, identity := cert.PrimaryIdentity(now, nil)
+		_, identity := cert.PrimaryIdentity(now, nil)
 		if identity == nil {
-			return nil, nil, fmt.Errorf("it has no valid user ID")
+			return nil, fmt.Errorf("it has no valid user ID")
 		}
-		return identity, selfSignature, nil
+		return identity, nil
 	}
 
 	identity := identityFor(cert, normalizeAddress(address))
 	if identity == nil {
-		return nil, nil, fmt.Errorf("it has no user ID for %q; give the fingerprint to export its primary user ID", address)
+		return nil, fmt.Errorf("it has no user ID for %q; give the fingerprint to export its primary user ID", address)
 	}
-	selfSignature, err := identity.Verify(now, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("its user ID %q is not valid: %w", identity.Name, err)
+	if _, err := identity.Verify(now, nil); err != nil {
+		return nil, fmt.Errorf("its user ID %q is not valid: %w", identity.Name, err)
 	}
-	return identity, selfSignature, nil
+	return identity, nil
 }
