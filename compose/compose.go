@@ -20,7 +20,8 @@
 //
 // Header protection follows RFC 9788 with the baseline header
 // confidentiality policy (hcp_baseline): the protected entity carries the
-// header fields, and an encrypted message's outer Subject is "[...]". Its
+// header fields, and an encrypted message's outer Subject is "[...]" and its
+// outer header has no Keywords or Comments field. Its
 // multipart also has protected-headers="v1", the earlier convention of
 // draft-autocrypt-lamps-protected-headers that Thunderbird and notmuch read.
 // OpenPGP messages carry the sender's key in an Autocrypt header field and
@@ -69,13 +70,16 @@
 //   - Header protection writes no Legacy Display Elements (RFC 9788): a
 //     reader without header protection shows "[...]" as the
 //     subject of an encrypted message. The header fields always travel in a
-//     multipart/mixed of their own, whatever the body's type. HP-Outer
-//     fields leave out Date and Message-ID, which Amazon SES replaces, and
-//     the Autocrypt field, which stays outside only.
+//     multipart/mixed of their own, whatever the body's type. An encrypted
+//     message's outer header also leaves out Thread-Topic, which Microsoft
+//     Outlook fills with the subject. HP-Outer fields leave out Date and
+//     Message-ID, which Amazon SES replaces, and the Autocrypt field, which
+//     stays outside only.
 //   - Autocrypt-Gossip fields are written only for two or more To and Cc
-//     recipients, and never in a Bcc recipient's copy. The Autocrypt field
-//     is left out when the sender's key cannot encrypt or when the field
-//     would exceed 10 KiB.
+//     recipients, and never in a Bcc recipient's copy. The Autocrypt and
+//     Autocrypt-Gossip fields carry only a user ID for their address: a key
+//     without a valid one, a key that cannot encrypt, and a field that would
+//     exceed 10 KiB are left out.
 //   - ReadMessage skips a first line that starts with "From " (an mbox
 //     separator), reads a message whose first line is no header field as a
 //     body without header, as Postfix does, takes a From address without a
@@ -186,7 +190,8 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// KeySource finds the certificate to encrypt to for an address.
+// KeySource finds the certificate to encrypt to for an address, as an
+// *openpgp.Entity of github.com/ProtonMail/go-crypto/openpgp/v2.
 // *keyring.Keyring implements it.
 type KeySource interface {
 	EncryptionKey(ctx context.Context, address string, now time.Time) (*openpgp.Entity, error)
@@ -337,7 +342,7 @@ type KeyError struct {
 func (e *KeyError) Error() string {
 	reason := e.Err.Error()
 	if e.Sender {
-		return fmt.Sprintf("no usable key for the sender %q: %s; import the sender's certificate, or turn off encryption to self with --no-encrypt-to-self", e.Address, reason)
+		return fmt.Sprintf("no usable key for the sender %q: %s; import or generate a key of the sender that can encrypt, or turn off encryption to self with --no-encrypt-to-self", e.Address, reason)
 	}
 	if !strings.Contains(reason, e.Address) {
 		reason = e.Address + ": " + reason

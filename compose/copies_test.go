@@ -191,7 +191,7 @@ func TestNewSenderKeyMissing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--no-encrypt-to-self") || !strings.Contains(err.Error(), "alice@example.org") {
 		t.Errorf("New returned %v, want an error naming the sender and --no-encrypt-to-self", err)
 	}
-	want := `no usable key for the sender "alice@example.org": no key for alice@example.org; import the sender's certificate`
+	want := `no usable key for the sender "alice@example.org": no key for alice@example.org; import or generate a key of the sender that can encrypt`
 	if err != nil && !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not contain %q", err, want)
 	}

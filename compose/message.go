@@ -27,7 +27,7 @@ var fieldsRejected = map[string]string{
 	// the envelope sender.
 	"return-path": "the receiving server adds it from the envelope sender, which is the From address",
 	// New writes these from the sender's key and the protection it applies.
-	"autocrypt":        "sealmail writes it from the sender's key; leave it out, or turn Autocrypt off with --no-autocrypt (Options.Autocrypt.Off)",
+	"autocrypt":        "sealmail writes it from the sender's OpenPGP key, unless Autocrypt is turned off; leave it out",
 	"autocrypt-gossip": "sealmail writes it inside the encrypted part; leave it out",
 	"hp-outer":         "sealmail writes it inside the encrypted part; leave it out",
 	// Amazon SES reads these fields of a raw message as parameters of the

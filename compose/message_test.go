@@ -75,7 +75,7 @@ func TestNormalizeRejects(t *testing.T) {
 		{"MIME-Version header", func(m *Message) { m.Header = []Field{{"Mime-Version", "1.0"}} }, "sets this field itself", "Header"},
 		{"Message-ID header", func(m *Message) { m.Header = []Field{{"Message-Id", "<a@b>"}} }, "sets this field itself", "Header"},
 		{"Return-Path header", func(m *Message) { m.Header = []Field{{"Return-Path", "<a@b>"}} }, "receiving server adds it", "Header"},
-		{"Autocrypt header", func(m *Message) { m.Header = []Field{{"Autocrypt", "addr=a@b; keydata=AAAA"}} }, "--no-autocrypt", "Header"},
+		{"Autocrypt header", func(m *Message) { m.Header = []Field{{"Autocrypt", "addr=a@b; keydata=AAAA"}} }, "sealmail writes it from the sender's OpenPGP key", "Header"},
 		{"Autocrypt-Gossip header", func(m *Message) { m.Header = []Field{{"autocrypt-gossip", "addr=a@b; keydata=AAAA"}} }, "inside the encrypted part", "Header"},
 		{"HP-Outer header", func(m *Message) { m.Header = []Field{{"HP-Outer", "Subject: [...]"}} }, "inside the encrypted part", "Header"},
 		{"SES configuration set header", func(m *Message) { m.Header = []Field{{"X-SES-CONFIGURATION-SET", "cs"}} }, "use --configuration-set", "Header"},

@@ -95,7 +95,16 @@ func prepareSenderKeys(m *Message, opts *Options, self []recipientKey, now time.
 		return out, nil
 	}
 
-	minimal, err := pgpmime.MinimalKey(key, pgpmime.AddressIdentity(key, m.From.Address, now), now)
+	// Only a user ID for the From address goes out: another one, such as the
+	// primary user ID, could name an identity the sender keeps apart.
+	identity := pgpmime.AddressIdentity(key, m.From.Address, now)
+	if identity == nil {
+		if opts.AttachKey {
+			return out, fmt.Errorf("failed to compose: cannot attach the sender's key %X, because it has no valid user ID for %q and attaching it would show its other user IDs; add a user ID for the address to the key, or attach none", key.PrimaryKey.Fingerprint, m.From.Address)
+		}
+		return out, nil
+	}
+	minimal, err := pgpmime.MinimalKey(key, identity, now)
 	if err != nil {
 		if opts.AttachKey {
 			return out, fmt.Errorf("failed to compose: cannot attach the sender's key %X, because it is not usable for encryption at this time (%v); attach a key with a valid encryption subkey, such as one from \"sealmail keyring generate\", or attach none", key.PrimaryKey.Fingerprint, err)
@@ -146,12 +155,17 @@ func autocryptField(name, attributes string, key *openpgp.Entity) (string, bool)
 }
 
 // gossipFields returns the Autocrypt-Gossip fields of a copy: one for each
-// recipient key, in the order given. A key without a valid encryption key or
-// too large for a field is left out.
+// recipient key, in the order given. A key without a valid user ID for its
+// address (its other user IDs would go to every recipient), without a valid
+// encryption key, or too large for a field is left out.
 func gossipFields(gossip []gossipKey, now time.Time) string {
 	var b strings.Builder
 	for _, g := range gossip {
-		minimal, err := pgpmime.MinimalKey(g.key, pgpmime.AddressIdentity(g.key, g.address, now), now)
+		identity := pgpmime.AddressIdentity(g.key, g.address, now)
+		if identity == nil {
+			continue
+		}
+		minimal, err := pgpmime.MinimalKey(g.key, identity, now)
 		if err != nil {
 			continue
 		}

@@ -675,6 +675,9 @@ func TestAutocryptFieldPresence(t *testing.T) {
 	p := newProtectedPeople(t)
 	signingOnly := newKey(t, "alice", "alice@example.org")
 	signingOnly.Subkeys = nil
+	// A key whose only user ID names another identity of the sender must
+	// not show it in the clear.
+	otherIdentity := newKey(t, "Frank Hidden", "frank@private.example")
 
 	tests := []struct {
 		name   string
@@ -683,6 +686,7 @@ func TestAutocryptFieldPresence(t *testing.T) {
 		edit   func(*Options)
 		want   bool
 	}{
+		{"key without user ID for From", PGP, SignOnly, func(o *Options) { o.Signer = otherIdentity }, false},
 		{"sign+encrypt", PGP, SignAndEncrypt, nil, true},
 		{"sign", PGP, SignOnly, nil, true},
 		{"encrypt to self", PGP, EncryptOnly, nil, true},
@@ -797,6 +801,74 @@ func TestAutocryptGossip(t *testing.T) {
 				got := gossipOf(t, inner, keys)
 				if !slices.Equal(slices.Sorted(slices.Values(got)), tt.want[i]) {
 					t.Errorf("copy %d (Bcc %q) gossips %q, want %q", i, c.Copies()[i].Bcc, got, tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestGossipSkipsOtherIdentity checks that a recipient key without a user
+// ID for the recipient's address is not gossiped, because its user IDs
+// would go to every other recipient.
+func TestGossipSkipsOtherIdentity(t *testing.T) {
+	p := newProtectedPeople(t)
+	keys := testKeys{}
+	for address, key := range p.pgp.keys {
+		keys[address] = key
+	}
+	keys["bob@example.org"] = newKey(t, "Grace Private", "grace@private.example")
+	opts := p.options(PGP, SignAndEncrypt)
+	opts.Keys = keys
+	m := protectedMessage()
+	m.Bcc = nil
+	c, err := New(context.Background(), m, opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	raw := writeCopies(t, c)[0]
+	inner := headerFieldsOf(t, p.open(t, PGP, SignAndEncrypt, raw, "carol@example.org"))
+	if got := gossipOf(t, inner, keys); !slices.Equal(got, []string{"carol@example.org"}) {
+		t.Errorf("the copy gossips %q, want only carol@example.org", got)
+	}
+	if strings.Contains(string(raw), "grace") {
+		t.Error("the raw copy names grace")
+	}
+}
+
+// TestProtectedOuterDropsTopicFields checks that an encrypted copy keeps
+// Keywords, Comments and Thread-Topic, which may repeat the subject, only
+// inside, with no HP-Outer for them, and that a signed-only copy keeps them
+// outside too.
+func TestProtectedOuterDropsTopicFields(t *testing.T) {
+	p := newProtectedPeople(t)
+	topics := []Field{{"Keywords", "merger"}, {"Comments", "about the merger"}, {"Thread-Topic", "merger"}}
+	for _, mode := range []Mode{SignAndEncrypt, EncryptOnly, SignOnly} {
+		t.Run(mode.String(), func(t *testing.T) {
+			m := protectedMessage()
+			m.Bcc = nil
+			m.Header = append(m.Header, topics...)
+			c, err := New(context.Background(), m, p.options(PGP, mode))
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			raw := writeCopies(t, c)[0]
+			outer := headerFieldsOf(t, raw)
+			inner := headerFieldsOf(t, p.open(t, PGP, mode, raw, "bob@example.org"))
+			for _, f := range topics {
+				if got := fieldValues(inner, f.Name); !slices.Equal(got, []string{f.Value}) {
+					t.Errorf("inside, %s = %q, want %q", f.Name, got, f.Value)
+				}
+				got := fieldValues(outer, f.Name)
+				switch {
+				case mode.encrypts() && len(got) != 0:
+					t.Errorf("the outer header of an encrypted copy has %s %q", f.Name, got)
+				case !mode.encrypts() && !slices.Equal(got, []string{f.Value}):
+					t.Errorf("the outer header of a signed copy has %s %q, want %q", f.Name, got, f.Value)
+				}
+				for _, hpOuter := range fieldValues(inner, "HP-Outer") {
+					if strings.HasPrefix(hpOuter, f.Name+":") {
+						t.Errorf("HP-Outer records %q, which the outer header lacks", hpOuter)
+					}
 				}
 			}
 		})
@@ -995,6 +1067,8 @@ func TestAttachKeyNeedsSenderKey(t *testing.T) {
 	}{
 		{"pgp encrypt without self", PGP, EncryptOnly, func(o *Options) { o.NoEncryptToSelf = true }, "attaching the sender's key requires it"},
 		{"pgp signing-only key", PGP, SignOnly, func(o *Options) { o.Signer = signingOnly }, "not usable for encryption"},
+		{"pgp key without user ID for From", PGP, SignOnly, func(o *Options) { o.Signer = newKey(t, "Frank", "frank@private.example") },
+			`no valid user ID for "alice@example.org"`},
 		{"smime encrypt without self", SMIME, EncryptOnly, func(o *Options) { o.NoEncryptToSelf = true }, "attaching the sender's certificate requires it"},
 	}
 	for _, tt := range tests {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/sealmail/sealmail/crypto/pgpmime"
@@ -128,16 +129,24 @@ func (c *Composer) headerFields(cp *plannedCopy) []Field {
 	return append(fields, m.Header...)
 }
 
-// outerFields returns fields as the outer header carries them: with header
-// protection of an encrypted message, the Subject is "[...]".
+// outerFields returns fields as the outer header carries them. With header
+// protection of an encrypted message, the hcp_baseline policy of RFC 9788
+// makes the Subject "[...]" and removes Keywords and Comments, and sealmail
+// also removes Thread-Topic, which Microsoft Outlook fills with the subject.
+// All of them stay in the copy inside.
 func (c *Composer) outerFields(fields []Field) []Field {
-	outer := append([]Field(nil), fields...)
-	if c.obscures() {
-		for i := range outer {
-			if outer[i].Name == "Subject" {
-				outer[i].Value = obscuredSubject
-			}
+	if !c.obscures() {
+		return fields
+	}
+	var outer []Field
+	for _, f := range fields {
+		switch strings.ToLower(f.Name) {
+		case "subject":
+			f.Value = obscuredSubject
+		case "keywords", "comments", "thread-topic":
+			continue
 		}
+		outer = append(outer, f)
 	}
 	return outer
 }
