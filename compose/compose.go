@@ -27,7 +27,7 @@
 // OpenPGP messages carry the sender's key in an Autocrypt header field and
 // the recipients' keys in Autocrypt-Gossip fields, as Autocrypt Level 1
 // describes. An attached key is an application/pgp-keys part (RFC 3156
-// section 7); attached certificates are a certs-only
+// section 7), and attached certificates are a certs-only
 // application/pkcs7-mime part (RFC 8551 section 3.8).
 //
 // ReadMessage reads RFC 5322 messages with RFC 2047 encoded words, and raw
@@ -67,7 +67,7 @@
 //   - A Message.MessageID is kept in every copy, so a Bcc copy has the
 //     Message-ID of the To/Cc copy, as it would from any other MTA. Without
 //     one, each copy gets its own.
-//   - Header protection writes no Legacy Display Elements (RFC 9788): a
+//   - Header protection writes no Legacy Display Elements (RFC 9788), so a
 //     reader without header protection shows "[...]" as the
 //     subject of an encrypted message. The header fields always travel in a
 //     multipart/mixed of their own, whatever the body's type. An encrypted
@@ -77,7 +77,7 @@
 //     stays outside only.
 //   - Autocrypt-Gossip fields are written only for two or more To and Cc
 //     recipients, and never in a Bcc recipient's copy. The Autocrypt and
-//     Autocrypt-Gossip fields carry only a user ID for their address: a key
+//     Autocrypt-Gossip fields carry only a user ID for their address. A key
 //     without a valid one, a key that cannot encrypt, and a field that would
 //     exceed 10 KiB are left out.
 //   - ReadMessage skips a first line that starts with "From " (an mbox
@@ -241,17 +241,18 @@ type Options struct {
 	// the signature covers them and encryption hides them, and an encrypted
 	// message's outer Subject is "[...]".
 	NoHeaderProtection bool
-	// Autocrypt tunes the Autocrypt fields of OpenPGP messages. By default
+	// Autocrypt sets the Autocrypt fields of OpenPGP messages. By default
 	// every OpenPGP message whose sender key is known (the signer, or the
 	// key of encryption to self) carries an Autocrypt header field with the
-	// sender's minimal key, and an encrypted To/Cc copy for two or more
-	// recipients carries their keys in Autocrypt-Gossip fields inside.
+	// sender's minimal key. An encrypted To/Cc copy for two or more
+	// recipients also carries their keys in Autocrypt-Gossip fields inside.
 	Autocrypt AutocryptOptions
-	// AttachKey adds the sender's public key to the protected entity: with
-	// OpenPGP, its minimal key as an application/pgp-keys part; with S/MIME,
-	// its certificate and chain (without the root) as a certs-only
-	// application/pkcs7-mime part named smime.p7c. It needs the signer, or
-	// the sender's key or certificate for encryption to self.
+	// AttachKey adds the sender's public key to the protected entity. With
+	// OpenPGP, that is its minimal key as an application/pgp-keys part. With
+	// S/MIME, it is its certificate and chain (without the root) as a
+	// certs-only application/pkcs7-mime part named smime.p7c. New returns an
+	// error unless there is a signer or the sender's key or certificate for
+	// encryption to self.
 	AttachKey bool
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time

@@ -22,8 +22,8 @@ type plannedCopy struct {
 	Copy
 	keys  []*openpgp.Entity   // OpenPGP; nil when not encrypting
 	certs []*x509.Certificate // S/MIME; nil when not encrypting
-	// gossipKeys are the recipients' keys that the copy gossips; gossip
-	// holds their Autocrypt-Gossip fields, which New writes.
+	// gossipKeys are the recipients' keys that the copy gossips, and gossip
+	// contains their Autocrypt-Gossip fields, which New writes.
 	gossipKeys []gossipKey
 	gossip     string
 }

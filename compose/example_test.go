@@ -74,15 +74,16 @@ func ExampleNew() {
 }
 
 // ExampleOptions_privacy writes a signed-only message with the sender's key
-// attached and an Autocrypt header that asks for encrypted replies. Header
-// protection is on by default; with encryption it would also hide the
-// Subject outside.
+// attached and an Autocrypt header that requests encrypted replies. Header
+// protection is on by default. With encryption, it would also replace the
+// outer Subject with "[...]".
 func ExampleOptions_privacy() {
 	config := &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Curve: packet.Curve25519}
 	alice, err := openpgp.NewEntity("Alice", "", "alice@example.org", config)
 	if err != nil {
 		log.Fatal(err)
 	}
+
 	m := &compose.Message{
 		From:    &mail.Address{Name: "Alice", Address: "alice@example.org"},
 		To:      []*mail.Address{{Address: "bob@example.org"}},
@@ -99,10 +100,12 @@ func ExampleOptions_privacy() {
 	if err != nil {
 		log.Fatal(err)
 	}
+
 	var raw bytes.Buffer
 	if err := c.WriteCopy(ctx, &raw, 0); err != nil {
 		log.Fatal(err)
 	}
+
 	for _, want := range []string{
 		"\r\nAutocrypt: addr=alice@example.org; prefer-encrypt=mutual; keydata=\r\n",
 		`hp="clear"`,

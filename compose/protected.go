@@ -36,8 +36,9 @@ type AutocryptOptions struct {
 	PreferEncrypt bool
 }
 
-// senderKeys holds what New derives from the sender's key or certificate
-// for the fields and parts that carry it, so that WriteCopy only copies it.
+// senderKeys contains the Autocrypt field and the attached key part that New
+// derives once from the sender's key or certificate, so that WriteCopy only
+// copies them into each copy.
 type senderKeys struct {
 	autocrypt string // folded Autocrypt field with CRLF, or ""
 	// keyPart is the MIME part with the sender's key to attach, or nil. It is
@@ -47,9 +48,9 @@ type senderKeys struct {
 }
 
 // prepareSenderKeys derives the Autocrypt field and the attached key or
-// certificates from the sender's key: the signer, or else the key it
-// encrypts to for the sender. Attaching needs one of them; the Autocrypt
-// field is left out without one.
+// certificates from the sender's key: the signer when signing, or else the
+// sender's key of encryption to self. Without either, AttachKey is an error
+// and the Autocrypt field is left out.
 func prepareSenderKeys(m *Message, opts *Options, self []recipientKey, now time.Time) (senderKeys, error) {
 	var out senderKeys
 	if opts.Scheme == SMIME {
@@ -59,8 +60,8 @@ func prepareSenderKeys(m *Message, opts *Options, self []recipientKey, now time.
 		var certs []*x509.Certificate
 		switch {
 		case opts.Mode.signs():
-			// The chain without the root, as a signature carries it: the
-			// receiver must trust the root already.
+			// The chain goes without the root, as a signature carries it,
+			// because the receiver must trust the root already.
 			certs = []*x509.Certificate{opts.SMIMESigner.Certificate}
 			for _, cert := range opts.SMIMESigner.Chain {
 				if !bytes.Equal(cert.RawIssuer, cert.RawSubject) {
@@ -70,7 +71,7 @@ func prepareSenderKeys(m *Message, opts *Options, self []recipientKey, now time.
 		case len(self) > 0:
 			certs = []*x509.Certificate{self[0].cert}
 		default:
-			return out, fmt.Errorf("failed to compose: attaching the sender's certificate requires it: sign, or encrypt to self with the sender's certificate in the keyring")
+			return out, fmt.Errorf("failed to compose: no sender certificate to attach: sign, or encrypt to self with the sender's certificate in the keyring")
 		}
 		var b bytes.Buffer
 		smimeOpts := opts.SMIME
@@ -90,13 +91,14 @@ func prepareSenderKeys(m *Message, opts *Options, self []recipientKey, now time.
 	}
 	if key == nil {
 		if opts.AttachKey {
-			return out, fmt.Errorf("failed to compose: attaching the sender's key requires it: sign, or encrypt to self with the sender's key in the keyring")
+			return out, fmt.Errorf("failed to compose: no sender key to attach: sign, or encrypt to self with the sender's key in the keyring")
 		}
 		return out, nil
 	}
 
-	// Only a user ID for the From address goes out: another one, such as the
-	// primary user ID, could name an identity the sender keeps apart.
+	// Only a user ID for the From address goes out, because another one,
+	// such as the primary user ID, could name an identity the sender keeps
+	// apart.
 	identity := pgpmime.AddressIdentity(key, m.From.Address, now)
 	if identity == nil {
 		if opts.AttachKey {
@@ -128,10 +130,10 @@ func prepareSenderKeys(m *Message, opts *Options, self []recipientKey, now time.
 	return out, nil
 }
 
-// autocryptField returns the header field name with the attributes and the
-// key as keydata, the last attribute as Autocrypt Level 1 requires, folded
-// with CRLF. It reports false, with "", when the field would exceed
-// maxAutocryptField.
+// autocryptField returns the header field name with the attributes and then
+// the key as keydata, which Autocrypt Level 1 requires to be the last
+// attribute. The field is folded with CRLF. It returns "" and false when the
+// key cannot be serialized or the field would exceed maxAutocryptField.
 func autocryptField(name, attributes string, key *openpgp.Entity) (string, bool) {
 	var packets bytes.Buffer
 	if err := key.Serialize(&packets); err != nil {
@@ -141,8 +143,9 @@ func autocryptField(name, attributes string, key *openpgp.Entity) (string, bool)
 
 	var b strings.Builder
 	b.WriteString(name + ": " + attributes + " keydata=\r\n")
-	// Continuation lines of a space and 76 base64 characters stay within
-	// the 78 that RFC 5322 recommends; receivers drop the white space.
+	// A continuation line of a space and 76 base64 characters stays within
+	// the 78 characters that RFC 5322 recommends. Receivers drop the white
+	// space from keydata.
 	for len(encoded) > 0 {
 		n := min(76, len(encoded))
 		b.WriteString(" " + encoded[:n] + "\r\n")
@@ -155,9 +158,10 @@ func autocryptField(name, attributes string, key *openpgp.Entity) (string, bool)
 }
 
 // gossipFields returns the Autocrypt-Gossip fields of a copy: one for each
-// recipient key, in the order given. A key without a valid user ID for its
-// address (its other user IDs would go to every recipient), without a valid
-// encryption key, or too large for a field is left out.
+// recipient key, in the order given. It leaves out a key without a valid
+// user ID for its address, because its other user IDs would go to every
+// recipient. It also leaves out a key without a valid encryption key and a
+// key too large for a field.
 func gossipFields(gossip []gossipKey, now time.Time) string {
 	var b strings.Builder
 	for _, g := range gossip {
@@ -208,17 +212,18 @@ func keyPart(key *openpgp.Entity) ([]byte, error) {
 // protected entity (RFC 9788).
 func (c *Composer) protects() bool { return !c.opts.NoHeaderProtection }
 
-// obscures reports whether the outer Subject is the placeholder: header
-// protection of an encrypted message.
+// obscures reports whether the outer Subject is the "[...]" placeholder,
+// which is the case for an encrypted message with header protection.
 func (c *Composer) obscures() bool { return c.protects() && c.opts.Mode.encrypts() }
 
-// writePayload writes the entity to protect: the body alone, or, with
-// header protection, gossip or an attached key, a multipart/mixed of the
-// body and the key part. With header protection that multipart carries the
-// header fields (RFC 9788): hp="cipher" with the HP-Outer fields when
-// encrypting, hp="clear" when only signing, and protected-headers="v1" for
-// readers of the earlier convention that Thunderbird and notmuch follow.
-// An encrypted To/Cc copy also carries the Autocrypt-Gossip fields there.
+// writePayload writes the entity to protect. Without header protection,
+// gossip or an attached key, that is the body alone. Otherwise it is a
+// multipart/mixed of the body and the key part, if any. With header
+// protection, the header of that multipart carries the header fields (RFC
+// 9788): hp="cipher" with the HP-Outer fields when encrypting, hp="clear"
+// when only signing, and protected-headers="v1" for readers of the earlier
+// convention that Thunderbird and notmuch follow. An encrypted To/Cc copy
+// also carries its Autocrypt-Gossip fields there.
 func (c *Composer) writePayload(w io.Writer, cp *plannedCopy, fields, outer []Field, body func(io.Writer) error) error {
 	part := c.sender.keyPart
 	if !c.protects() && part == nil && cp.gossip == "" {

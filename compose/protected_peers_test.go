@@ -301,7 +301,7 @@ func TestAttachedCertImport(t *testing.T) {
 		raw  []byte
 	}{{"alice", alice.Certificate.Raw}, {"intermediate", alice.Chain[0].Raw}} {
 		if want := fmt.Sprintf("%X", sha1.Sum(cert.raw)); !slices.Contains(fingerprints, want) {
-			t.Errorf("gpgsm did not import the certificate of %s (%s); it lists %q", cert.name, want, fingerprints)
+			t.Errorf("gpgsm did not import the certificate of %s (%s) and lists %q", cert.name, want, fingerprints)
 		}
 	}
 	if len(fingerprints) != 2 {

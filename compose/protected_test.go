@@ -384,26 +384,26 @@ func TestProtectedOuterHidesSubject(t *testing.T) {
 // withoutField returns the raw header without the field name and its
 // continuation lines.
 func withoutField(header, name string) string {
-	var kept []string
+	var remaining []string
 	skipping := false
 	for _, line := range strings.Split(header, "\r\n") {
 		if line != "" && (line[0] == ' ' || line[0] == '\t') {
 			if !skipping {
-				kept = append(kept, line)
+				remaining = append(remaining, line)
 			}
 			continue
 		}
 		skipping = strings.HasPrefix(strings.ToLower(line), strings.ToLower(name)+":")
 		if !skipping {
-			kept = append(kept, line)
+			remaining = append(remaining, line)
 		}
 	}
-	return strings.Join(kept, "\r\n")
+	return strings.Join(remaining, "\r\n")
 }
 
-// TestProtectedOffOldForm checks that NoHeaderProtection protects the body
-// alone, with the real Subject outside and no header copy inside.
-func TestProtectedOffOldForm(t *testing.T) {
+// TestNoHeaderProtectionBodyAlone checks that NoHeaderProtection protects
+// the body alone, with the real Subject outside and no header copy inside.
+func TestNoHeaderProtectionBodyAlone(t *testing.T) {
 	p := newProtectedPeople(t)
 	for _, scheme := range []Scheme{PGP, SMIME} {
 		for _, mode := range allModes {
@@ -437,9 +437,10 @@ func TestProtectedOffOldForm(t *testing.T) {
 	}
 }
 
-// TestProtectedOffKeepsGossip checks that without header protection a To/Cc
-// copy still carries the gossip, but no header copy and no hp parameter.
-func TestProtectedOffKeepsGossip(t *testing.T) {
+// TestNoHeaderProtectionKeepsGossip checks that without header protection a
+// To/Cc copy still carries the gossip, but no header copy and no hp
+// parameter.
+func TestNoHeaderProtectionKeepsGossip(t *testing.T) {
 	p := newProtectedPeople(t)
 	m := protectedMessage()
 	m.Bcc = nil
@@ -500,7 +501,7 @@ func readMinimalKey(t *testing.T, data []byte) (*openpgp.Entity, []packet.Packet
 		t.Fatalf("go-crypto cannot read the key: %v", err)
 	}
 	if len(keys) != 1 {
-		t.Fatalf("the key data holds %d keys, want 1", len(keys))
+		t.Fatalf("the key data contains %d keys, want 1", len(keys))
 	}
 	var packets []packet.Packet
 	r := bytes.NewReader(data)
@@ -557,13 +558,13 @@ func checkMinimalKey(t *testing.T, key *openpgp.Entity, packets []packet.Packet,
 			counts["signature"]++
 		default:
 			counts["other"]++
-			t.Errorf("key holds a %T packet", pkt)
+			t.Errorf("key contains a %T packet", pkt)
 		}
 	}
 	want := map[string]int{"primary": 1, "user ID": 1, "subkey": 1, "signature": 2}
 	for kind, n := range want {
 		if counts[kind] != n {
-			t.Errorf("key holds %d %s packets, want %d (all: %v)", counts[kind], kind, n, counts)
+			t.Errorf("key contains %d %s packets, want %d (all: %v)", counts[kind], kind, n, counts)
 		}
 	}
 }
@@ -727,8 +728,8 @@ func TestAutocryptFieldPresence(t *testing.T) {
 }
 
 // gossipOf returns the addresses of the Autocrypt-Gossip fields of a
-// protected entity's header, each checked to carry the minimal key that
-// keys holds for the address.
+// protected entity's header. It checks that each field carries the minimal
+// key of the key that keys contains for the address.
 func gossipOf(t *testing.T, inner []Field, keys testKeys) []string {
 	t.Helper()
 	var addresses []string
@@ -1065,11 +1066,11 @@ func TestAttachKeyNeedsSenderKey(t *testing.T) {
 		edit   func(*Options)
 		want   string
 	}{
-		{"pgp encrypt without self", PGP, EncryptOnly, func(o *Options) { o.NoEncryptToSelf = true }, "attaching the sender's key requires it"},
+		{"pgp encrypt without self", PGP, EncryptOnly, func(o *Options) { o.NoEncryptToSelf = true }, "no sender key to attach"},
 		{"pgp signing-only key", PGP, SignOnly, func(o *Options) { o.Signer = signingOnly }, "not usable for encryption"},
 		{"pgp key without user ID for From", PGP, SignOnly, func(o *Options) { o.Signer = newKey(t, "Frank", "frank@private.example") },
 			`no valid user ID for "alice@example.org"`},
-		{"smime encrypt without self", SMIME, EncryptOnly, func(o *Options) { o.NoEncryptToSelf = true }, "attaching the sender's certificate requires it"},
+		{"smime encrypt without self", SMIME, EncryptOnly, func(o *Options) { o.NoEncryptToSelf = true }, "no sender certificate to attach"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1081,7 +1082,7 @@ func TestAttachKeyNeedsSenderKey(t *testing.T) {
 				t.Fatal("New succeeded, want an error")
 			}
 			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not say %q", err, tt.want)
+				t.Errorf("error %q does not contain %q", err, tt.want)
 			}
 
 			// The same options without AttachKey compose.
