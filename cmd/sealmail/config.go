@@ -38,17 +38,17 @@ type config struct {
 	PassphraseFile string `toml:"passphrase_file"`
 	// Via is the transport: "outbox", "ses" or "smtp".
 	Via string `toml:"via"`
-	// HeaderProtection false is --no-header-protection. The boolean
-	// settings are pointers, because a setting left out must differ from
-	// one set to false.
+	// HeaderProtection = false has the effect of --no-header-protection.
+	// The boolean settings are pointers, because a setting left out must
+	// differ from one set to false.
 	HeaderProtection *bool `toml:"header_protection"`
-	// AttachKey true is --attach-key with OpenPGP and --attach-cert with
-	// S/MIME.
+	// AttachKey = true has the effect of --attach-key with OpenPGP and of
+	// --attach-cert with S/MIME.
 	AttachKey *bool `toml:"attach_key"`
-	// Autocrypt false is --no-autocrypt.
+	// Autocrypt = false has the effect of --no-autocrypt.
 	Autocrypt *bool `toml:"autocrypt"`
-	// PreferEncrypt true is --prefer-encrypt, for OpenPGP messages that
-	// carry an Autocrypt header.
+	// PreferEncrypt = true has the effect of --prefer-encrypt, and applies
+	// only to OpenPGP messages that carry an Autocrypt header.
 	PreferEncrypt *bool `toml:"prefer_encrypt"`
 
 	SES  sesConfig  `toml:"ses"`

@@ -41,16 +41,16 @@ type privacyFlags struct {
 func (p *privacyFlags) register(fs *flag.FlagSet) {
 	fs.Var(&p.noHeaderProtection, "no-header-protection", "turn off header protection: no copy of the header fields inside the signed or encrypted part, and the real Subject outside instead of [...]")
 	fs.Var(&p.attachKey, "attach-key", "attach the sender's OpenPGP public key, as OpenPGP_0xKEYID.asc")
-	fs.Var(&p.attachCert, "attach-cert", "attach the sender's S/MIME certificate and its chain without the root, as smime.p7c; needs --smime")
+	fs.Var(&p.attachCert, "attach-cert", "attach the sender's S/MIME certificate and its chain without the root, as smime.p7c (needs --smime)")
 	fs.Var(&p.noAutocrypt, "no-autocrypt", "leave out the Autocrypt header (the sender's OpenPGP key) and the Autocrypt-Gossip fields (the recipients' keys)")
 	fs.Var(&p.preferEncrypt, "prefer-encrypt", "add prefer-encrypt=mutual to the Autocrypt header, so Autocrypt clients encrypt replies by default (OpenPGP only)")
 }
 
 // applyConfig fills the flags that the command line left out from the
-// settings of c. smime is the scheme in use. attach_key stands for
-// --attach-cert with S/MIME. prefer_encrypt applies only where an Autocrypt
-// header is written, so that a file made for OpenPGP does not break --smime
-// or --no-autocrypt.
+// settings of c. smime is the scheme in use. With S/MIME, attach_key sets
+// --attach-cert. prefer_encrypt is applied only when an Autocrypt header is
+// written (OpenPGP without --no-autocrypt), so that a config.toml written
+// for OpenPGP does not make check reject --smime or --no-autocrypt.
 func (p *privacyFlags) applyConfig(c *config, smime bool, settings configSettings) {
 	setTrue := func(f *switchFlag, name, setting string, v *bool) {
 		if !f.set && v != nil && *v {
@@ -93,13 +93,13 @@ func (p *privacyFlags) check(smime bool, settings configSettings) error {
 	return nil
 }
 
-// attaches reports whether the flags ask for the sender's key or
-// certificate to be attached.
+// attaches reports whether the flags request that the sender's key or
+// certificate be attached.
 func (p *privacyFlags) attaches() bool { return p.attachKey.value || p.attachCert.value }
 
-// noSenderKeyError returns the usage error for an attached key or
-// certificate when the message neither signs nor encrypts to the sender, so
-// that compose has no key of the sender to attach.
+// noSenderKeyError returns the usage error for --attach-key or
+// --attach-cert when the message neither signs nor encrypts to the sender,
+// so that compose has no key of the sender to attach.
 func (p *privacyFlags) noSenderKeyError(settings configSettings) error {
 	name := "attach-key"
 	if p.attachCert.value {

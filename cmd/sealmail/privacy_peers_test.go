@@ -88,7 +88,7 @@ func notmuchMessages(t *testing.T, dir, gnupgHome string) []notmuchMessage {
 	out := notmuchShow(t, dir, gnupgHome)
 
 	// The output is a list of threads, each a tree of [message, replies]
-	// pairs; a message is the object with an id and headers.
+	// pairs. A message is the object with an id and headers.
 	var tree any
 	if err := json.Unmarshal(out, &tree); err != nil {
 		t.Fatalf("notmuch show printed invalid JSON: %v\n%s", err, out)
@@ -121,8 +121,8 @@ func notmuchMessages(t *testing.T, dir, gnupgHome string) []notmuchMessage {
 }
 
 // checkNotmuchProtected checks that notmuch shows the protected Subject of
-// the only message, verified its signature when signed, and masks the
-// outer "[...]" when encrypted.
+// the only message, that it verified the signature when signed, and that
+// its header mask has the outer "[...]" when encrypted.
 func checkNotmuchProtected(t *testing.T, messages []notmuchMessage, signed, encrypted bool) {
 	t.Helper()
 	if len(messages) != 1 {
@@ -293,9 +293,9 @@ func TestAutocryptHeaderImports(t *testing.T) {
 	}
 }
 
-// gossipKeys returns the Autocrypt-Gossip fields of the header of the
-// decrypted entity, as addr to the primary key fingerprints that gpg reads
-// from keydata.
+// gossipKeys maps the addr of each Autocrypt-Gossip field in the header of
+// the decrypted entity to the primary key fingerprints that gpg reads from
+// its keydata.
 func gossipKeys(t *testing.T, g *gpgtest.GPG, entity []byte) map[string][]string {
 	t.Helper()
 	header, _, ok := bytes.Cut(entity, []byte("\r\n\r\n"))

@@ -513,7 +513,7 @@ func TestQueueFlushSESEmulator(t *testing.T) {
 	}
 	emails := emulator.Emails(t)
 	if len(emails) != 1 || emails[0].Subject != "[...]" {
-		t.Fatalf("the emulator holds %d messages (%+v), want the one with the protected subject [...]", len(emails), emails)
+		t.Fatalf("the emulator has %d messages (%+v), want the one with the protected subject [...]", len(emails), emails)
 	}
 	sent := sentByMessageID(t, home)
 	if len(sent) != 1 {

@@ -58,10 +58,10 @@ func (a *app) sendmail(ctx context.Context, args []string) error {
 }
 
 const sendmailHelp = `
-Reads a complete message on standard input, protects it as config.toml in
-the home says (scheme, policy, header_protection, autocrypt, prefer_encrypt,
-attach_key) and sends it through the transport it names (via, [ses],
-[smtp]), as a drop-in for sendmail.
+Reads a complete message on standard input, protects it with the settings
+of config.toml in the home (scheme, policy, header_protection, autocrypt,
+prefer_encrypt, attach_key) and sends it through the transport that
+config.toml sets (via, [ses], [smtp]), as a drop-in for sendmail.
 
   -t          take the recipients from To, Cc and Bcc, besides the arguments
   -f ADDRESS  the envelope sender, and the From address when the message has none

@@ -122,10 +122,10 @@ func (a *app) splitByKeys(ctx context.Context, m *compose.Message, opts compose.
 	}
 	problems := strings.Join(problemList(missing), "\n  ")
 	if encrypted == nil {
-		a.progress("warning: sending the message to every recipient signed but NOT encrypted (policy encrypt-if-possible), so its body and Subject can be read on the way, because not every recipient has a usable key:\n  %s", problems)
+		a.progress("warning: sending the message to every recipient signed but NOT encrypted (policy encrypt-if-possible), so its body and Subject can be read on the way. Not every recipient has a usable key:\n  %s", problems)
 		return nil, signed, nil
 	}
-	a.progress("warning: sending the message to %s signed but NOT encrypted (policy encrypt-if-possible), so its body and Subject can be read on the way, because they have no usable key; the copies for the other recipients are encrypted:\n  %s",
+	a.progress("warning: sending the message to %s signed but NOT encrypted (policy encrypt-if-possible), so its body and Subject can be read on the way, while the copies for the other recipients are encrypted. These recipients have no usable key:\n  %s",
 		strings.Join(keyless, ", "), problems)
 	return encrypted, signed, nil
 }

@@ -261,8 +261,8 @@ func TestSendmailGitSendEmail(t *testing.T) {
 	if len(raws) != 2 {
 		t.Fatalf("mailpit holds %d messages, want 2", len(raws))
 	}
-	// Header protection hides the subject outside; the protected copy
-	// inside names each patch.
+	// Header protection replaces the outer Subject with "[...]", so the
+	// patches are told apart by the protected copy inside.
 	bySubject := map[string][]byte{}
 	for _, raw := range raws {
 		if got := headerOf(t, raw).Get("Subject"); got != "[...]" {
