@@ -130,10 +130,11 @@ func (k *Keyring) importMessage(ctx context.Context, data []byte) ([]Imported, e
 	return imported, nil
 }
 
-// parseCertsOnlyParts parses the certificates of the certs-only parts, as
-// "keyring import FILE.p7c" does, and returns the part each was first found
-// in by fingerprint. A PKCS#12 bundle or a private key in a
-// part is rejected, because a message brings only certificates.
+// parseCertsOnlyParts parses the certificates of the certs-only parts as
+// "keyring import FILE.p7c" does. It also returns a map from each
+// certificate's fingerprint to the location of the first part that contains
+// it. It rejects a PKCS#12 bundle or a private key in a part, because a
+// message brings only certificates.
 func parseCertsOnlyParts(parts []mailkeys.CertsOnly) (x509Input, map[string]string, error) {
 	noBundle := func() ([]byte, error) {
 		return nil, fmt.Errorf("failed to import a PKCS#12 bundle: %w", ErrSecretKey)

@@ -511,7 +511,7 @@ func TestImportMessageCertsOnlyInvalid(t *testing.T) {
 	e := generate(t, "Bob", "bob@example.org", GenerateOptions{})
 	k := openTemp(t)
 
-	// The Autocrypt key is good, but the certs-only part holds no
+	// The Autocrypt key is good, but the certs-only part contains no
 	// SignedData, so nothing is stored.
 	data := autocryptMessage("bob@example.org", "bob@example.org", publicBytes(t, e))
 	header, _, _ := bytes.Cut(data, []byte("MIME-Version: 1.0\r\n"))

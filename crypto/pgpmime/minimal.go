@@ -67,9 +67,9 @@ func MinimalKey(key *openpgp.Entity, identity *openpgp.Identity, now time.Time) 
 }
 
 // AddressIdentity returns the user ID of key whose email address is address,
-// compared without regard to case, and whose self-signature is valid at now;
-// nil when there is none. Of several such user IDs it returns the first by
-// name, so the choice does not depend on map order.
+// compared without regard to case, and whose self-signature is valid at now.
+// It returns nil when there is none. Of several such user IDs, it returns the
+// first by name, so that the choice does not depend on map order.
 func AddressIdentity(key *openpgp.Entity, address string, now time.Time) *openpgp.Identity {
 	var found *openpgp.Identity
 	for _, identity := range key.Identities {

@@ -15,12 +15,13 @@ import (
 // attachments named .cer, .crt or .der.
 const certsOnlyFileName = "smime.p7c"
 
-// CertsOnly returns a DER ContentInfo holding a certs-only SignedData
+// CertsOnly returns a DER ContentInfo containing a certs-only SignedData
 // (RFC 8551 section 3.8, RFC 5652 section 5): version 1, no digest
 // algorithms, an encapContentInfo of type id-data without content, the
 // certificates, and no signerInfos. The certificates are sorted as a DER
-// SET OF requires and duplicates are dropped. A self-signed root is kept:
-// unlike Sign, CertsOnly leaves the choice of certificates to the caller.
+// SET OF requires and duplicates are dropped. A self-signed root is kept,
+// because unlike Sign, CertsOnly leaves the choice of certificates to the
+// caller.
 func CertsOnly(certs []*x509.Certificate) ([]byte, error) {
 	if len(certs) == 0 {
 		return nil, errors.New("smime: no certificates for a certs-only SignedData; pass the sender's certificate and its chain")

@@ -39,7 +39,7 @@ func certsOnly(t *testing.T, certs []*x509.Certificate) []byte {
 	return der
 }
 
-// sameCertificates reports whether got holds each certificate of want
+// sameCertificates reports whether got contains each certificate of want
 // once, in any order, and no other.
 func sameCertificates(got, want []*x509.Certificate) bool {
 	var distinct []*x509.Certificate

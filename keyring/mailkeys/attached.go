@@ -24,8 +24,9 @@ type walker struct {
 	parts     int
 }
 
-// walkParts walks the MIME tree of message and returns what it found. The
-// keys have no Address yet, and everything is in the order of the parts.
+// walkParts walks the MIME tree of message and returns the walker with the
+// keys, certs-only parts and unread entities it found, each in the order of
+// the parts. The keys have no Address yet.
 func walkParts(message *rawmime.Entity) (*walker, error) {
 	w := &walker{}
 	if err := w.walk(message, "", 0); err != nil {
@@ -48,8 +49,9 @@ func (w *walker) walk(entity *rawmime.Entity, number string, depth int) error {
 	case isCertsOnly(entity):
 		return w.addCertsOnly(entity, number)
 	case mediaType == "multipart/encrypted", isPKCS7MIME(mediaType):
-		// Ciphertext, or content inside a CMS structure such as an opaque
-		// SignedData: the keys and certificates inside cannot be read here.
+		// The content is ciphertext or inside a CMS structure such as an
+		// opaque SignedData, so the keys and certificates in it cannot be
+		// read here.
 		w.unread = append(w.unread, partLocation(entity, number))
 		return nil
 	case strings.HasPrefix(mediaType, "multipart/"):
@@ -132,8 +134,9 @@ func partName(number string) string {
 	return "part " + number
 }
 
-// partLocation names the entity numbered number for messages, with its
-// media type and the file name it carries, if any.
+// partLocation returns the name of the part numbered number for error and
+// import messages, such as `part 2 (application/pkcs7-mime, "smime.p7c")`,
+// with the file name only when the part has one.
 func partLocation(entity *rawmime.Entity, number string) string {
 	name := fileName(entity)
 	if name == "" {

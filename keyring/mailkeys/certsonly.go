@@ -60,7 +60,7 @@ func (w *walker) addCertsOnly(entity *rawmime.Entity, number string) error {
 }
 
 // checkCertsOnlyPart checks that data starts like a DER or BER SEQUENCE, as
-// a ContentInfo does, or holds a PEM block. The keyring parses the rest.
+// a ContentInfo does, or contains a PEM block. The keyring parses the rest.
 func checkCertsOnlyPart(data []byte) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errors.New("the part is empty")

@@ -401,7 +401,7 @@ func TestAutocryptAndAttached(t *testing.T) {
 }
 
 // testSignedData is the start of a DER ContentInfo, which is all that
-// Extract checks of a certs-only part; the keyring parses the rest.
+// Extract checks of a certs-only part. The keyring parses the rest.
 var testSignedData = []byte{0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
 
 // certsOnlyMessage returns a message from bob@example.org whose second
