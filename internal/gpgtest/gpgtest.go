@@ -1,15 +1,20 @@
-// Package gpgtest runs GnuPG (gpg 2.2 or later) in a throwaway home for
-// tests that check sealmail's OpenPGP output against a real implementation.
+// Package gpgtest runs GnuPG (gpg and gpgsm 2.2 or later) in a throwaway
+// home for tests that check sealmail's OpenPGP and S/MIME output against a
+// real implementation.
 //
-// Each GPG has its own GNUPGHOME under os.TempDir with a short name, because
-// gpg-agent puts its socket there when /run/user/UID does not exist, and the
-// long paths of t.TempDir exceed the socket path limit of about 108 bytes.
+// Each GPG and GPGSM has its own GNUPGHOME under os.TempDir with a short
+// name, because gpg-agent puts its socket there when /run/user/UID does not
+// exist, and the long paths of t.TempDir exceed the socket path limit of
+// about 108 bytes.
 package gpgtest
 
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha1"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,6 +38,7 @@ type GPG struct {
 func New(t testing.TB) *GPG {
 	t.Helper()
 	path := peers.Require(t, "gpg")
+	gpgconf := peers.Require(t, "gpgconf")
 
 	home, err := os.MkdirTemp("", "g")
 	if err != nil {
@@ -44,24 +50,66 @@ func New(t testing.TB) *GPG {
 
 	g := &GPG{Path: path, Home: home}
 	t.Cleanup(func() {
-		g.killAgent()
+		killAgent(gpgconf, home)
 		os.RemoveAll(home)
 	})
 	return g
 }
 
-// killAgent stops the gpg-agent that gpg started under Home, if any.
-func (g *GPG) killAgent() {
-	gpgconf := filepath.Join(filepath.Dir(g.Path), "gpgconf")
-	if _, err := os.Stat(gpgconf); err != nil {
-		var lookErr error
-		gpgconf, lookErr = exec.LookPath("gpgconf")
-		if lookErr != nil {
-			return
+// GPGSM is a gpgsm binary with a home of its own.
+type GPGSM struct {
+	// Path is the gpgsm binary.
+	Path string
+	// Home is the GNUPGHOME directory, mode 0700.
+	Home string
+}
+
+// NewGPGSM finds gpgsm (skipping the test, or failing it in CI, when it is
+// missing) and makes a home in which gpgsm trusts roots for S/MIME and checks
+// no CRLs, because the test CAs publish none. It imports no certificate, so
+// the caller imports the roots and whatever else the test needs. The home is
+// removed and its agent killed when the test ends.
+func NewGPGSM(t testing.TB, roots ...*x509.Certificate) *GPGSM {
+	t.Helper()
+	path := peers.Require(t, "gpgsm")
+	gpgconf := peers.Require(t, "gpgconf")
+
+	home, err := os.MkdirTemp("", "g")
+	if err != nil {
+		t.Fatalf("failed to create a GNUPGHOME: %v", err)
+	}
+	t.Cleanup(func() {
+		killAgent(gpgconf, home)
+		os.RemoveAll(home)
+	})
+	if err := os.Chmod(home, 0o700); err != nil {
+		t.Fatalf("failed to set the mode of GNUPGHOME %q: %v", home, err)
+	}
+
+	// Each line of trustlist.txt, which gpg-agent reads, contains the SHA-1
+	// fingerprint of a root in colon-separated hex and the flag S for S/MIME.
+	var trustlist strings.Builder
+	for _, root := range roots {
+		fingerprint := fmt.Sprintf("% X", sha1.Sum(root.Raw))
+		trustlist.WriteString(strings.ReplaceAll(fingerprint, " ", ":") + " S\n")
+	}
+	files := map[string]string{
+		"gpgsm.conf":    "disable-crl-checks\n",
+		"trustlist.txt": trustlist.String(),
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(home, name), []byte(text), 0o600); err != nil {
+			t.Fatalf("failed to write %s: %v", name, err)
 		}
 	}
+	return &GPGSM{Path: path, Home: home}
+}
+
+// killAgent stops the gpg-agent that gpg or gpgsm started under home, if
+// any.
+func killAgent(gpgconf, home string) {
 	cmd := exec.Command(gpgconf, "--kill", "gpg-agent")
-	cmd.Env = g.env()
+	cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
 	_ = cmd.Run()
 }
 
