@@ -3,10 +3,8 @@ package smime
 import (
 	"bytes"
 	"crypto"
-	"crypto/sha1"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -18,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/sealmail/sealmail/crypto/cms"
+	"github.com/sealmail/sealmail/internal/gpgtest"
 	"github.com/sealmail/sealmail/internal/peers"
 )
 
@@ -206,28 +205,10 @@ func TestEncryptSignedOpenSSLVerifies(t *testing.T) {
 
 func TestEncryptGpgsmDecrypts(t *testing.T) {
 	openssl := peers.Require(t, "openssl")
-	gpgsm := peers.Require(t, "gpgsm")
 	pki := newTestPKI(t)
 	r := newEncryptRecipient(t, kindRSA2048)
-
-	home, err := os.MkdirTemp("", "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
-		os.RemoveAll(home)
-	})
-	if err := os.WriteFile(filepath.Join(home, "gpgsm.conf"), []byte("disable-crl-checks\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var trustlist strings.Builder
-	for _, ca := range []*x509.Certificate{pki.root} {
-		trustlist.WriteString(fingerprintSHA1(ca) + " S relax\n")
-	}
-	if err := os.WriteFile(filepath.Join(home, "trustlist.txt"), []byte(trustlist.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	peer := gpgtest.NewGPGSM(t, pki.root)
+	gpgsm, home := peer.Path, peer.Home
 
 	// gpgsm 2.2 reads PKCS #12 files only with the legacy SHA-1 and 3DES
 	// algorithms.
@@ -273,17 +254,6 @@ func TestEncryptGpgsmDecrypts(t *testing.T) {
 			}
 		})
 	}
-}
-
-// fingerprintSHA1 returns the SHA-1 fingerprint of cert as gpgsm's
-// trustlist.txt writes it: colon-separated upper-case hex.
-func fingerprintSHA1(cert *x509.Certificate) string {
-	sum := sha1.Sum(cert.Raw)
-	parts := make([]string, len(sum))
-	for i, b := range sum {
-		parts[i] = strings.ToUpper(hex.EncodeToString([]byte{b}))
-	}
-	return strings.Join(parts, ":")
 }
 
 func TestEncryptRejectsInvalidEntity(t *testing.T) {

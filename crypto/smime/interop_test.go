@@ -2,54 +2,29 @@ package smime
 
 import (
 	"bytes"
-	"crypto/sha1"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/sealmail/sealmail/internal/gpgtest"
 	"github.com/sealmail/sealmail/internal/peers"
 	"github.com/sealmail/sealmail/internal/rawmime"
 )
 
-// newGpgsmHome returns a GNUPGHOME in which gpgsm trusts the test root. It
-// is short, because gpg-agent puts its socket there.
+// newGpgsmHome returns a GNUPGHOME in which gpgsm has imported the test root
+// and trusts it.
 func newGpgsmHome(t *testing.T, pki *testPKI) string {
 	t.Helper()
-	gpgsm := peers.Require(t, "gpgsm")
-	home, err := os.MkdirTemp("", "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		kill := exec.Command("gpgconf", "--kill", "gpg-agent")
-		kill.Env = append(os.Environ(), "GNUPGHOME="+home)
-		kill.Run()
-		os.RemoveAll(home)
-	})
-
-	importCmd := exec.Command(gpgsm, "--batch", "--import", pki.rootFile)
-	importCmd.Env = append(os.Environ(), "GNUPGHOME="+home)
+	gpgsm := gpgtest.NewGPGSM(t, pki.root)
+	importCmd := exec.Command(gpgsm.Path, "--batch", "--import", pki.rootFile)
+	importCmd.Env = append(os.Environ(), "GNUPGHOME="+gpgsm.Home)
 	if out, err := importCmd.CombinedOutput(); err != nil {
 		t.Fatalf("gpgsm --import of the root failed: %v\n%s", err, out)
 	}
-	fingerprint := fmt.Sprintf("% X", sha1.Sum(pki.root.Raw))
-	trust := strings.ReplaceAll(fingerprint, " ", ":") + " S relax\n"
-	if err := os.WriteFile(filepath.Join(home, "trustlist.txt"), []byte(trust), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// CRLs are not published for the test CA.
-	conf := "disable-crl-checks\ndisable-trusted-cert-crl-check\n"
-	if err := os.WriteFile(filepath.Join(home, "gpgsm.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return home
+	return gpgsm.Home
 }
 
 func TestSignGpgsm(t *testing.T) {
