@@ -11,7 +11,7 @@ import (
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
-	"github.com/sealmail/sealmail/internal/peers"
+	"github.com/sealmail/sealmail/internal/gpgtest"
 )
 
 // gpgRunner runs gpg with a throwaway home.
@@ -22,19 +22,8 @@ type gpgRunner struct {
 
 func newGPG(t *testing.T) *gpgRunner {
 	t.Helper()
-	path := peers.Require(t, "gpg")
-	// t.TempDir paths are too long for the gpg-agent socket.
-	home, err := os.MkdirTemp("", "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		kill := exec.Command("gpgconf", "--kill", "gpg-agent")
-		kill.Env = append(os.Environ(), "GNUPGHOME="+home)
-		kill.Run()
-		os.RemoveAll(home)
-	})
-	return &gpgRunner{path: path, home: home}
+	gpg := gpgtest.New(t)
+	return &gpgRunner{path: gpg.Path, home: gpg.Home}
 }
 
 // run runs gpg in batch mode with stdin and returns its standard output.
