@@ -16,6 +16,7 @@ import (
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
+	"github.com/sealmail/sealmail/internal/gpgtest"
 	"github.com/sealmail/sealmail/internal/peers"
 )
 
@@ -225,7 +226,7 @@ func TestAttachedKeyGPG(t *testing.T) {
 // certificate and the intermediate, and no root, from the certs-only part.
 func TestAttachedCertImport(t *testing.T) {
 	openssl := peers.Require(t, "openssl")
-	gpgsm := peers.Require(t, "gpgsm")
+	gpgsm := gpgtest.NewGPGSM(t)
 	dir := t.TempDir()
 	alice, root := newSMIMEChain(t)
 	bob, bobCert, bobKey := newSMIMEIdentity(t, dir, "bob@example.org")
@@ -264,20 +265,10 @@ func TestAttachedCertImport(t *testing.T) {
 		t.Errorf("the certs-only part contains the root:\n%s", printed)
 	}
 
-	gnupgHome, err := os.MkdirTemp("", "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		kill := exec.Command("gpgconf", "--kill", "gpg-agent")
-		kill.Env = append(os.Environ(), "GNUPGHOME="+gnupgHome)
-		kill.Run()
-		os.RemoveAll(gnupgHome)
-	})
 	runGpgsm := func(args ...string) []byte {
 		t.Helper()
-		cmd := exec.Command(gpgsm, append([]string{"--batch", "--disable-crl-checks"}, args...)...)
-		cmd.Env = append(os.Environ(), "GNUPGHOME="+gnupgHome)
+		cmd := exec.Command(gpgsm.Path, append([]string{"--batch"}, args...)...)
+		cmd.Env = append(os.Environ(), "GNUPGHOME="+gpgsm.Home)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
