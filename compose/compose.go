@@ -398,8 +398,11 @@ func New(ctx context.Context, m *Message, opts Options) (*Composer, error) {
 		return nil, err
 	}
 	for i := range copies {
-		copies[i].gossip = gossipFields(copies[i].gossipKeys, now)
+		if copies[i].gossip, err = gossipFields(copies[i].gossipKeys, now); err != nil {
+			return nil, err
+		}
 	}
+	checkKeysOnce(copies, opts.Signer, now)
 	return &Composer{msg: msg, opts: opts, copies: copies, sender: sender}, nil
 }
 

@@ -78,11 +78,18 @@ func normalize(m *Message) (*Message, error) {
 	if err := checkLine("subject", m.Subject); err != nil {
 		return nil, inputError("Subject", err)
 	}
+	// White space at the end of a field means nothing (RFC 5322 section
+	// 3.2.2 lets it fold away), and header protection copies the fields into
+	// the signed part, where a line must not end in white space.
+	out.Subject = strings.TrimRight(out.Subject, " \t")
 	if strings.TrimSpace(out.Subject) == "" {
 		out.Subject = ""
 	}
 	if err := checkFields(out.Header); err != nil {
 		return nil, inputError("Header", err)
+	}
+	for i := range out.Header {
+		out.Header[i].Value = strings.TrimRight(out.Header[i].Value, " \t")
 	}
 	if err := checkTextBody("text body", m.Text); err != nil {
 		return nil, inputError("Text", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -120,7 +121,13 @@ func prepareSenderKeys(m *Message, opts *Options, self []recipientKey, now time.
 		if opts.Autocrypt.PreferEncrypt {
 			attributes += " prefer-encrypt=mutual;"
 		}
-		out.autocrypt, _ = autocryptField("Autocrypt", attributes, minimal)
+		out.autocrypt, err = autocryptField("Autocrypt", attributes, minimal)
+		switch {
+		case errors.Is(err, errFieldTooLarge):
+			out.autocrypt = ""
+		case err != nil:
+			return out, fmt.Errorf("failed to compose: %w", err)
+		}
 	}
 	if opts.AttachKey {
 		if out.keyPart, err = keyPart(minimal); err != nil {
@@ -130,14 +137,18 @@ func prepareSenderKeys(m *Message, opts *Options, self []recipientKey, now time.
 	return out, nil
 }
 
+// errFieldTooLarge is the error of autocryptField for a field that would
+// exceed maxAutocryptField, which New leaves out.
+var errFieldTooLarge = errors.New("the field would exceed 10 KiB")
+
 // autocryptField returns the header field name with the attributes and then
 // the key as keydata, which Autocrypt Level 1 requires to be the last
-// attribute. The field is folded with CRLF. It returns "" and false when the
-// key cannot be serialized or the field would exceed maxAutocryptField.
-func autocryptField(name, attributes string, key *openpgp.Entity) (string, bool) {
+// attribute. The field is folded with CRLF. A field longer than
+// maxAutocryptField returns errFieldTooLarge.
+func autocryptField(name, attributes string, key *openpgp.Entity) (string, error) {
 	var packets bytes.Buffer
 	if err := key.Serialize(&packets); err != nil {
-		return "", false
+		return "", fmt.Errorf("failed to encode the key %X for the %s field: %w", key.PrimaryKey.Fingerprint, name, err)
 	}
 	encoded := base64.StdEncoding.EncodeToString(packets.Bytes())
 
@@ -152,9 +163,9 @@ func autocryptField(name, attributes string, key *openpgp.Entity) (string, bool)
 		encoded = encoded[n:]
 	}
 	if b.Len() > maxAutocryptField {
-		return "", false
+		return "", errFieldTooLarge
 	}
-	return b.String(), true
+	return b.String(), nil
 }
 
 // gossipFields returns the Autocrypt-Gossip fields of a copy: one for each
@@ -162,7 +173,7 @@ func autocryptField(name, attributes string, key *openpgp.Entity) (string, bool)
 // user ID for its address, because its other user IDs would go to every
 // recipient. It also leaves out a key without a valid encryption key and a
 // key too large for a field.
-func gossipFields(gossip []gossipKey, now time.Time) string {
+func gossipFields(gossip []gossipKey, now time.Time) (string, error) {
 	var b strings.Builder
 	for _, g := range gossip {
 		identity := pgpmime.AddressIdentity(g.key, g.address, now)
@@ -173,11 +184,16 @@ func gossipFields(gossip []gossipKey, now time.Time) string {
 		if err != nil {
 			continue
 		}
-		if field, ok := autocryptField("Autocrypt-Gossip", "addr="+g.address+";", minimal); ok {
-			b.WriteString(field)
+		field, err := autocryptField("Autocrypt-Gossip", "addr="+g.address+";", minimal)
+		switch {
+		case errors.Is(err, errFieldTooLarge):
+			continue
+		case err != nil:
+			return "", fmt.Errorf("failed to compose: %w", err)
 		}
+		b.WriteString(field)
 	}
-	return b.String()
+	return b.String(), nil
 }
 
 // keyPart returns the application/pgp-keys part (RFC 3156 section 7) with
@@ -288,4 +304,29 @@ func writeFields(w io.Writer, fields []Field) error {
 		}
 	}
 	return nil
+}
+
+// checkKeysOnce has go-crypto check, in New, the signatures that signing and
+// encryption read from each key. go-crypto records a check in the key
+// itself (packet.VerifiableSignature.Valid) the first time it makes it, so
+// after New the concurrent WriteCopy calls of a Composer only read those
+// records.
+func checkKeysOnce(copies []plannedCopy, signer *openpgp.Entity, now time.Time) {
+	checked := make(map[*openpgp.Entity]bool)
+	check := func(key *openpgp.Entity) {
+		if key == nil || checked[key] {
+			return
+		}
+		checked[key] = true
+		// The results are not needed: the calls only record the checks.
+		key.PrimarySelfSignature(now, nil)
+		key.EncryptionKey(now, nil)
+		key.SigningKey(now, nil)
+	}
+	check(signer)
+	for _, cp := range copies {
+		for _, key := range cp.keys {
+			check(key)
+		}
+	}
 }

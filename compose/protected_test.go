@@ -1093,3 +1093,88 @@ func TestAttachKeyNeedsSenderKey(t *testing.T) {
 		})
 	}
 }
+
+// TestSignedFieldsTrailingWhiteSpace checks that a subject or extra field
+// that ends in white space still signs: the copy inside the signed part
+// must not end a line in white space, so both copies drop it.
+func TestSignedFieldsTrailingWhiteSpace(t *testing.T) {
+	p := newProtectedPeople(t)
+	for _, scheme := range []Scheme{PGP, SMIME} {
+		for _, mode := range []Mode{SignOnly, SignAndEncrypt} {
+			t.Run(schemeName(scheme)+"/"+mode.String(), func(t *testing.T) {
+				m := protectedMessage()
+				m.Bcc = nil
+				m.Subject = "Offer \t "
+				m.Header = append(m.Header, Field{"X-Note", "draft "})
+				c, err := New(context.Background(), m, p.options(scheme, mode))
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				raw := writeCopies(t, c)[0]
+				inner := headerFieldsOf(t, p.open(t, scheme, mode, raw, "bob@example.org"))
+				if got := fieldValue(t, inner, "Subject"); got != "Offer" {
+					t.Errorf("inner Subject = %q, want %q", got, "Offer")
+				}
+				if got := fieldValue(t, inner, "X-Note"); got != "draft" {
+					t.Errorf("inner X-Note = %q, want %q", got, "draft")
+				}
+				if mode == SignOnly {
+					if got := fieldValue(t, headerFieldsOf(t, raw), "Subject"); got != "Offer" {
+						t.Errorf("outer Subject = %q, want %q", got, "Offer")
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestAutocryptInternationalDomain checks that a user ID with an
+// internationalized domain matches the From address, which goes out with
+// the domain in ASCII.
+func TestAutocryptInternationalDomain(t *testing.T) {
+	joerg := newKey(t, "Jörg", "joerg@bücher.example")
+	m := &Message{From: addr("joerg@bücher.example"), To: addrs("bob@example.org"), Subject: "Hallo", Text: []byte("Hallo\n")}
+	c, err := New(context.Background(), m, Options{Mode: SignOnly, Signer: joerg})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	values := fieldValues(headerFieldsOf(t, writeCopies(t, c)[0]), "Autocrypt")
+	if len(values) != 1 {
+		t.Fatalf("the copy has %d Autocrypt fields, want 1", len(values))
+	}
+	if attributes := autocryptAttributes(t, values[0]); attributes[0] != [2]string{"addr", "joerg@xn--bcher-kva.example"} {
+		t.Errorf("Autocrypt attributes start with %q, want addr=joerg@xn--bcher-kva.example", attributes[0])
+	}
+}
+
+// TestAutocryptFieldTooLarge checks that a key whose field would exceed 10
+// KiB, here through a user ID of 9,000 characters, gets no Autocrypt or
+// Autocrypt-Gossip field, and that the message still goes out.
+func TestAutocryptFieldTooLarge(t *testing.T) {
+	p := newProtectedPeople(t)
+	keys := testKeys{}
+	for address, key := range p.pgp.keys {
+		keys[address] = key
+	}
+	bigAlice := newKey(t, strings.Repeat("A", 9000), "alice@example.org")
+	keys["alice@example.org"] = bigAlice
+	keys["bob@example.org"] = newKey(t, strings.Repeat("B", 9000), "bob@example.org")
+	m := protectedMessage()
+	m.Bcc = nil
+	c, err := New(context.Background(), m, Options{Signer: bigAlice, Keys: keys})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	raw := writeCopies(t, c)[0]
+	if values := fieldValues(headerFieldsOf(t, raw), "Autocrypt"); len(values) != 0 {
+		t.Errorf("the copy has an Autocrypt field of %d bytes, want none", len(values[0]))
+	}
+	opened, err := pgpmime.Open(bytes.NewReader(raw), openpgp.EntityList{bigAlice, p.pgp.keys["carol@example.org"]}, nil)
+	if err != nil {
+		t.Fatalf("pgpmime.Open: %v", err)
+	}
+	inner := headerFieldsOf(t, opened.Entity)
+	if got := gossipOf(t, inner, keys); !slices.Equal(got, []string{"carol@example.org"}) {
+		t.Errorf("the copy gossips %q, want only carol@example.org", got)
+	}
+}

@@ -20,7 +20,7 @@ const benchRecipients = 16
 // eachBenchComposer returns the composer of send --each for a home with
 // Alice's unlocked secret key and benchRecipients recipients, all v4
 // Ed25519 keys with Cv25519 subkeys, and the recipients.
-func eachBenchComposer(b *testing.B) (*eachComposer, []eachRecipient) {
+func eachBenchComposer(b testing.TB) (*eachComposer, []eachRecipient) {
 	b.Helper()
 	dir := b.TempDir()
 	kr, err := keyring.Open(filepath.Join(dir, "keyring"))

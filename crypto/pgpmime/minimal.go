@@ -8,6 +8,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"golang.org/x/net/idna"
 )
 
 // MinimalKey returns the smallest certificate of key that lets another
@@ -67,13 +68,15 @@ func MinimalKey(key *openpgp.Entity, identity *openpgp.Identity, now time.Time) 
 }
 
 // AddressIdentity returns the user ID of key whose email address is address,
-// compared without regard to case, and whose self-signature is valid at now.
+// compared without regard to case and with internationalized domains in
+// their ASCII form, and whose self-signature is valid at now.
 // It returns nil when there is none. Of several such user IDs, it returns the
 // first by name, so that the choice does not depend on map order.
 func AddressIdentity(key *openpgp.Entity, address string, now time.Time) *openpgp.Identity {
+	want := asciiAddress(address)
 	var found *openpgp.Identity
 	for _, identity := range key.Identities {
-		if identity.UserId == nil || !strings.EqualFold(identity.UserId.Email, address) {
+		if identity.UserId == nil || asciiAddress(identity.UserId.Email) != want {
 			continue
 		}
 		if _, err := identity.Verify(now, nil); err != nil {
@@ -84,4 +87,21 @@ func AddressIdentity(key *openpgp.Entity, address string, now time.Time) *openpg
 		}
 	}
 	return found
+}
+
+// asciiAddress returns address in lowercase with its domain in ASCII (the
+// IDNA lookup profile, as mail goes out), so that a user ID with
+// "bücher.example" matches "xn--bcher-kva.example". A domain the profile
+// rejects is compared as it is.
+func asciiAddress(address string) string {
+	address = strings.ToLower(address)
+	at := strings.LastIndexByte(address, '@')
+	if at < 0 {
+		return address
+	}
+	domain, err := idna.Lookup.ToASCII(address[at+1:])
+	if err != nil {
+		return address
+	}
+	return address[:at+1] + domain
 }
