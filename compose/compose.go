@@ -355,6 +355,11 @@ func (e *KeyError) Unwrap() error { return e.Err }
 
 // Composer turns a Message into protected copies. It is safe for concurrent
 // use once New returns.
+//
+// go-crypto records the check of a key's signature inside the key the first
+// time it makes it, and New makes every check its copies need. Calls of New
+// on several goroutines may share keys once one call with those keys has
+// returned, as send --each does with the sender's key.
 type Composer struct {
 	msg    *Message // validated and normalized copy of the caller's message
 	opts   Options
