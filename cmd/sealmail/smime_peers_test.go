@@ -7,10 +7,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha1"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"mime"
 	"net/mail"
@@ -39,23 +38,6 @@ type gpgsmHome struct {
 // there, and imports and trusts the test CA of smimeSetup's files.
 func newGpgsmHome(t *testing.T, files string) *gpgsmHome {
 	t.Helper()
-	g := &gpgsmHome{gpgsm: peers.Require(t, "gpgsm"), passwordFile: filepath.Join(files, "pass.txt")}
-
-	dir, err := os.MkdirTemp("", "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.dir = dir
-	t.Cleanup(func() {
-		kill := exec.Command("gpgconf", "--kill", "gpg-agent")
-		kill.Env = append(os.Environ(), "GNUPGHOME="+dir)
-		kill.Run()
-		os.RemoveAll(dir)
-	})
-	if err := os.Chmod(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-
 	// smimeSetup writes only the root, so the intermediate is read from Alice's bundle.
 	bundle, err := os.ReadFile(filepath.Join(files, "alice.p12"))
 	if err != nil {
@@ -77,20 +59,19 @@ func newGpgsmHome(t *testing.T, files string) *gpgsmHome {
 	if block == nil {
 		t.Fatal("ca.pem holds no PEM block")
 	}
-	rootFingerprint := sha1.Sum(block.Bytes)
+	root, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatalf("failed to parse the root in ca.pem: %v", err)
+	}
+
+	peer := gpgtest.NewGPGSM(t, root)
+	g := &gpgsmHome{dir: peer.Home, gpgsm: peer.Path, passwordFile: filepath.Join(files, "pass.txt")}
 
 	// gpg-agent takes passwords from gpgsm's loopback and from
-	// gpg-preset-passphrase. The flag "S" trusts the root for S/MIME. The
-	// test CA publishes no CRL, and gpgsm checks CRLs by default.
-	config := map[string]string{
-		"gpg-agent.conf": "allow-loopback-pinentry\nallow-preset-passphrase\n",
-		"gpgsm.conf":     "disable-crl-checks\n",
-		"trustlist.txt":  fmt.Sprintf("%s S\n", strings.ReplaceAll(fmt.Sprintf("% X", rootFingerprint), " ", ":")),
-	}
-	for name, text := range config {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	// gpg-preset-passphrase.
+	agentConfig := "allow-loopback-pinentry\nallow-preset-passphrase\n"
+	if err := os.WriteFile(filepath.Join(g.dir, "gpg-agent.conf"), []byte(agentConfig), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	g.mustRun(t, nil, "--import", filepath.Join(files, "ca.pem"), intermediateFile)
 	return g
@@ -145,7 +126,7 @@ func (g *gpgsmHome) presetPassphrase(t *testing.T) {
 		t.Fatalf("gpgsm lists no keygrip of a secret key:\n%s", listing)
 	}
 
-	libexec, err := exec.Command("gpgconf", "--list-dirs", "libexecdir").Output()
+	libexec, err := exec.Command(peers.Require(t, "gpgconf"), "--list-dirs", "libexecdir").Output()
 	if err != nil {
 		t.Fatalf("gpgconf --list-dirs libexecdir: %v", err)
 	}
