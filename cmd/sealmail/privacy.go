@@ -52,28 +52,24 @@ func (p *privacyFlags) register(fs *flag.FlagSet) {
 // written (OpenPGP without --no-autocrypt), so that a config.toml written
 // for OpenPGP does not make check reject --smime or --no-autocrypt.
 func (p *privacyFlags) applyConfig(c *config, smime bool, settings configSettings) {
-	setTrue := func(f *switchFlag, name, setting string, v *bool) {
-		if !f.set && v != nil && *v {
-			f.value, f.set = true, true
-			settings[name] = setting
-		}
-	}
-	setFalse := func(f *switchFlag, name, setting string, v *bool) {
-		if !f.set && v != nil && !*v {
+	// turnOn sets the flag f, named name, when the command line left it out
+	// and config.toml gives v the value want.
+	turnOn := func(f *switchFlag, name, setting string, v *bool, want bool) {
+		if !f.set && v != nil && *v == want {
 			f.value, f.set = true, true
 			settings[name] = setting
 		}
 	}
 
-	setFalse(&p.noHeaderProtection, "no-header-protection", "header_protection = false", c.HeaderProtection)
+	turnOn(&p.noHeaderProtection, "no-header-protection", "header_protection = false", c.HeaderProtection, false)
 	if smime {
-		setTrue(&p.attachCert, "attach-cert", "attach_key = true", c.AttachKey)
+		turnOn(&p.attachCert, "attach-cert", "attach_key = true", c.AttachKey, true)
 	} else {
-		setTrue(&p.attachKey, "attach-key", "attach_key = true", c.AttachKey)
+		turnOn(&p.attachKey, "attach-key", "attach_key = true", c.AttachKey, true)
 	}
-	setFalse(&p.noAutocrypt, "no-autocrypt", "autocrypt = false", c.Autocrypt)
+	turnOn(&p.noAutocrypt, "no-autocrypt", "autocrypt = false", c.Autocrypt, false)
 	if !smime && !p.noAutocrypt.value {
-		setTrue(&p.preferEncrypt, "prefer-encrypt", "prefer_encrypt = true", c.PreferEncrypt)
+		turnOn(&p.preferEncrypt, "prefer-encrypt", "prefer_encrypt = true", c.PreferEncrypt, true)
 	}
 }
 
