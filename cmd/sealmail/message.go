@@ -85,7 +85,7 @@ func (f *messageFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.textFile, "text", "the text body from `FILE`, or - for standard input")
 	fs.Var(&f.htmlFile, "html", "the HTML body from `FILE`, or - for standard input")
 	fs.Var(&f.attach, "attach", "attach `FILE` (repeatable)")
-	fs.Var(&f.header, "header", "an extra header field, as `'Name: value'` (repeatable); it travels in the clear")
+	fs.Var(&f.header, "header", "an extra header field, as `'Name: value'` (repeatable); it travels in the clear, but an encrypted message keeps Keywords, Comments and Thread-Topic inside only, unless --no-header-protection")
 	fs.BoolVar(&f.pgp, "pgp", false, "protect with OpenPGP as PGP/MIME (the default)")
 	fs.BoolVar(&f.smime, "smime", false, "protect with S/MIME")
 	fs.BoolVar(&f.sign, "sign", false, "sign; with neither --sign nor --encrypt, both")

@@ -40,7 +40,7 @@ type privacyFlags struct {
 
 func (p *privacyFlags) register(fs *flag.FlagSet) {
 	fs.Var(&p.noHeaderProtection, "no-header-protection", "turn off header protection: no copy of the header fields inside the signed or encrypted part, and the real Subject outside instead of [...]")
-	fs.Var(&p.attachKey, "attach-key", "attach the sender's OpenPGP public key, as OpenPGP_0xKEYID.asc")
+	fs.Var(&p.attachKey, "attach-key", "attach the sender's OpenPGP public key, as OpenPGP_0xKEYID.asc (OpenPGP only, and the message must be signed or encrypted to the sender)")
 	fs.Var(&p.attachCert, "attach-cert", "attach the sender's S/MIME certificate and its chain without the root, as smime.p7c (needs --smime)")
 	fs.Var(&p.noAutocrypt, "no-autocrypt", "leave out the Autocrypt header (the sender's OpenPGP key) and the Autocrypt-Gossip fields (the recipients' keys)")
 	fs.Var(&p.preferEncrypt, "prefer-encrypt", "add prefer-encrypt=mutual to the Autocrypt header, so Autocrypt clients encrypt replies by default (OpenPGP only)")
@@ -101,7 +101,7 @@ func (p *privacyFlags) noSenderKeyError(settings configSettings) error {
 	if p.attachCert.value {
 		name = "attach-cert"
 	}
-	fix := "drop one of them"
+	fix := "drop --" + name + " or --no-encrypt-to-self"
 	if settings.fromConfig(name) {
 		fix = "give --" + name + "=false to attach nothing to this message"
 	}
