@@ -6,32 +6,18 @@ import (
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
-	"golang.org/x/net/idna"
+
+	"github.com/sealmail/sealmail/internal/mailaddr"
 )
 
 // normalizeAddress returns address in the form user IDs are matched in:
-// trimmed of spaces and angle brackets, lowercase, and with the domain in its
-// ASCII (punycode) form, so "idn@bücher.example" matches
-// "idn@xn--bcher-kva.example".
-// NOTE: the whole address is lowercased, local part included, as GnuPG
-// matches it, although RFC 5321 lets a server tell local parts apart by case.
+// trimmed of spaces and angle brackets, then folded by mailaddr.Fold
+// (lowercase, the domain in ASCII).
 func normalizeAddress(address string) string {
 	address = strings.TrimSpace(address)
 	address = strings.TrimPrefix(address, "<")
 	address = strings.TrimSuffix(address, ">")
-	address = strings.ToLower(address)
-
-	at := strings.LastIndexByte(address, '@')
-	if at < 0 {
-		return address
-	}
-	// The Lookup profile of UTS #46 is the one for domains that are looked
-	// up rather than registered. A domain it rejects is compared as it is.
-	domain, err := idna.Lookup.ToASCII(address[at+1:])
-	if err != nil {
-		return address
-	}
-	return address[:at+1] + domain
+	return mailaddr.Fold(address)
 }
 
 // identityAddress returns the lowercase email address of a user ID of the

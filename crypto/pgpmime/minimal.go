@@ -3,12 +3,12 @@ package pgpmime
 import (
 	"bytes"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
-	"golang.org/x/net/idna"
+
+	"github.com/sealmail/sealmail/internal/mailaddr"
 )
 
 // MinimalKey returns the smallest certificate of key that lets another
@@ -73,10 +73,10 @@ func MinimalKey(key *openpgp.Entity, identity *openpgp.Identity, now time.Time) 
 // It returns nil when there is none. Of several such user IDs, it returns the
 // first by name, so that the choice does not depend on map order.
 func AddressIdentity(key *openpgp.Entity, address string, now time.Time) *openpgp.Identity {
-	want := asciiAddress(address)
+	want := mailaddr.Fold(address)
 	var found *openpgp.Identity
 	for _, identity := range key.Identities {
-		if identity.UserId == nil || asciiAddress(identity.UserId.Email) != want {
+		if identity.UserId == nil || mailaddr.Fold(identity.UserId.Email) != want {
 			continue
 		}
 		if _, err := identity.Verify(now, nil); err != nil {
@@ -87,21 +87,4 @@ func AddressIdentity(key *openpgp.Entity, address string, now time.Time) *openpg
 		}
 	}
 	return found
-}
-
-// asciiAddress returns address in lowercase with its domain in ASCII (the
-// IDNA lookup profile, as mail goes out), so that a user ID with
-// "bücher.example" matches "xn--bcher-kva.example". A domain the profile
-// rejects is compared as it is.
-func asciiAddress(address string) string {
-	address = strings.ToLower(address)
-	at := strings.LastIndexByte(address, '@')
-	if at < 0 {
-		return address
-	}
-	domain, err := idna.Lookup.ToASCII(address[at+1:])
-	if err != nil {
-		return address
-	}
-	return address[:at+1] + domain
 }
