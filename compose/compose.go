@@ -100,6 +100,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
@@ -354,12 +355,8 @@ func (e *KeyError) Error() string {
 func (e *KeyError) Unwrap() error { return e.Err }
 
 // Composer turns a Message into protected copies. It is safe for concurrent
-// use once New returns.
-//
-// go-crypto records the check of a key's signature inside the key the first
-// time it makes it, and New makes every check its copies need. Calls of New
-// on several goroutines may share keys once one call with those keys has
-// returned, as send --each does with the sender's key.
+// use once New returns, and calls of New on several goroutines may share
+// keys.
 type Composer struct {
 	msg    *Message // validated and normalized copy of the caller's message
 	opts   Options
@@ -397,18 +394,38 @@ func New(ctx context.Context, m *Message, opts Options) (*Composer, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := opts.now()
-	sender, err := prepareSenderKeys(msg, &opts, self, now)
+	sender, err := readKeys(msg, &opts, copies, self)
 	if err != nil {
 		return nil, err
 	}
+	return &Composer{msg: msg, opts: opts, copies: copies, sender: sender}, nil
+}
+
+// keyChecks serializes the part of New that checks key signatures. go-crypto
+// records each check inside the key the first time it makes it, so two
+// calls of New that share a key, such as the sender's, would otherwise write
+// the same record at once.
+var keyChecks sync.Mutex
+
+// readKeys derives the Autocrypt field, the attached key and each copy's
+// gossip from the keys, and has every signature check that WriteCopy needs
+// recorded, so that WriteCopy only reads the keys.
+func readKeys(msg *Message, opts *Options, copies []plannedCopy, self []recipientKey) (senderKeys, error) {
+	keyChecks.Lock()
+	defer keyChecks.Unlock()
+
+	now := opts.now()
+	sender, err := prepareSenderKeys(msg, opts, self, now)
+	if err != nil {
+		return senderKeys{}, err
+	}
 	for i := range copies {
 		if copies[i].gossip, err = gossipFields(copies[i].gossipKeys, now); err != nil {
-			return nil, err
+			return senderKeys{}, err
 		}
 	}
 	checkKeysOnce(copies, opts.Signer, now)
-	return &Composer{msg: msg, opts: opts, copies: copies, sender: sender}, nil
+	return sender, nil
 }
 
 // Copies returns the copies to write: one for To and Cc, and, when

@@ -306,11 +306,10 @@ func writeFields(w io.Writer, fields []Field) error {
 	return nil
 }
 
-// checkKeysOnce has go-crypto check, in New, the signatures that signing and
-// encryption read from each key. go-crypto records a check in the key
-// itself (packet.VerifiableSignature.Valid) the first time it makes it, so
-// after New the concurrent WriteCopy calls of a Composer only read those
-// records.
+// checkKeysOnce has go-crypto check the signatures that signing and
+// encryption read from each key. go-crypto records a check in the key itself
+// (packet.VerifiableSignature.Valid) the first time it makes it. After this,
+// concurrent WriteCopy calls only read those records.
 func checkKeysOnce(copies []plannedCopy, signer *openpgp.Entity, now time.Time) {
 	checked := make(map[*openpgp.Entity]bool)
 	check := func(key *openpgp.Entity) {

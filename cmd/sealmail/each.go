@@ -177,23 +177,6 @@ func buildCopy(ctx context.Context, ec *eachComposer, r eachRecipient, buf *byte
 // copyBuffers reuses the buffers that the copies are written to.
 var copyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// forEachCopy calls build for every copy index below n: the first alone,
-// then the others on every core. go-crypto records the check of a key's
-// signature in the key the first time it makes it, so the first copy
-// records the checks of the keys that every copy shares (the signer's and
-// the sender's own) before two goroutines could record them at once.
-func forEachCopy(ctx context.Context, n int, build func(ctx context.Context, i int) error) error {
-	if n == 0 {
-		return nil
-	}
-	if err := build(ctx, 0); err != nil {
-		return err
-	}
-	return forEachIndex(ctx, n-1, runtime.GOMAXPROCS(0), func(ctx context.Context, i int) error {
-		return build(ctx, i+1)
-	})
-}
-
 // eachSpooled writes every copy into the spool as one held batch, on every
 // core, and releases the batch only once all are there, so that a crash
 // before leaves nothing to send. Then it sends them, paced, with a bounded
@@ -211,7 +194,7 @@ func (a *app) eachSpooled(ctx context.Context, h *home, ec *eachComposer, t tran
 	ids := make([]string, len(list))
 
 	built := newProgressMeter(a.stderr, terminal, "protecting", len(list))
-	err = forEachCopy(ctx, len(list), func(ctx context.Context, i int) error {
+	err = forEachIndex(ctx, len(list), runtime.GOMAXPROCS(0), func(ctx context.Context, i int) error {
 		buf := copyBuffers.Get().(*bytes.Buffer)
 		defer copyBuffers.Put(buf)
 		env, err := buildCopy(ctx, ec, list[i], buf)
@@ -338,7 +321,7 @@ func recheckBusy(sp *spool.Spool, results []eachResult) error {
 func (a *app) eachToOutbox(ctx context.Context, ec *eachComposer, t transport.Transport, list []eachRecipient, terminal bool) ([]eachResult, error) {
 	results := make([]eachResult, len(list))
 	written := newProgressMeter(a.stderr, terminal, "writing", len(list))
-	err := forEachCopy(ctx, len(list), func(ctx context.Context, i int) error {
+	err := forEachIndex(ctx, len(list), runtime.GOMAXPROCS(0), func(ctx context.Context, i int) error {
 		r := list[i]
 		results[i] = eachResult{Recipient: r.address.Address, Line: r.line, Status: "failed"}
 		buf := copyBuffers.Get().(*bytes.Buffer)
