@@ -68,30 +68,13 @@ func transportRate(ctx context.Context, t transport.Transport) float64 {
 func (a *app) sendEntries(ctx context.Context, h *home, sp *spool.Spool, ids []string, senders int,
 	transportFor func(spool.Entry) (*spooledTransport, error), done func(i int, e spool.Entry, err error)) {
 	sendCtx := transport.FinishInFlight(ctx, inFlightGrace)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(senders, len(ids)) {
-		wg.Go(func() {
-			for i := range next {
-				if ctx.Err() != nil {
-					continue
-				}
-				e, err := a.sendEntry(sendCtx, h, sp, ids[i], transportFor)
-				done(i, e, err)
-			}
-		})
-	}
-
-feed:
-	for i := range ids {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
+	// The calls return no error, so only the end of ctx stops the others,
+	// and forEachIndex then reports ctx's error, which the caller knows.
+	_ = forEachIndex(ctx, len(ids), senders, func(_ context.Context, i int) error {
+		e, err := a.sendEntry(sendCtx, h, sp, ids[i], transportFor)
+		done(i, e, err)
+		return nil
+	})
 }
 
 // forEachIndex calls fn for every index below n on workers goroutines. The
