@@ -320,12 +320,9 @@ func (p *entityPreparer) walkMultipart(pt *entityPart, depth int) ([]byte, bool,
 		changed = changed || bodyChanged
 	}
 
-	relabel := p.signed && (pt.encoding == "8bit" || pt.encoding == "binary")
-	if !changed && !relabel {
-		candidate := crlfLineEndings(pt.raw)
-		if checkEntity(candidate, rawmime.CheckOptions{Signed: p.signed}) == nil {
-			return candidate, false, nil
-		}
+	kept, relabel := p.keepComposite(pt, changed)
+	if kept != nil {
+		return kept, false, nil
 	}
 
 	var out bytes.Buffer
@@ -357,17 +354,30 @@ func (p *entityPreparer) walkMessage(pt *entityPart, depth int) ([]byte, bool, e
 		return nil, false, err
 	}
 
-	relabel := p.signed && (pt.encoding == "8bit" || pt.encoding == "binary")
-	if !changed && !relabel {
-		candidate := crlfLineEndings(pt.raw)
-		if checkEntity(candidate, rawmime.CheckOptions{Signed: p.signed}) == nil {
-			return candidate, false, nil
-		}
+	kept, relabel := p.keepComposite(pt, changed)
+	if kept != nil {
+		return kept, false, nil
 	}
 	var out bytes.Buffer
 	writeCompositeHeader(&out, pt, relabel)
 	out.Write(inner)
 	return out.Bytes(), true, nil
+}
+
+// keepComposite returns the bytes of a multipart or message/rfc822 part as
+// they are, with CRLF line endings, when none of its content changed and
+// they pass the checks, and nil otherwise. relabel reports whether
+// the part's 8bit or binary label must go, because a signed part is 7bit.
+func (p *entityPreparer) keepComposite(pt *entityPart, changed bool) (kept []byte, relabel bool) {
+	relabel = p.signed && (pt.encoding == "8bit" || pt.encoding == "binary")
+	if changed || relabel {
+		return nil, relabel
+	}
+	candidate := crlfLineEndings(pt.raw)
+	if checkEntity(candidate, rawmime.CheckOptions{Signed: p.signed}) != nil {
+		return nil, false
+	}
+	return candidate, false
 }
 
 // writeCompositeHeader writes the header of a multipart or message/rfc822
