@@ -35,12 +35,7 @@ func TestSendTimeoutAfterCommitUncertain(t *testing.T) {
 	tr := newTestTransport(t, server.URL, ses.Options{MaxSendRate: ses.NoPacing, RequestTimeout: 200 * time.Millisecond})
 	env := transport.Envelope{Recipients: []string{"bob@example.com"}}
 
-	var committed atomic.Bool
-	ctx := transport.OnCommit(context.Background(), func() error {
-		committed.Store(true)
-		return nil
-	})
-	_, err := tr.Send(ctx, env, strings.NewReader(testMessage))
+	committed, err := sendNotingCommit(tr, env)
 
 	var sendErr *ses.SendError
 	if !errors.As(err, &sendErr) {
@@ -52,7 +47,7 @@ func TestSendTimeoutAfterCommitUncertain(t *testing.T) {
 	if sendErr.Temporary() || sendErr.Interrupted || sendErr.Setup {
 		t.Errorf("Temporary() = %v, Interrupted = %v, Setup = %v, want none", sendErr.Temporary(), sendErr.Interrupted, sendErr.Setup)
 	}
-	if !committed.Load() {
+	if !committed {
 		t.Error("the commit point was not reported")
 	}
 	if !strings.Contains(err.Error(), "no response within 200ms") || !strings.Contains(err.Error(), "may have accepted") {
@@ -65,12 +60,7 @@ func TestSendTimeoutBeforeCommitUnsent(t *testing.T) {
 	tr := newTestTransport(t, endpoint, ses.Options{MaxSendRate: ses.NoPacing, RequestTimeout: 200 * time.Millisecond})
 	env := transport.Envelope{Recipients: []string{"bob@example.com"}}
 
-	var committed atomic.Bool
-	ctx := transport.OnCommit(context.Background(), func() error {
-		committed.Store(true)
-		return nil
-	})
-	_, err := tr.Send(ctx, env, strings.NewReader(testMessage))
+	committed, err := sendNotingCommit(tr, env)
 
 	var sendErr *ses.SendError
 	if !errors.As(err, &sendErr) {
@@ -82,7 +72,7 @@ func TestSendTimeoutBeforeCommitUnsent(t *testing.T) {
 	if sendErr.Uncertain || sendErr.Interrupted {
 		t.Errorf("Uncertain = %v, Interrupted = %v, want neither", sendErr.Uncertain, sendErr.Interrupted)
 	}
-	if committed.Load() {
+	if committed {
 		t.Error("the commit point was reported for a request that never left")
 	}
 	if !strings.Contains(err.Error(), "no response within 200ms") || !strings.Contains(err.Error(), "nothing was sent") {
@@ -125,4 +115,16 @@ func TestNewRejectsNegativeTimeout(t *testing.T) {
 	if !errors.As(err, &optErr) || !strings.Contains(err.Error(), "invalid request timeout") {
 		t.Errorf("New with a negative timeout = %v, want an *OptionError", err)
 	}
+}
+
+// sendNotingCommit sends the test message and reports whether the transport
+// reached its commit point.
+func sendNotingCommit(tr *ses.Transport, env transport.Envelope) (bool, error) {
+	var committed atomic.Bool
+	ctx := transport.OnCommit(context.Background(), func() error {
+		committed.Store(true)
+		return nil
+	})
+	_, err := tr.Send(ctx, env, strings.NewReader(testMessage))
+	return committed.Load(), err
 }
