@@ -43,9 +43,18 @@ func startStallServer(t *testing.T, stallAt string) *stallServer {
 		t.Fatal(err)
 	}
 	s := &stallServer{port: l.Addr().(*net.TCPAddr).Port, stallAt: stallAt, reached: make(chan struct{}, 16), listener: l}
+	serveEach(t, l, s.serve, func() {})
+	return s
+}
+
+// serveEach serves every connection that l accepts with serve, each on its
+// own goroutine. The test's cleanup closes l, calls stop to release the
+// handlers, and waits for them.
+func serveEach(t *testing.T, l net.Listener, serve func(net.Conn), stop func()) {
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		l.Close()
+		stop()
 		wg.Wait()
 	})
 	wg.Go(func() {
@@ -56,11 +65,10 @@ func startStallServer(t *testing.T, stallAt string) *stallServer {
 			}
 			wg.Go(func() {
 				defer conn.Close()
-				s.serve(conn)
+				serve(conn)
 			})
 		}
 	})
-	return s
 }
 
 func (s *stallServer) serve(conn net.Conn) {

@@ -57,24 +57,7 @@ func startStallingSMTP(t *testing.T, stallAt, reply string) (server *stallingSMT
 		stalled:  make(chan struct{}),
 		released: make(chan struct{}),
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		l.Close()
-		server.release()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer conn.Close()
-				server.serve(conn)
-			})
-		}
-	})
+	serveEach(t, l, server.serve, server.release)
 	return server, ca.PEM
 }
 
