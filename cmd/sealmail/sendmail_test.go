@@ -262,7 +262,7 @@ func TestSendmailGitSendEmail(t *testing.T) {
 		t.Fatalf("mailpit holds %d messages, want 2", len(raws))
 	}
 	// Header protection replaces the outer Subject with "[...]", so the
-	// patches are told apart by the protected copy inside.
+	// test identifies each patch by the protected Subject inside.
 	bySubject := map[string][]byte{}
 	for _, raw := range raws {
 		if got := headerOf(t, raw).Get("Subject"); got != "[...]" {

@@ -11,9 +11,9 @@ import (
 // Fold returns address in the form in which sealmail compares addresses:
 // lowercase, with the domain in its ASCII (punycode) form, so that
 // "idn@bücher.example" and "IDN@xn--bcher-kva.example" fold alike. The
-// domain goes through the Lookup profile of UTS #46, the one for domains
-// that are looked up rather than registered; a domain it rejects stays as
-// it is.
+// domain goes through the Lookup profile of UTS #46, which is meant for
+// domains that are looked up rather than registered. A domain it rejects
+// stays as it is.
 // NOTE: the whole address is lowercased, local part included, as GnuPG
 // matches it, although RFC 5321 lets a server tell local parts apart by case.
 func Fold(address string) string {
