@@ -325,7 +325,7 @@ func originDetail(origin keyring.Origin, source string) string {
 		name = "unknown"
 	}
 	if source != "" {
-		return name + ", " + source
+		return name + ", " + printable(source)
 	}
 	return name
 }

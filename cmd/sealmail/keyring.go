@@ -130,7 +130,7 @@ func (a *app) keyringImport(ctx context.Context, args []string) error {
 			if k.NowRevoked {
 				revoked = " (now revoked)"
 			}
-			fmt.Fprintf(a.stdout, "%s %s %s %s%s%s\n", verb, kind, strings.ToUpper(k.Fingerprint), strings.Join(k.UserIDs, ", "), revoked, importOrigin(ctx, kr, k))
+			fmt.Fprintf(a.stdout, "%s %s %s %s%s%s\n", verb, kind, strings.ToUpper(k.Fingerprint), printableList(k.UserIDs), revoked, importOrigin(ctx, kr, k))
 			if k.Warning != "" {
 				a.progress("warning: %s", k.Warning)
 			}
@@ -194,7 +194,7 @@ func (a *app) keyringTrust(ctx context.Context, args []string) error {
 			return fmt.Errorf("failed to add the trust anchors in %s: %w", name, err)
 		}
 		for _, k := range imported {
-			fmt.Fprintf(a.stdout, "trusted %s %s\n", strings.ToUpper(k.Fingerprint), strings.Join(k.UserIDs, ", "))
+			fmt.Fprintf(a.stdout, "trusted %s %s\n", strings.ToUpper(k.Fingerprint), printableList(k.UserIDs))
 		}
 	}
 	return nil
@@ -250,7 +250,7 @@ func (a *app) keyringList(ctx context.Context, args []string) error {
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", e.Kind, strings.ToUpper(e.Fingerprint), e.Status, e.Algorithm,
-			describeExpiry(e, now), describeProvenance(e), strings.Join(e.UserIDs, ", "), secret)
+			describeExpiry(e, now), describeProvenance(e), printableList(e.UserIDs), secret)
 	}
 	return tw.Flush()
 }

@@ -81,7 +81,7 @@ func (a *app) keyringConfirm(ctx context.Context, args []string) error {
 		if _, err := kr.Confirm(ctx, e.Fingerprint, time.Now()); err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stdout, "confirmed key %s %s\n", fpr, strings.Join(e.UserIDs, ", "))
+		fmt.Fprintf(a.stdout, "confirmed key %s %s\n", fpr, printableList(e.UserIDs))
 	}
 	if len(declined) > 0 {
 		return fmt.Errorf("%d of %d keys were not confirmed: %s", len(declined), len(entries), strings.Join(declined, ", "))
@@ -135,7 +135,7 @@ func findPrimaryKey(ctx context.Context, kr *keyring.Keyring, fpr string) (keyri
 func (a *app) askConfirmation(ctx context.Context, replies *bufio.Reader, e keyring.Entry) (bool, error) {
 	fmt.Fprintf(a.stderr, "\nfingerprint  %s\n", groupedFingerprint(e.Fingerprint))
 	for _, id := range e.UserIDs {
-		fmt.Fprintf(a.stderr, "user ID      %s\n", id)
+		fmt.Fprintf(a.stderr, "user ID      %s\n", printable(id))
 	}
 	fmt.Fprintf(a.stderr, "origin       %s\n", originDetail(e.Origin, e.Source))
 	if !e.Created.IsZero() {

@@ -68,7 +68,7 @@ func (a *app) fetchKey(ctx context.Context, kr *keyring.Keyring, client *http.Cl
 
 	for _, k := range imported {
 		verb := importVerb(k)
-		fmt.Fprintf(a.stdout, "%s public key %s %s from %s\n", verb, strings.ToUpper(k.Fingerprint), strings.Join(k.UserIDs, ", "), result.URL)
+		fmt.Fprintf(a.stdout, "%s public key %s %s from %s\n", verb, strings.ToUpper(k.Fingerprint), printableList(k.UserIDs), printable(result.URL))
 		if k.Warning != "" {
 			a.progress("warning: %s", k.Warning)
 		}

@@ -74,7 +74,7 @@ func (a *app) keyringGenerate(ctx context.Context, args []string) error {
 		return err
 	}
 
-	fmt.Fprintf(a.stdout, "generated secret key %s %s\n", strings.ToUpper(imported.Fingerprint), strings.Join(imported.UserIDs, ", "))
+	fmt.Fprintf(a.stdout, "generated secret key %s %s\n", strings.ToUpper(imported.Fingerprint), printableList(imported.UserIDs))
 	if lifetime > 0 {
 		expiry := e.PrimaryKey.CreationTime.Add(lifetime)
 		fmt.Fprintf(a.stdout, "it expires on %s\n", expiry.UTC().Format(time.DateOnly))

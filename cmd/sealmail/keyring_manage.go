@@ -88,7 +88,7 @@ func printEntry(w io.Writer, e keyring.Entry) {
 		fmt.Fprintf(w, "expires      %s\n", e.Expires.UTC().Format(time.DateOnly))
 	}
 	for _, uid := range e.UserIDs {
-		fmt.Fprintf(w, "user ID      %s\n", uid)
+		fmt.Fprintf(w, "user ID      %s\n", printable(uid))
 	}
 	if e.Kind == keyring.KindOpenPGP && e.Status != keyring.StatusUnreadable {
 		fmt.Fprintf(w, "origin       %s\n", originDetail(e.Origin, e.Source))
@@ -247,7 +247,7 @@ func (a *app) keyringRemove(ctx context.Context, args []string) error {
 	}
 
 	if !*yes {
-		ok, err := a.confirm(ctx, fmt.Sprintf("Remove %s %s%s? [y/N] ", strings.ToUpper(e.Fingerprint), strings.Join(e.UserIDs, ", "), secretNote(e)))
+		ok, err := a.confirm(ctx, fmt.Sprintf("Remove %s %s%s? [y/N] ", strings.ToUpper(e.Fingerprint), printableList(e.UserIDs), secretNote(e)))
 		if err != nil {
 			return err
 		}

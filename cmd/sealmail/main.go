@@ -143,10 +143,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// sendmail's callers read its exit status.
 	var sendmailErr *sendmailError
 	if errors.As(err, &sendmailErr) {
-		fmt.Fprintf(stderr, "sealmail: %v\n", err)
+		fmt.Fprintf(stderr, "sealmail: %s\n", printableLines(err.Error()))
 		return sendmailErr.status
 	}
-	fmt.Fprintf(stderr, "sealmail: %v\n", err)
+	fmt.Fprintf(stderr, "sealmail: %s\n", printableLines(err.Error()))
 	if hint := sendHint(err); hint != "" {
 		fmt.Fprintf(stderr, "sealmail: hint: %s\n", hint)
 	}
@@ -282,7 +282,7 @@ func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
 
 // progress prints a line of progress to standard error.
 func (a *app) progress(format string, args ...any) {
-	fmt.Fprintf(a.stderr, "sealmail: "+format+"\n", args...)
+	fmt.Fprintf(a.stderr, "sealmail: %s\n", printableLines(fmt.Sprintf(format, args...)))
 }
 
 // step prints a line of progress on long work, only when standard error is a
