@@ -17,6 +17,10 @@
 //	x509/anchors/          the trust anchors the user added, named the same
 //	x509/crls/             cached CRLs, DER, named "<lowercase hex SHA-256
 //	                       of the distribution point URL>.crl"
+//	provenance/            where each OpenPGP key came from and when the
+//	                       user confirmed it, one "<fingerprint>.json" a key
+//	pgp.index              the lookup index of the certificate directory
+//	                       (see Index below), rebuilt when missing or damaged
 //
 // X.509 certificates follow RFC 5280 and are validated for S/MIME as
 // RFC 8550 requires; see RecipientCertificate, SMIMEIdentity and
@@ -80,7 +84,8 @@
 // cert-d tools write. A certificate that another cert-d tool adds for an
 // address that already has one may go unseen for up to that second.
 //
-// Only Import, Confirm and Remove take the writelock. Readers need no lock, because
+// Every method that writes (Import, ImportWithOptions, AddTrustAnchor,
+// Confirm and Remove) takes the writelock. Readers need no lock, because
 // every write is an atomic rename or removal, so a read-only keyring can be
 // read. A stored file that cannot be read or parsed is skipped by the
 // lookups and reported by List and Find with StatusUnreadable, so one
