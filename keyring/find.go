@@ -237,7 +237,7 @@ func (k *Keyring) Remove(ctx context.Context, fingerprint string) (removedSecret
 		return false, err
 	}
 
-	unlock, err := k.lock()
+	unlock, err := k.lock(ctx)
 	if err != nil {
 		return false, err
 	}

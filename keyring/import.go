@@ -86,7 +86,7 @@ func (k *Keyring) importOpenPGP(ctx context.Context, data []byte, opts ImportOpt
 		origin = OriginFile
 	}
 
-	unlock, err := k.lock()
+	unlock, err := k.lock(ctx)
 	if err != nil {
 		return nil, err
 	}

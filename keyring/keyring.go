@@ -130,6 +130,10 @@ type Keyring struct {
 	index        *certIndex
 	indexChecked time.Time
 	indexStamp   fileStamp
+
+	// lockWaitMu guards lockWait, the function set with OnLockWait.
+	lockWaitMu sync.Mutex
+	lockWait   func(path string)
 }
 
 // Open opens the keyring in dir, creating its layout if it does not exist.

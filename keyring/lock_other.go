@@ -2,11 +2,14 @@
 
 package keyring
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
 // lock fails where flock is missing.
 // TODO: lock the writelock file with LockFileEx on Windows.
-func (k *Keyring) lock() (unlock func(), err error) {
+func (k *Keyring) lock(context.Context) (unlock func(), err error) {
 	return nil, errors.New("failed to lock keyring: file locking is not implemented on this system")
 }
 

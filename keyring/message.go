@@ -114,7 +114,7 @@ func (k *Keyring) importMessage(ctx context.Context, data []byte) ([]Imported, e
 	if err := ctx.Err(); err != nil {
 		return imported, err
 	}
-	results, err := k.storeX509Input(certificates, false)
+	results, err := k.storeX509Input(ctx, certificates, false)
 	for _, result := range results {
 		if location := locations[result.Fingerprint]; location != "" {
 			result.Location = location

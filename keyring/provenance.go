@@ -148,7 +148,7 @@ func (k *Keyring) Confirm(ctx context.Context, fingerprint string, now time.Time
 		return Provenance{}, err
 	}
 
-	unlock, err := k.lock()
+	unlock, err := k.lock(ctx)
 	if err != nil {
 		return Provenance{}, err
 	}

@@ -124,7 +124,7 @@ func (k *Keyring) ImportWithOptions(ctx context.Context, r io.Reader, opts Impor
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return k.storeX509Input(in, false)
+	return k.storeX509Input(ctx, in, false)
 }
 
 // AddTrustAnchor reads certificates, PEM (one or many) or DER, and stores
@@ -148,7 +148,7 @@ func (k *Keyring) AddTrustAnchor(ctx context.Context, r io.Reader) ([]Imported, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return k.storeX509Input(in, true)
+	return k.storeX509Input(ctx, in, true)
 }
 
 // readInput reads all of r, up to maxInputSize.
@@ -423,8 +423,8 @@ func publicKeyMatches(a, b crypto.PublicKey) bool {
 
 // storeX509Input stores the certificates of in, as trust anchors when
 // anchor is set, and its PKCS#12 bundle, with the lock held.
-func (k *Keyring) storeX509Input(in x509Input, anchor bool) ([]Imported, error) {
-	unlock, err := k.lock()
+func (k *Keyring) storeX509Input(ctx context.Context, in x509Input, anchor bool) ([]Imported, error) {
+	unlock, err := k.lock(ctx)
 	if err != nil {
 		return nil, err
 	}

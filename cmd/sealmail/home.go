@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/sealmail/sealmail/keyring"
@@ -20,6 +21,8 @@ import (
 //	tmp/         copies being written, before they are sent
 type home struct {
 	dir string
+	// lockWait prints the notice that a keyring write waits for the lock.
+	lockWait func(path string)
 }
 
 // openHome returns the home named by --home, SEALMAIL_HOME or the XDG data
@@ -35,7 +38,20 @@ func (a *app) openHome() (*home, error) {
 	if err := checkHomeMode(dir); err != nil {
 		return nil, err
 	}
-	return &home{dir: dir}, nil
+	return &home{dir: dir, lockWait: a.lockWaitNotice()}, nil
+}
+
+// lockWaitNotice returns the function that tells, once per command, that a
+// keyring write waits for another program to release the writelock, so a
+// user who sees nothing happen knows why. The wait itself ends with the
+// lock or on SIGINT or SIGTERM, which cancel the command's context.
+func (a *app) lockWaitNotice() func(path string) {
+	var once sync.Once
+	return func(path string) {
+		once.Do(func() {
+			a.progress("waiting for the keyring lock %s, held by another program", path)
+		})
+	}
 }
 
 // checkHomeMode rejects a home that other users may write to, because they
@@ -75,7 +91,12 @@ func (a *app) homeDir() (string, error) {
 }
 
 func (h *home) keyring() (*keyring.Keyring, error) {
-	return keyring.Open(filepath.Join(h.dir, "keyring"))
+	kr, err := keyring.Open(filepath.Join(h.dir, "keyring"))
+	if err != nil {
+		return nil, err
+	}
+	kr.OnLockWait(h.lockWait)
+	return kr, nil
 }
 
 func (h *home) outbox() (*maildir.Maildir, error) {
