@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
@@ -97,6 +98,66 @@ func (k *Keyring) List(ctx context.Context, now time.Time) ([]Entry, error) {
 		return nil, err
 	}
 	return sortedEntries(keys), nil
+}
+
+// ListAddresses returns the entries of List that have any of addresses,
+// compared as Entry.HasAddress compares them, in the order of List. The
+// OpenPGP certificates come through the index, so only those that may have
+// an address are parsed, as by EncryptionKey. An entry of StatusUnreadable
+// is kept, because the key in the file may have one of the addresses, unless
+// it is the secret key file of a readable certificate that has none of them.
+func (k *Keyring) ListAddresses(ctx context.Context, now time.Time, addresses []string) ([]Entry, error) {
+	var certs []*openpgp.Entity
+	var unreadable []*unreadableFile
+	matched := map[string]bool{}
+	for _, address := range addresses {
+		found, files, err := k.certsForAddress(ctx, address)
+		if err != nil {
+			return nil, err
+		}
+		for _, cert := range found {
+			if fpr := hexFingerprint(cert.PrimaryKey.Fingerprint); !matched[fpr] {
+				matched[fpr] = true
+				certs = append(certs, cert)
+			}
+		}
+		// Every lookup reports all the unreadable files, so the last
+		// one's are the newest.
+		unreadable = files
+	}
+	keys, err := k.describeKeys(ctx, now, certs, unreadable)
+	if err != nil {
+		return nil, err
+	}
+
+	var kept []storedKey
+	for _, key := range keys {
+		if key.unreadable() {
+			if k.mayHaveAddress(key.entry, matched) {
+				kept = append(kept, key)
+			}
+			continue
+		}
+		for _, address := range addresses {
+			if key.entry.HasAddress(address) {
+				kept = append(kept, key)
+				break
+			}
+		}
+	}
+	return sortedEntries(kept), nil
+}
+
+// mayHaveAddress reports whether the unreadable file of entry may hold a
+// key with one of the addresses that the certificates matched have: any
+// file but the secret key file of a readable certificate that is not among
+// them.
+func (k *Keyring) mayHaveAddress(entry Entry, matched map[string]bool) bool {
+	if matched[entry.Fingerprint] || filepath.Dir(entry.Path) != k.secretDir {
+		return true
+	}
+	cert, err := k.readCert(entry.Fingerprint)
+	return err != nil || cert == nil
 }
 
 // storedKeys reads every certificate and secret key file; ctx stops it

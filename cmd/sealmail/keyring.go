@@ -219,25 +219,40 @@ func (a *app) keyringList(ctx context.Context, args []string) error {
 		return err
 	}
 	now := time.Now()
-	entries, err := kr.List(ctx, now)
+	// A list by address parses only the certificates the index offers for
+	// the addresses, as a lookup by send does.
+	var entries []keyring.Entry
+	if len(filter.addresses) > 0 {
+		entries, err = kr.ListAddresses(ctx, now, filter.addresses)
+	} else {
+		entries, err = kr.List(ctx, now)
+	}
 	if err != nil {
 		return err
 	}
 
-	if len(entries) == 0 && !*asJSON {
+	if len(entries) == 0 && len(filter.addresses) == 0 && !*asJSON {
 		a.progress(`the keyring is empty; add keys with "sealmail keyring import FILE" or "sealmail keyring generate ADDRESS"`)
 		return nil
 	}
+	// An address without any key is an error, as in gpg --list-keys; one
+	// whose keys the other filters leave out is not.
+	missing := filter.missingAddresses(entries)
 	entries = filter.apply(entries, now)
 	warnProvenance(a, entries)
 	if *asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"keys": entries})
+		if err := enc.Encode(map[string]any{"keys": entries}); err != nil {
+			return err
+		}
+		return noKeyError(missing)
 	}
 	if len(entries) == 0 {
-		a.progress("no key in the keyring matches the filters")
-		return nil
+		if len(missing) == 0 {
+			a.progress("no key in the keyring matches the filters")
+		}
+		return noKeyError(missing)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	for _, e := range entries {
@@ -252,5 +267,8 @@ func (a *app) keyringList(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", e.Kind, strings.ToUpper(e.Fingerprint), e.Status, e.Algorithm,
 			describeExpiry(e, now), describeProvenance(e), printableList(e.UserIDs), secret)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return noKeyError(missing)
 }

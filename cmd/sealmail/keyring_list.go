@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,6 +91,56 @@ func (f listFilter) mayHaveAddress(e keyring.Entry, readable map[string]bool) bo
 	}
 	matches, ok := readable[e.Kind+" "+e.Fingerprint]
 	return !ok || matches
+}
+
+// missingAddresses returns the addresses of the filter that no readable
+// entry has, in the order given. It returns none when entries holds an
+// unreadable file that is not the secret key file of a readable entry,
+// because the key in that file may have any of them.
+func (f listFilter) missingAddresses(entries []keyring.Entry) []string {
+	readable := map[string]bool{}
+	for _, e := range entries {
+		if e.Status != keyring.StatusUnreadable {
+			readable[e.Kind+" "+e.Fingerprint] = true
+		}
+	}
+	for _, e := range entries {
+		if e.Status == keyring.StatusUnreadable && !readable[e.Kind+" "+e.Fingerprint] {
+			return nil
+		}
+	}
+
+	var missing []string
+	for _, address := range f.addresses {
+		found := false
+		for _, e := range entries {
+			if e.Status != keyring.StatusUnreadable && e.HasAddress(address) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			missing = append(missing, address)
+		}
+	}
+	return missing
+}
+
+// noKeyError returns the error of "keyring list" for the addresses that
+// have no key, or nil when there are none.
+func noKeyError(missing []string) error {
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return &keyring.LookupError{Address: missing[0], Err: keyring.ErrNotFound}
+	}
+	quoted := make([]string, len(missing))
+	for i, address := range missing {
+		quoted[i] = strconv.Quote(address)
+	}
+	return fmt.Errorf("no key for %s in the keyring; import them with \"sealmail keyring import\": %w",
+		strings.Join(quoted, ", "), keyring.ErrNotFound)
 }
 
 func hasAnyAddress(e keyring.Entry, addresses []string) bool {
