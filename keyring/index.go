@@ -118,7 +118,7 @@ func (k *Keyring) indexLookup(ctx context.Context, key string, mode lookupMode) 
 	k.indexMu.Lock()
 	defer k.indexMu.Unlock()
 
-	now := time.Now()
+	now := indexClock()
 	switch {
 	case k.index == nil:
 		k.index = k.loadIndex()
@@ -150,6 +150,10 @@ const (
 	checkAlways                      // a file the index listed is gone or changed
 	checkNever                       // an import holding the lock
 )
+
+// indexClock returns the time against which the index judges modification
+// times; tests set it to place those times exactly.
+var indexClock = time.Now
 
 // fullCheckInterval bounds how long a process trusts its index without
 // checking the folder times, which is how long a certificate that another
@@ -415,6 +419,9 @@ func indexFile(path, fpr string, stamp fileStamp, statErr error, old *indexedCer
 // parse fills the addresses and subkeys of entry from the certificate
 // data, or its problem when data is not the certificate, and returns entry.
 func (entry *indexedCert) parse(data []byte) *indexedCert {
+	if onCertParse != nil {
+		onCertParse(entry.fpr)
+	}
 	cert, err := parseStored(data, entry.fpr)
 	if err != nil {
 		entry.sum = contentSum(data)
@@ -627,10 +634,13 @@ func (idx *certIndex) unreadable(k *Keyring) []*unreadableFile {
 	return files
 }
 
-// trustedTime returns t in nanoseconds, or zero when t is less than
-// racyWindow before now and so may be shared by a later write.
+// trustedTime returns t in nanoseconds, or zero when t is within
+// racyWindow of now and so may be shared by a later write. A time further
+// in the future, as set by hand or by a clock that was wrong, is trusted:
+// a write stamps the present, which differs from it, and treating it as
+// racy would make every lookup scan the folder and save the index again.
 func trustedTime(t, now time.Time) int64 {
-	if now.Sub(t) < racyWindow {
+	if age := now.Sub(t); age < racyWindow && age > -racyWindow {
 		return 0
 	}
 	return t.UnixNano()

@@ -102,12 +102,20 @@ func (k *Keyring) readCert(fpr string) (*openpgp.Entity, error) {
 		return nil, &unreadableFile{fingerprint: fpr, path: path, err: err}
 	}
 
+	if onCertParse != nil {
+		onCertParse(fpr)
+	}
 	cert, err := parseStored(data, fpr)
 	if err != nil {
 		return nil, &unreadableFile{fingerprint: fpr, path: path, corrupt: true, err: err}
 	}
 	return cert, nil
 }
+
+// onCertParse, when set, is called with the fingerprint of every stored
+// certificate before it is parsed, on any goroutine. Only tests set it, to
+// count what a lookup parses.
+var onCertParse func(fpr string)
 
 // readSecret returns the stored secret key with fingerprint fpr, or nil
 // when there is none. Every error is an *unreadableFile.
