@@ -49,11 +49,19 @@ func WriteFunc(path, pattern string, write func(*os.File) error) (err error) {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("failed to close %q: %w", tmp.Name(), err)
 	}
+	if BeforeRename != nil {
+		BeforeRename(tmp.Name(), path)
+	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("failed to rename %q to %q: %w", tmp.Name(), path, err)
 	}
 	return SyncDir(dir)
 }
+
+// BeforeRename, when set, is called with the name of the written, synced
+// and closed temporary file and the path it is about to replace. Only tests
+// set it, to stop a writer at that point and check what a crash leaves.
+var BeforeRename func(tmp, path string)
 
 // SyncDir flushes the entries of the folder dir to disk, as after a rename
 // or a removal in it.
