@@ -215,6 +215,20 @@ type LookupError struct {
 	// they could not be read. Any of them may hold the key that was not
 	// found, so the message names them.
 	Unreadable []string
+	// HeldBack names the newest usable key for Address when the key the
+	// user confirmed for it, which Status, Fingerprint and Expired
+	// describe, is unusable. It is set only when every usable key came
+	// from a message or a Web Key Directory, and EncryptionKey uses none.
+	HeldBack *HeldBackKey
+}
+
+// HeldBackKey is an unconfirmed key that EncryptionKey did not use in
+// place of the unusable key that the user confirmed for the address.
+type HeldBackKey struct {
+	Fingerprint string // lowercase hex
+	// Origin and Source are those of its user ID for the address.
+	Origin Origin
+	Source string
 }
 
 func (e *LookupError) Error() string {
@@ -237,6 +251,21 @@ func (e *LookupError) message() string {
 	if e.Secret {
 		kind = "secret key"
 	}
+	if e.HeldBack != nil {
+		held := strings.ToUpper(e.HeldBack.Fingerprint)
+		return fmt.Sprintf("no usable %s for %q: the confirmed %s, and the key 0x%s, which came from %s, was never confirmed for it, so sealmail does not use it instead; check its fingerprint with the owner of %s and run \"sealmail keyring confirm %s\" to use it",
+			kind, e.Address, e.reason(), held, describeArrival(AddressProvenance{Origin: e.HeldBack.Origin, Source: e.HeldBack.Source}), e.Address, held)
+	}
+	message := fmt.Sprintf("no usable %s for %q: %s", kind, e.Address, e.reason())
+	if e.Status == StatusNoSigningSecret {
+		message += "; " + stubHint
+	}
+	return message
+}
+
+// reason returns why the key of e is unusable, starting with "key 0x" and
+// its fingerprint.
+func (e *LookupError) reason() string {
 	key := "key 0x" + strings.ToUpper(e.Fingerprint)
 	var reason string
 	switch e.Status {
@@ -245,31 +274,26 @@ func (e *LookupError) message() string {
 		if !e.Expired.IsZero() {
 			reason += " on " + e.Expired.UTC().Format(time.DateOnly)
 		}
-		return fmt.Sprintf("no usable %s for %q: %s", kind, e.Address, reason)
+		return reason
 	case StatusRevoked:
-		return fmt.Sprintf("no usable %s for %q: %s is revoked", kind, e.Address, key)
+		return key + " is revoked"
 	case StatusUnsupported:
 		var algorithm *algorithmError
 		switch {
 		case errors.As(e.Err, &algorithm) && algorithm.subkey == "":
 			// The detail is a predicate: "uses the DSA algorithm, ...".
-			reason = key + " " + e.Err.Error()
+			return key + " " + e.Err.Error()
 		case e.Err != nil:
-			reason = key + ": " + e.Err.Error()
+			return key + ": " + e.Err.Error()
 		default:
-			reason = key + " uses an algorithm that sealmail does not sign or encrypt with"
+			return key + " uses an algorithm that sealmail does not sign or encrypt with"
 		}
-		return fmt.Sprintf("no usable %s for %q: %s", kind, e.Address, reason)
 	case StatusNoEncryption:
 		reason = key + " has no valid encryption subkey"
 	case StatusNoSigning:
 		reason = key + " has no valid signing key"
 	case StatusNoSigningSecret:
 		reason = key + " has no usable signing key"
-		if e.Err != nil {
-			reason += ": " + e.Err.Error()
-		}
-		return fmt.Sprintf("no usable %s for %q: %s; %s", kind, e.Address, reason, stubHint)
 	case StatusWeak:
 		reason = key + " is too weak"
 	case StatusInvalid:
@@ -280,7 +304,7 @@ func (e *LookupError) message() string {
 	if e.Err != nil {
 		reason += ": " + e.Err.Error()
 	}
-	return fmt.Sprintf("no usable %s for %q: %s", kind, e.Address, reason)
+	return reason
 }
 
 func (e *LookupError) Unwrap() error { return e.Err }
@@ -304,7 +328,7 @@ func (k *Keyring) EncryptionKey(ctx context.Context, address string, now time.Ti
 	if err != nil {
 		return nil, err
 	}
-	key, err := pickKey(certs, address, now, false, encryptionStatus, k.isConfirmed)
+	key, err := pickKey(certs, address, now, false, encryptionStatus, k.trustFor(address))
 	return key, withUnreadable(err, unreadable)
 }
 
@@ -343,19 +367,33 @@ func (k *Keyring) SigningKey(ctx context.Context, address string, now time.Time)
 	return key, withUnreadable(err, unreadable)
 }
 
+// keyTrust is the provenance of a key for the address pickKey looks up.
+type keyTrust struct {
+	confirmed bool              // the user confirmed the key for the address
+	arrival   AddressProvenance // of the key's user ID for the address
+}
+
 // pickKey returns the newest key among keys that has a user ID for address
 // and whose status at now is valid, or a *LookupError with the reason why the
-// newest key with the address is unusable. When confirmed is not nil, a
-// confirmed valid key is preferred to any unconfirmed one, so a key that
-// arrives later, as from a Web Key Directory, does not displace the key the
-// user checked.
+// newest key with the address is unusable.
+//
+// When trustOf is not nil, a key confirmed for the address is preferred to
+// any other, so a key that arrives later, as from a Web Key Directory,
+// does not displace the key the user checked. When every key confirmed for
+// the address is unusable, only an unconfirmed key that the user imported
+// by hand may take its place. A key from a message or a Web Key Directory is
+// what confirmation guards against, so the lookup then fails closed with a
+// LookupError that names both keys.
 func pickKey(keys []*openpgp.Entity, address string, now time.Time, secret bool,
-	statusOf func(*openpgp.Entity, time.Time) (Status, error), confirmed func(*openpgp.Entity) bool) (*openpgp.Entity, error) {
+	statusOf func(*openpgp.Entity, time.Time) (Status, error), trustOf func(*openpgp.Entity) keyTrust) (*openpgp.Entity, error) {
 	want := normalizeAddress(address)
 
-	var usable, unusable *openpgp.Entity
-	usableConfirmed := false
-	var failure *LookupError
+	// The newest usable keys: confirmed for the address, unconfirmed from
+	// the user's hand, and unconfirmed from elsewhere.
+	var confirmed, byUser, other *openpgp.Entity
+	var otherArrival AddressProvenance
+	var unusable, confirmedUnusable *openpgp.Entity
+	var failure, confirmedFailure *LookupError
 	for _, e := range keys {
 		identity := identityFor(e, want)
 		if identity == nil {
@@ -369,37 +407,53 @@ func pickKey(keys []*openpgp.Entity, address string, now time.Time, secret bool,
 				detail = fmt.Errorf("user ID %q is not valid: %w", identity.Name, err)
 			}
 		}
+		var trust keyTrust
+		if trustOf != nil {
+			trust = trustOf(e)
+		}
+
 		if status == StatusValid {
-			isConfirmed := confirmed != nil && confirmed(e)
 			switch {
-			case usable == nil,
-				isConfirmed && !usableConfirmed,
-				isConfirmed == usableConfirmed && newer(e, usable):
-				usable, usableConfirmed = e, isConfirmed
+			case trust.confirmed:
+				if confirmed == nil || newer(e, confirmed) {
+					confirmed = e
+				}
+			case trustOf == nil || byHand(trust.arrival.Origin):
+				if byUser == nil || newer(e, byUser) {
+					byUser = e
+				}
+			default:
+				if other == nil || newer(e, other) {
+					other, otherArrival = e, trust.arrival
+				}
 			}
 			continue
 		}
 
 		if unusable == nil || newer(e, unusable) {
 			unusable = e
-			failure = &LookupError{
-				Address:     address,
-				Status:      status,
-				Fingerprint: hexFingerprint(e.PrimaryKey.Fingerprint),
-				Err:         detail,
-				Secret:      secret,
-			}
-			if status == StatusExpired {
-				if expiry := keyExpiry(e); expiry != nil {
-					failure.Expired = *expiry
-				}
-			}
+			failure = lookupFailure(e, address, status, detail, secret)
+		}
+		if trust.confirmed && (confirmedUnusable == nil || newer(e, confirmedUnusable)) {
+			confirmedUnusable = e
+			confirmedFailure = lookupFailure(e, address, status, detail, secret)
 		}
 	}
 
 	switch {
-	case usable != nil:
-		return usable, nil
+	case confirmed != nil:
+		return confirmed, nil
+	case confirmedFailure != nil && byUser == nil && other != nil:
+		confirmedFailure.HeldBack = &HeldBackKey{
+			Fingerprint: hexFingerprint(other.PrimaryKey.Fingerprint),
+			Origin:      otherArrival.Origin,
+			Source:      otherArrival.Source,
+		}
+		return nil, confirmedFailure
+	case byUser != nil && (other == nil || confirmedFailure != nil || newer(byUser, other)):
+		return byUser, nil
+	case other != nil:
+		return other, nil
 	case failure != nil:
 		return nil, failure
 	default:
@@ -407,11 +461,42 @@ func pickKey(keys []*openpgp.Entity, address string, now time.Time, secret bool,
 	}
 }
 
-// isConfirmed reports whether the user confirmed the fingerprint of e. A
+// lookupFailure returns the LookupError for the unusable key e, whose
+// status at the time of the lookup is status, with detail.
+func lookupFailure(e *openpgp.Entity, address string, status Status, detail error, secret bool) *LookupError {
+	failure := &LookupError{
+		Address:     address,
+		Status:      status,
+		Fingerprint: hexFingerprint(e.PrimaryKey.Fingerprint),
+		Err:         detail,
+		Secret:      secret,
+	}
+	if status == StatusExpired {
+		if expiry := keyExpiry(e); expiry != nil {
+			failure.Expired = *expiry
+		}
+	}
+	return failure
+}
+
+// trustFor returns the keyTrust function of pickKey for address. A
+// provenance that cannot be read counts as unconfirmed, and as an arrival
+// of unknown origin.
+func (k *Keyring) trustFor(address string) func(*openpgp.Entity) keyTrust {
+	return func(e *openpgp.Entity) keyTrust {
+		p, err := k.readProvenance(hexFingerprint(e.PrimaryKey.Fingerprint))
+		if err != nil {
+			return keyTrust{}
+		}
+		return keyTrust{confirmed: p.ConfirmedFor(address), arrival: p.Address(address)}
+	}
+}
+
+// isConfirmedFor reports whether the user confirmed e for address. A
 // provenance that cannot be read counts as unconfirmed.
-func (k *Keyring) isConfirmed(e *openpgp.Entity) bool {
+func (k *Keyring) isConfirmedFor(e *openpgp.Entity, address string) bool {
 	p, err := k.readProvenance(hexFingerprint(e.PrimaryKey.Fingerprint))
-	return err == nil && p.Confirmed != nil
+	return err == nil && p.ConfirmedFor(address)
 }
 
 // newer reports whether key a was created after key b; fingerprints break

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -28,9 +29,14 @@ const (
 	OriginGenerated Origin = "generated" // "keyring generate"
 )
 
-// Provenance records where a stored OpenPGP key came from and whether the
-// user confirmed its fingerprint. Its JSON form is the file stored for the
-// key.
+// Provenance records where a stored OpenPGP key came from and for which
+// addresses the user confirmed its fingerprint. Its JSON form is the file
+// stored for the key.
+//
+// A confirmation covers the addresses the key's user IDs had when the user
+// confirmed it, never the key as a whole. Anyone who holds the secret key
+// can add a self-signed user ID for another address later, and a merge
+// adds that user ID to the stored key.
 type Provenance struct {
 	Origin Origin `json:"origin"`
 	// Source is the place the key came from: a file name, the URL of a Web
@@ -38,10 +44,57 @@ type Provenance struct {
 	Source string `json:"source,omitempty"`
 	// Added is when the key was first stored.
 	Added time.Time `json:"added,omitzero"`
-	// Confirmed is when the user confirmed the fingerprint with "keyring
+	// Confirmed is when the user last confirmed the key with "keyring
 	// confirm", or when the user's own secret key was imported or
-	// generated; nil when never.
+	// generated; nil when no address is confirmed.
 	Confirmed *time.Time `json:"confirmed,omitempty"`
+	// Addresses maps each address of the key's user IDs, folded as lookups
+	// fold it, to how its user ID arrived and when the user confirmed the
+	// key for it. It is written even when empty, because a record without
+	// it is from before addresses were recorded.
+	Addresses map[string]AddressProvenance `json:"addresses"`
+	// LegacyConfirmed is when the user confirmed the key with a version of
+	// sealmail that did not record the addresses a confirmation covers.
+	// Such a confirmation covers no address, because a user ID added after
+	// it cannot be told from those the user checked.
+	LegacyConfirmed *time.Time `json:"legacy_confirmed,omitempty"`
+
+	// legacy is set when the stored record had no Addresses.
+	legacy bool
+}
+
+// AddressProvenance is the provenance of the user IDs of a key for one
+// address.
+type AddressProvenance struct {
+	// Origin and Source are those of the import that first brought a user
+	// ID for the address, as Provenance has them for the whole key.
+	Origin Origin `json:"origin"`
+	Source string `json:"source,omitempty"`
+	// Confirmed is when the user confirmed the key for the address; nil
+	// when never.
+	Confirmed *time.Time `json:"confirmed,omitempty"`
+}
+
+// ConfirmedFor reports whether the user confirmed the key for address.
+func (p Provenance) ConfirmedFor(address string) bool {
+	return p.Addresses[normalizeAddress(address)].Confirmed != nil
+}
+
+// Address returns the provenance of the user IDs for address. An address
+// without an entry has the origin and source of the key and is not
+// confirmed: its record predates addresses, or another cert-d tool added it.
+func (p Provenance) Address(address string) AddressProvenance {
+	if a, ok := p.Addresses[normalizeAddress(address)]; ok {
+		return a
+	}
+	return AddressProvenance{Origin: p.Origin, Source: p.Source}
+}
+
+// byHand reports whether a key or user ID from origin came from the user's
+// own hand: a file the user imported, or a key the user generated. Keys from
+// a message, a Web Key Directory or an unknown origin did not.
+func byHand(origin Origin) bool {
+	return origin == OriginFile || origin == OriginGenerated
 }
 
 // provenanceDirName is the folder of provenance files, one per OpenPGP key,
@@ -94,6 +147,16 @@ func (k *Keyring) checkProvenance(fpr string) (p Provenance, damage string, err 
 		return Provenance{}, fmt.Sprintf("the file %s, which records the origin and confirmation of the key, is damaged (%v), so the key counts as unconfirmed; confirm it again with \"sealmail keyring confirm %s\"",
 			path, err, strings.ToUpper(fpr)), nil
 	}
+	if p.Addresses == nil {
+		// A record from before confirmations named their addresses. Its
+		// confirmation covers no address, because the user IDs the user
+		// checked cannot be told from those added later.
+		p.legacy = true
+		p.Addresses = map[string]AddressProvenance{}
+		if p.Confirmed != nil {
+			p.LegacyConfirmed, p.Confirmed = p.Confirmed, nil
+		}
+	}
 	return p, "", nil
 }
 
@@ -112,21 +175,54 @@ func (k *Keyring) writeProvenance(fpr string, p Provenance) error {
 
 // recordArrival records, with the lock held, that the key fpr arrived from
 // origin and source: a new key gets a provenance, a stored one keeps its
-// own. The user's own secret key is confirmed by its arrival.
+// own, and each address that its stored certificate now has for the first
+// time gets origin and source. The user's own secret key is confirmed by
+// its arrival for the addresses of its user IDs at that time.
 func (k *Keyring) recordArrival(fpr string, origin Origin, source string, secret bool, now time.Time) error {
 	p, err := k.readProvenance(fpr)
 	if err != nil {
 		return err
 	}
+	// The certificate is read after the merge, so the addresses that are
+	// new to the record are those this import brought.
+	cert, err := k.readCert(fpr)
+	if err != nil {
+		return err
+	}
+	if cert == nil {
+		return fmt.Errorf("failed to record the origin of key 0x%s: %w", strings.ToUpper(fpr), ErrNotFound)
+	}
+
+	now = now.UTC().Truncate(time.Second)
 	changed := false
 	if p.Origin == OriginUnknown && p.Added.IsZero() {
-		p = Provenance{Origin: origin, Source: source, Added: now.UTC().Truncate(time.Second)}
+		p = Provenance{Origin: origin, Source: source, Added: now, Addresses: map[string]AddressProvenance{}}
 		changed = true
 	}
-	if secret && p.Confirmed == nil {
-		confirmed := now.UTC().Truncate(time.Second)
-		p.Confirmed = &confirmed
+	if p.legacy {
+		// The record existed before addresses were recorded, so this
+		// import is the first to write them.
 		changed = true
+	}
+	for _, address := range addresses(cert) {
+		address = normalizeAddress(address)
+		a, ok := p.Addresses[address]
+		if !ok {
+			a = AddressProvenance{Origin: origin, Source: source}
+			// In a record from before addresses were recorded, a user ID
+			// came with the key or with this import. Of the two origins,
+			// the one that is not the user's own hand is the safe guess.
+			if p.legacy && !byHand(p.Origin) {
+				a = AddressProvenance{Origin: p.Origin, Source: p.Source}
+			}
+			changed = true
+		}
+		if secret && a.Confirmed == nil {
+			a.Confirmed = &now
+			p.Confirmed = &now
+			changed = true
+		}
+		p.Addresses[address] = a
 	}
 	if !changed {
 		return nil
@@ -136,8 +232,10 @@ func (k *Keyring) recordArrival(fpr string, origin Origin, source string, secret
 
 // Confirm records that the user checked the fingerprint of the stored
 // OpenPGP key with the given primary key fingerprint (40 or 64 hex digits,
-// written as Find accepts it) with its owner. A confirmed key is preferred
-// by EncryptionKey over unconfirmed keys for the same address. An unknown
+// written as Find accepts it) with its owner. The confirmation covers the
+// addresses of the key's user IDs now, and not a user ID for another
+// address that a later import adds. A key confirmed for an address is
+// preferred by EncryptionKey over unconfirmed keys for it. An unknown
 // fingerprint returns an error that wraps ErrNotFound.
 func (k *Keyring) Confirm(ctx context.Context, fingerprint string, now time.Time) (Provenance, error) {
 	fpr, err := parseFingerprint("confirm", fingerprint)
@@ -170,9 +268,27 @@ func (k *Keyring) Confirm(ctx context.Context, fingerprint string, now time.Time
 	if err != nil {
 		return Provenance{}, err
 	}
-	if p.Confirmed == nil {
-		confirmed := now.UTC().Truncate(time.Second)
-		p.Confirmed = &confirmed
+	if p.Addresses == nil {
+		p.Addresses = map[string]AddressProvenance{}
+	}
+	confirmed := now.UTC().Truncate(time.Second)
+	changed := p.legacy
+	for _, address := range addresses(cert) {
+		a := p.Address(address)
+		if a.Confirmed == nil {
+			a.Confirmed = &confirmed
+			p.Addresses[normalizeAddress(address)] = a
+			p.Confirmed = &confirmed
+			changed = true
+		}
+	}
+	if p.Confirmed != nil && p.LegacyConfirmed != nil {
+		// The addresses are recorded now, so the old confirmation has
+		// served its purpose of telling the user to confirm again.
+		p.LegacyConfirmed = nil
+		changed = true
+	}
+	if changed {
 		if err := k.writeProvenance(fpr, p); err != nil {
 			return Provenance{}, err
 		}
@@ -186,31 +302,128 @@ func (k *Keyring) removeProvenance(fpr string) error {
 	return err
 }
 
-// heldBack returns a warning when the just imported key e is not
-// confirmed and another, confirmed key is stored for one of its addresses.
-// EncryptionKey keeps using the confirmed key until the user confirms e.
-// It returns "" otherwise. The caller holds the lock, so the index is not
+// heldBack returns the warnings, joined, for the addresses of the just
+// imported key e that e is not confirmed for, or "". An address gets one
+// when another key is confirmed for it or e is confirmed for other
+// addresses. EncryptionKey keeps using a confirmed key until the user
+// confirms e. In place of an unusable confirmed key, it uses e only when e
+// came by the user's hand. The caller holds the lock, so the index is not
 // brought up to date for each key of a large import.
 func (k *Keyring) heldBack(ctx context.Context, e *openpgp.Entity, now time.Time) (string, error) {
-	if k.isConfirmed(e) {
-		return "", nil
-	}
 	fpr := hexFingerprint(e.PrimaryKey.Fingerprint)
+	p, err := k.readProvenance(fpr)
+	if err != nil {
+		return "", err
+	}
+
+	var warnings, unconfirmed []string
 	for _, address := range addresses(e) {
-		others, _, err := k.indexedCerts(ctx, normalizeAddress(address), checkNever)
+		if p.ConfirmedFor(address) {
+			continue
+		}
+		warning, err := k.heldBackFor(ctx, e, p, address, now)
 		if err != nil {
 			return "", err
 		}
-		for _, other := range others {
-			if hexFingerprint(other.PrimaryKey.Fingerprint) == fpr || !k.isConfirmed(other) {
-				continue
-			}
-			if status, _ := encryptionStatus(other, now); status != StatusValid {
-				continue
-			}
+		if warning != "" {
+			warnings = append(warnings, warning)
+		} else {
+			unconfirmed = append(unconfirmed, address)
+		}
+	}
+
+	// A key confirmed for some addresses is not confirmed for a user ID
+	// added later, which anyone who holds its secret key can make.
+	if len(unconfirmed) > 0 && p.Confirmed != nil {
+		list := strings.Join(unconfirmed, ", ")
+		warnings = append(warnings, fmt.Sprintf("the key %s was confirmed for %s but not for %s, so mail to %s counts as unconfirmed; check the fingerprint with the owner of %s and run \"sealmail keyring confirm %s\"",
+			displayFingerprint(e), strings.Join(confirmedAddresses(p), ", "), list, list, list, strings.ToUpper(fpr)))
+	}
+	if len(unconfirmed) > 0 && p.LegacyConfirmed != nil {
+		warnings = append(warnings, legacyWarning(displayFingerprint(e), *p.LegacyConfirmed))
+	}
+	return strings.Join(warnings, "; "), nil
+}
+
+// heldBackFor returns the warning of heldBack for one address that e, with
+// provenance p, is not confirmed for, or "" when another key is not
+// confirmed for it either.
+func (k *Keyring) heldBackFor(ctx context.Context, e *openpgp.Entity, p Provenance, address string, now time.Time) (string, error) {
+	fpr := hexFingerprint(e.PrimaryKey.Fingerprint)
+	others, _, err := k.indexedCerts(ctx, normalizeAddress(address), checkNever)
+	if err != nil {
+		return "", err
+	}
+
+	var failure *LookupError
+	var unusable *openpgp.Entity
+	for _, other := range others {
+		if hexFingerprint(other.PrimaryKey.Fingerprint) == fpr || !k.isConfirmedFor(other, address) {
+			continue
+		}
+		status, detail := encryptionStatus(other, now)
+		if status == StatusValid {
 			return fmt.Sprintf("mail to %s stays encrypted to the confirmed key %s; check the fingerprint of %s with its owner and run \"sealmail keyring confirm %s\" to use it instead",
 				address, displayFingerprint(other), displayFingerprint(e), strings.ToUpper(fpr)), nil
 		}
+		if unusable == nil || newer(other, unusable) {
+			unusable = other
+			failure = lookupFailure(other, address, status, detail, false)
+		}
 	}
-	return "", nil
+	if failure == nil {
+		return "", nil
+	}
+	if status, _ := encryptionStatus(e, now); status != StatusValid {
+		return "", nil
+	}
+
+	origin := p.Address(address)
+	if byHand(origin.Origin) {
+		return fmt.Sprintf("the confirmed %s, so mail to %s will be encrypted to %s, which you imported but never confirmed for it; check its fingerprint with its owner and run \"sealmail keyring confirm %s\"",
+			failure.reason(), address, displayFingerprint(e), strings.ToUpper(fpr)), nil
+	}
+	return fmt.Sprintf("the confirmed %s, and sealmail will not encrypt mail to %s to %s instead, which came from %s and was never confirmed for it; check its fingerprint with its owner and run \"sealmail keyring confirm %s\" to use it",
+		failure.reason(), address, displayFingerprint(e), describeArrival(origin), strings.ToUpper(fpr)), nil
+}
+
+// confirmedAddresses returns the sorted addresses p is confirmed for.
+func confirmedAddresses(p Provenance) []string {
+	var list []string
+	for address, a := range p.Addresses {
+		if a.Confirmed != nil {
+			list = append(list, address)
+		}
+	}
+	sort.Strings(list)
+	return list
+}
+
+// legacyWarning returns the warning that key, confirmed on the date of
+// confirmed by a sealmail that did not record addresses, is unconfirmed.
+func legacyWarning(key string, confirmed time.Time) string {
+	return fmt.Sprintf("the key %s was confirmed on %s by an earlier version of sealmail, which did not record the addresses a confirmation covers, so it counts as unconfirmed; check its fingerprint with its owner and run \"sealmail keyring confirm %s\" again",
+		key, confirmed.UTC().Format(time.DateOnly), strings.TrimPrefix(key, "0x"))
+}
+
+// describeArrival names how a user ID arrived, such as "the Autocrypt
+// header of a message from bob@example.org".
+func describeArrival(a AddressProvenance) string {
+	if a.Source == "" && a.Origin != OriginGenerated {
+		a.Source = "an unknown sender or place"
+	}
+	switch a.Origin {
+	case OriginAutocrypt:
+		return "the Autocrypt header of a message from " + a.Source
+	case OriginAttached:
+		return "a key attached to a message from " + a.Source
+	case OriginWKD:
+		return "the Web Key Directory " + a.Source
+	case OriginFile:
+		return "the file " + a.Source
+	case OriginGenerated:
+		return "keyring generate"
+	default:
+		return "an unknown origin (stored before origins were recorded, or by another OpenPGP tool)"
+	}
 }

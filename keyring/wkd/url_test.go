@@ -2,6 +2,8 @@ package wkd_test
 
 import (
 	"errors"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -110,4 +112,87 @@ func TestURLsInvalidAddress(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestURLsSecondAtRejected(t *testing.T) {
+	for _, address := range []string{
+		"bob@example.org@evil.example",
+		`"bob"@example.org@evil.example`,
+		"bob@@evil.example",
+	} {
+		t.Run(address, func(t *testing.T) {
+			_, _, err := wkd.URLs(address)
+			if !errors.Is(err, wkd.ErrInvalidAddress) {
+				t.Fatalf("wkd.URLs(%q) error = %v, want wkd.ErrInvalidAddress", address, err)
+			}
+			if !strings.Contains(err.Error(), `more than one "@"`) {
+				t.Errorf("error %q does not name the second \"@\"", err)
+			}
+		})
+	}
+}
+
+func TestURLsNotAddrSpec(t *testing.T) {
+	for _, address := range []string{
+		"<bob@example.org>",
+		"bob(comment)@example.org",
+		"bob..x@example.org",
+		".bob@example.org",
+		"bob.@example.org",
+		`"bob@example.org`,
+		`"bob"x@example.org`,
+		"bob,carol@example.org",
+		"bob;@example.org",
+	} {
+		t.Run(address, func(t *testing.T) {
+			_, _, err := wkd.URLs(address)
+			if !errors.Is(err, wkd.ErrInvalidAddress) {
+				t.Fatalf("wkd.URLs(%q) error = %v, want wkd.ErrInvalidAddress", address, err)
+			}
+			if !strings.Contains(err.Error(), strconv.Quote(address)) {
+				t.Errorf("error %q does not name the address", err)
+			}
+		})
+	}
+}
+
+// FuzzURLs checks that an address URLs accepts has one "@" outside its
+// quoted local part and becomes URLs on that domain alone.
+func FuzzURLs(f *testing.F) {
+	for _, seed := range []string{
+		"bob@example.org", `"a@b"@example.org`, "bob@example.org@evil.example",
+		"jörg&co=1@example.org", `"a\"@b"@example.org`, "bob@[127.0.0.1]",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, address string) {
+		advanced, direct, err := wkd.URLs(address)
+		if err != nil {
+			if !errors.Is(err, wkd.ErrInvalidAddress) {
+				t.Fatalf("wkd.URLs(%q) error = %v, want wkd.ErrInvalidAddress", address, err)
+			}
+			return
+		}
+		a, err := url.Parse(advanced)
+		if err != nil {
+			t.Fatalf("advanced URL %q does not parse: %v", advanced, err)
+		}
+		d, err := url.Parse(direct)
+		if err != nil {
+			t.Fatalf("direct URL %q does not parse: %v", direct, err)
+		}
+		if a.Scheme != "https" || d.Scheme != "https" || a.Port() != "" || d.Port() != "" {
+			t.Fatalf("URLs %q and %q are not HTTPS on the default port", advanced, direct)
+		}
+		if a.Host != "openpgpkey."+d.Host {
+			t.Fatalf("advanced host %q is not openpgpkey. and the direct host %q", a.Host, d.Host)
+		}
+		local := a.Query().Get("l")
+		if !strings.HasPrefix(address, local+"@") {
+			t.Fatalf("local part %q is not the part of %q before its first \"@\" outside quotes", local, address)
+		}
+		if strings.Contains(address[len(local)+1:], "@") {
+			t.Fatalf("domain of %q contains \"@\"", address)
+		}
+	})
 }

@@ -16,12 +16,23 @@
 // respond or returns an error, because the domain may delegate its
 // directory to that host to keep the web server of DOMAIN out of it. So a
 // 404 from the advanced host returns ErrNotFound without trying the direct
-// URL, and a TLS or connection error is returned as it is.
+// URL, and a TLS or connection error fails the lookup.
 //
 // Every request is HTTPS with TLS 1.2 or later and a certificate that
 // crypto/tls verified. A response without them, and a redirect to any
 // other scheme, fails with ErrInsecure, whatever the http.Client allows. A
-// key larger than MaxKeySize fails with ErrTooLarge.
+// key larger than MaxKeySize fails with ErrTooLarge. Certificate, TLS
+// version and timeout errors are wrapped in an error that names the cause
+// in plain words and what to do, and wraps the error of crypto/tls or
+// crypto/x509 as it is.
+//
+// Redirects to HTTPS URLs on any host are followed, up to maxRedirects,
+// and Result.URL records the final URL. Limiting them to the looked-up
+// domain would protect against nothing: the redirect comes from a server
+// that TLS authenticated as openpgpkey.DOMAIN or DOMAIN, which could serve
+// any key itself, so the trust is the origin's either way. A domain may
+// also delegate its directory to a hosting service on another domain. The
+// caller still stores only the user IDs for the address (see below).
 //
 // The key is returned as served. The draft requires the binary form, but an
 // armored key is returned too, and the caller decides what to accept. The
@@ -58,8 +69,9 @@ import (
 const MaxKeySize = 1 << 20
 
 // requestTimeout bounds each of the at most two requests of Lookup, body
-// included, also when the caller's http.Client sets no timeout.
-const requestTimeout = 30 * time.Second
+// included, also when the caller's http.Client sets no timeout. It is a
+// variable so that tests can shorten it.
+var requestTimeout = 30 * time.Second
 
 // maxRedirects is the number of redirects Lookup follows per request, as
 // many as http.Client follows by default.
@@ -110,7 +122,8 @@ type Result struct {
 //
 // The error wraps ErrNotFound when the directory has no key for the
 // address. It wraps ErrInvalidAddress, ErrInsecure or ErrTooLarge as they
-// describe, and network, TLS and certificate errors as they are.
+// describe, and network, TLS and certificate errors, with the cause in
+// plain words for the common ones.
 func Lookup(ctx context.Context, client *http.Client, address string) (Result, error) {
 	advancedURL, directURL, err := URLs(address)
 	if err != nil {
@@ -200,7 +213,9 @@ func withRedirectCheck(client *http.Client) *http.Client {
 	next := client.CheckRedirect
 	checked.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if req.URL.Scheme != "https" {
-			return fmt.Errorf("redirect to %s rejected: %w", req.URL.Redacted(), ErrInsecure)
+			// client.Do wraps this error in a *url.Error with the target
+			// URL, which the message of fetch names.
+			return fmt.Errorf("the server redirected to a URL that is not HTTPS, so the key was not requested there: %w; the domain's administrator must redirect to an HTTPS URL", ErrInsecure)
 		}
 		if req.Response != nil {
 			if err := checkTLS(req.Response.TLS); err != nil {
@@ -237,11 +252,24 @@ func checkTLS(state *tls.ConnectionState) error {
 // fetch requests rawURL and returns the body of a 200 response and the URL
 // that served it.
 func fetch(ctx context.Context, client *http.Client, address, rawURL string) (key []byte, served string, err error) {
+	requestCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
+	started := time.Now()
 
+	served = rawURL
 	fail := func(err error) error {
+		if served != rawURL {
+			return fmt.Errorf("failed to look up the key of %q at %s (redirected to %s): %w", address, rawURL, served, err)
+		}
 		return fmt.Errorf("failed to look up the key of %q at %s: %w", address, rawURL, err)
+	}
+	// failRequest explains err, unless it came from the caller's context.
+	failRequest := func(err error) error {
+		if requestCtx.Err() == nil {
+			err = explainError(err, hostOf(served), time.Since(started), ctx.Err() != nil)
+		}
+		return fail(err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
@@ -251,15 +279,17 @@ func fetch(ctx context.Context, client *http.Client, address, rawURL string) (ke
 
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, "", fail(unwrapURLError(err, rawURL))
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			// The *url.Error adds only the method and the URL, which fail
+			// names. Its URL differs after a redirect.
+			served = urlErr.URL
+			err = urlErr.Err
+		}
+		return nil, "", failRequest(err)
 	}
 	defer resp.Body.Close()
 	served = resp.Request.URL.String()
-	if served != rawURL {
-		fail = func(err error) error {
-			return fmt.Errorf("failed to look up the key of %q at %s (redirected to %s): %w", address, rawURL, served, err)
-		}
-	}
 
 	if err := checkTLS(resp.TLS); err != nil {
 		return nil, "", fail(err)
@@ -277,7 +307,7 @@ func fetch(ctx context.Context, client *http.Client, address, rawURL string) (ke
 	}
 	key, err = io.ReadAll(io.LimitReader(resp.Body, MaxKeySize+1))
 	if err != nil {
-		return nil, "", fail(fmt.Errorf("failed to read the response: %w", err))
+		return nil, "", failRequest(fmt.Errorf("failed to read the response: %w", err))
 	}
 	if len(key) > MaxKeySize {
 		return nil, "", fail(ErrTooLarge)
@@ -286,14 +316,4 @@ func fetch(ctx context.Context, client *http.Client, address, rawURL string) (ke
 		return nil, "", fail(errors.New("the server returned an empty response instead of a key"))
 	}
 	return key, served, nil
-}
-
-// unwrapURLError drops the *url.Error of client.Do when it only repeats the
-// method and the URL rawURL, which the caller's message names already.
-func unwrapURLError(err error, rawURL string) error {
-	var urlErr *url.Error
-	if errors.As(err, &urlErr) && urlErr.URL == rawURL {
-		return urlErr.Err
-	}
-	return err
 }
