@@ -228,7 +228,29 @@ func (k *Keyring) certToExport(ctx context.Context, fingerprint string) (string,
 // A SHA-256 fingerprint of an X.509 certificate removes the certificate,
 // the S/MIME identity (PKCS#12 bundle) stored for it and a trust anchor
 // with that fingerprint, and removedSecret reports the identity.
+//
+// Remove is RemoveKey with RemoveOptions.Secret set.
 func (k *Keyring) Remove(ctx context.Context, fingerprint string) (removedSecret bool, err error) {
+	return k.RemoveKey(ctx, fingerprint, RemoveOptions{Secret: true})
+}
+
+// ErrSecretKeyStored is wrapped by the error of RemoveKey for a key whose
+// secret key is stored, when RemoveOptions.Secret is not set.
+var ErrSecretKeyStored = errors.New("its secret key is stored in the keyring")
+
+// RemoveOptions tune RemoveKey. The zero value never deletes a secret key.
+type RemoveOptions struct {
+	// Secret allows deleting the secret key or S/MIME identity stored for
+	// the fingerprint. The keyring may hold the only copy of it.
+	Secret bool
+}
+
+// RemoveKey deletes what Remove deletes. Unless opts.Secret is set, a
+// fingerprint with a stored secret key or S/MIME identity deletes nothing
+// and returns an error that wraps ErrSecretKeyStored. That check is made
+// with the lock held, so a secret key imported by another process after the
+// caller looked cannot be deleted by mistake.
+func (k *Keyring) RemoveKey(ctx context.Context, fingerprint string, opts RemoveOptions) (removedSecret bool, err error) {
 	fpr, err := parseFingerprint("remove", fingerprint)
 	if err != nil {
 		return false, err
@@ -243,6 +265,9 @@ func (k *Keyring) Remove(ctx context.Context, fingerprint string) (removedSecret
 	}
 	defer unlock()
 
+	if !opts.Secret && k.hasSecret(fpr) {
+		return false, fmt.Errorf("failed to remove key 0x%s: %w", strings.ToUpper(fpr), ErrSecretKeyStored)
+	}
 	removedSecret, err = removeFile(k.secretPath(fpr))
 	if err != nil {
 		return false, err
@@ -285,4 +310,16 @@ func removeFile(path string) (bool, error) {
 		return false, fmt.Errorf("failed to remove %q: %w", path, err)
 	}
 	return true, syncDir(filepath.Dir(path))
+}
+
+// hasSecret reports whether a secret key or an S/MIME identity is stored
+// for fpr, including a file that cannot be read.
+func (k *Keyring) hasSecret(fpr string) bool {
+	if _, err := os.Lstat(k.secretPath(fpr)); err == nil {
+		return true
+	}
+	if _, err := os.Lstat(k.identityPath(fpr)); err == nil {
+		return true
+	}
+	return false
 }

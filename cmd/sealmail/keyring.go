@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -24,8 +27,8 @@ const keyringUsage = `Usage:
   sealmail keyring trust FILE...               add X.509 trust anchors for S/MIME
   sealmail keyring list [flags] [ADDRESS...]   list the keys in the keyring, or those for the addresses
   sealmail keyring show ADDRESS|FINGERPRINT    show the keys for an address or fingerprint
-  sealmail keyring export [flags] QUERY        write the certificate for an address or fingerprint (OpenPGP armor or X.509 PEM) to standard output
-  sealmail keyring remove FINGERPRINT          remove a key and its secret key
+  sealmail keyring export [flags] QUERY        write the certificate for an address or fingerprint (OpenPGP armor or X.509 PEM), or with --secret your own secret key
+  sealmail keyring remove [flags] FINGERPRINT  remove a key, certificate or trust anchor; --secret also deletes its secret key
   sealmail keyring confirm FINGERPRINT...      record that you checked the fingerprints of OpenPGP keys with their owners
 `
 
@@ -161,14 +164,29 @@ func (a *app) importFile(ctx context.Context, kr *keyring.Keyring, name, passphr
 	} else if abs, err := filepath.Abs(name); err == nil {
 		source = abs
 	}
+	var asked, prompted bool
 	opts := keyring.ImportOptions{
 		Password: func() ([]byte, error) {
-			password, _, err := a.passphrase(ctx, name, passphraseFile)
+			password, typed, err := a.passphrase(ctx, name, passphraseFile)
+			asked, prompted = true, typed
 			return password, err
 		},
 		Source: source,
 	}
-	return kr.ImportWithOptions(ctx, r, opts)
+	imported, err := kr.ImportWithOptions(ctx, r, opts)
+	if asked && errors.Is(err, keyring.ErrWrongPassphrase) {
+		// The password is asked once here, unlike at signing, so the hint
+		// of wrongSecretHint for a typed password does not fit.
+		hint := "the password was typed at the terminal; import the file again and type the password that the bundle was exported with"
+		if !prompted {
+			hint = a.wrongSecretHint("password", passphraseFile, "")
+		}
+		return nil, fmt.Errorf("wrong password for the PKCS#12 bundle: %s", hint)
+	}
+	if errors.Is(err, keyring.ErrSecretKey) {
+		return nil, fmt.Errorf("%w; import a secret key from a file of its own, such as one written by \"gpg --export-secret-keys\": a message should never carry one, because everyone who can read the message can use the key", err)
+	}
+	return imported, err
 }
 
 func (a *app) keyringTrust(ctx context.Context, args []string) error {
@@ -184,12 +202,16 @@ func (a *app) keyringTrust(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, name := range fs.Args() {
-		f, err := os.Open(name)
+		data, err := os.ReadFile(name)
 		if err != nil {
 			return fmt.Errorf("failed to add a trust anchor: %w", err)
 		}
-		imported, err := kr.AddTrustAnchor(ctx, f)
-		f.Close()
+		// The keyring's message for a private key is advice for import,
+		// so trust names what it takes instead.
+		if holdsPrivateKey(data) {
+			return usagef("keyring trust: %s contains a private key, but trust takes the certificate of a certificate authority (PEM or DER), such as ca.pem; import your own S/MIME identity with \"sealmail keyring import FILE.p12\"", name)
+		}
+		imported, err := kr.AddTrustAnchor(ctx, bytes.NewReader(data))
 		if err != nil {
 			return fmt.Errorf("failed to add the trust anchors in %s: %w", name, err)
 		}
@@ -198,6 +220,29 @@ func (a *app) keyringTrust(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
+}
+
+// holdsPrivateKey reports whether data is a private key in PEM, or a
+// PKCS#8, PKCS#1 or SEC 1 private key in DER.
+func holdsPrivateKey(data []byte) bool {
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if strings.HasSuffix(block.Type, "PRIVATE KEY") {
+			return true
+		}
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(data); err == nil {
+		return true
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(data); err == nil {
+		return true
+	}
+	_, err := x509.ParseECPrivateKey(data)
+	return err == nil
 }
 
 func (a *app) keyringList(ctx context.Context, args []string) error {

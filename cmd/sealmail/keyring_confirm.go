@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -111,8 +112,11 @@ func fullFingerprint(s string) (string, bool) {
 // is an error that names what to give instead.
 func findPrimaryKey(ctx context.Context, kr *keyring.Keyring, fpr string) (keyring.Entry, error) {
 	entries, err := kr.Find(ctx, fpr, time.Now())
-	if err != nil {
+	if errors.Is(err, keyring.ErrNotFound) {
 		return keyring.Entry{}, fmt.Errorf("keyring confirm: no key with the fingerprint %s in the keyring; list the stored keys with \"sealmail keyring list\"", strings.ToUpper(fpr))
+	}
+	if err != nil {
+		return keyring.Entry{}, fmt.Errorf("keyring confirm: failed to look up key %s: %w", strings.ToUpper(fpr), err)
 	}
 	for _, e := range entries {
 		if e.Kind == keyring.KindOpenPGP && e.Fingerprint == fpr && e.Status != keyring.StatusUnreadable {

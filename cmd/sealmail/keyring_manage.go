@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -9,11 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"golang.org/x/term"
 
@@ -129,21 +130,34 @@ func printSubkey(w io.Writer, subkey keyring.Subkey) {
 	fmt.Fprintf(w, "  status     %s\n", status)
 }
 
+const exportSynopsis = "keyring export [--minimal] [--binary] [--secret] [--output FILE] ADDRESS|FINGERPRINT"
+
 func (a *app) keyringExport(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("keyring export", "keyring export [--minimal] [--binary] ADDRESS|FINGERPRINT")
-	binary := fs.Bool("binary", false, "write the binary certificate (OpenPGP packets or X.509 DER) instead of armor or PEM")
+	fs := a.newFlagSet("keyring export", exportSynopsis)
+	binary := fs.Bool("binary", false, "write the binary form (OpenPGP packets or X.509 DER) instead of armor or PEM")
 	minimal := fs.Bool("minimal", false, "write only the primary key, one user ID and the encryption subkey, with their newest self-signatures (OpenPGP only)")
+	secret := fs.Bool("secret", false, "write your own secret key as it is stored, still protected by its passphrase, for a backup or for gpg (an S/MIME identity is written as its PKCS#12 bundle)")
+	var output onceFlag
+	fs.Var(&output, "output", "write to the new `FILE` instead of standard output; a secret key file gets mode 0600")
+	fs.Var(&output, "o", "short for --output")
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *binary {
-		if f, ok := a.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			return usagef("keyring export: --binary would write raw bytes to the terminal: redirect standard output to a file, or drop --binary for armor")
-		}
+	if *secret && *minimal {
+		return usagef("keyring export: --minimal is for sharing a certificate and --secret is for a backup of a secret key: give one of them")
+	}
+	if *binary && output.value == "" && a.stdoutIsTerminal() {
+		return usagef("keyring export: --binary would write raw bytes to the terminal: redirect standard output to a file, give --output FILE, or drop --binary for armor")
 	}
 	kr, entries, err := a.findKeys(ctx, fs, "keyring export: give one address, fingerprint or key ID")
 	if err != nil {
 		return err
+	}
+	if *secret {
+		entries = withSecretKey(entries)
+		if len(entries) == 0 {
+			return fmt.Errorf("keyring export: the keyring contains no secret key for %q; \"sealmail keyring list --secret\" lists your own keys and S/MIME identities", fs.Arg(0))
+		}
 	}
 	entry, err := a.exportChoice(ctx, kr, fs.Arg(0), entries)
 	if err != nil {
@@ -153,8 +167,11 @@ func (a *app) keyringExport(ctx context.Context, args []string) error {
 		return usagef("keyring export: --minimal is for OpenPGP keys only, but %s is an X.509 certificate: export it without --minimal", strings.ToUpper(entry.Fingerprint))
 	}
 
+	if *secret {
+		return a.exportSecret(ctx, kr, entry, *binary, output.value)
+	}
 	// Export and ExportMinimal return only the certificate, so secret key
-	// material never leaves the keyring through this command.
+	// material never leaves the keyring without --secret.
 	var cert []byte
 	if *minimal {
 		// For an address, the user ID of that address is kept. For a
@@ -170,26 +187,94 @@ func (a *app) keyringExport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *binary {
-		_, err := a.stdout.Write(cert)
-		return err
+	switch {
+	case *binary:
+	case entry.Kind == keyring.KindX509:
+		cert = pemCertificates(&x509.Certificate{Raw: cert})
+	default:
+		if cert, err = armored(openpgp.PublicKeyType, cert); err != nil {
+			return err
+		}
 	}
-	if entry.Kind == keyring.KindX509 {
-		_, err := a.stdout.Write(pemCertificates(&x509.Certificate{Raw: cert}))
-		return err
+	return a.writeExport(output.value, 0o644, cert)
+}
+
+// exportSecret writes the stored secret key of entry as ExportSecret
+// returns it: an OpenPGP key armored unless binary is set, an S/MIME
+// identity as its PKCS#12 bundle, which has no text form.
+func (a *app) exportSecret(ctx context.Context, kr *keyring.Keyring, entry keyring.Entry, binary bool, output string) error {
+	if entry.Kind == keyring.KindX509 && output == "" && !binary {
+		return usagef("keyring export: the S/MIME identity %s is a binary PKCS#12 bundle: give --output FILE.p12, or --binary with standard output redirected to a file", strings.ToUpper(entry.Fingerprint))
 	}
-	aw, err := armor.Encode(a.stdout, "PGP PUBLIC KEY BLOCK", nil)
+	data, protected, err := kr.ExportSecret(ctx, entry.Fingerprint)
 	if err != nil {
 		return err
 	}
-	if _, err := aw.Write(cert); err != nil {
+	if !protected {
+		a.progress("warning: the secret key %s is not protected by a passphrase, so anyone who reads the exported copy can sign and decrypt as you: keep it on storage only you can read, or set a passphrase in gpg (gpg --passwd) and import it again", strings.ToUpper(entry.Fingerprint))
+	}
+	if entry.Kind == keyring.KindOpenPGP && !binary {
+		if data, err = armored(openpgp.PrivateKeyType, data); err != nil {
+			return err
+		}
+	}
+	return a.writeExport(output, 0o600, data)
+}
+
+// withSecretKey returns the entries that have a stored secret key.
+func withSecretKey(entries []keyring.Entry) []keyring.Entry {
+	var own []keyring.Entry
+	for _, e := range entries {
+		if e.Secret {
+			own = append(own, e)
+		}
+	}
+	return own
+}
+
+// armored returns data in OpenPGP armor of blockType, with a final newline.
+func armored(blockType string, data []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	err := writeArmored(&buf, blockType, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+	return buf.Bytes(), err
+}
+
+// writeExport writes data to standard output, or to the file output, which
+// must not exist yet, so that an export never overwrites a key file.
+func (a *app) writeExport(output string, mode os.FileMode, data []byte) error {
+	if output == "" {
+		_, err := a.stdout.Write(data)
 		return err
 	}
-	if err := aw.Close(); err != nil {
-		return err
+	f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("keyring export: %s exists already: remove it first or give another --output file", output)
 	}
-	_, err = io.WriteString(a.stdout, "\n")
-	return err
+	if err != nil {
+		return fmt.Errorf("keyring export: failed to create %s: %w", output, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		os.Remove(output)
+		return fmt.Errorf("keyring export: failed to write %s: %w", output, err)
+	}
+	a.progress("wrote %s", output)
+	return nil
+}
+
+// stdoutIsTerminal reports whether standard output is a terminal.
+func (a *app) stdoutIsTerminal() bool {
+	f, ok := a.stdout.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // exportChoice returns the one entry of entries to export for query. For an
@@ -224,30 +309,38 @@ func (a *app) exportChoice(ctx context.Context, kr *keyring.Keyring, query strin
 }
 
 func (a *app) keyringRemove(ctx context.Context, args []string) error {
-	fs := a.newFlagSet("keyring remove", "keyring remove [--yes] FINGERPRINT")
+	fs := a.newFlagSet("keyring remove", "keyring remove [--yes] [--secret] FINGERPRINT")
 	yes := fs.Bool("yes", false, "remove without a confirmation prompt, for scripts")
+	secret := fs.Bool("secret", false, "also delete the secret key or S/MIME identity, which may be its only copy")
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
-	kr, entries, err := a.findKeys(ctx, fs, "keyring remove: give the full fingerprint of one key")
+	kr, entries, err := a.findKeys(ctx, fs, "keyring remove: give the full fingerprint of one key or certificate")
 	if err != nil {
 		return err
 	}
 	e := entries[0]
 	// Find also accepts addresses, key IDs and subkey fingerprints, but
 	// removal requires the full fingerprint of the key, so that a typo
-	// cannot remove another key.
+	// cannot remove another key. An X.509 certificate that is also a trust
+	// anchor is two entries with one fingerprint, and both go.
 	query := strings.ToLower(normalizeFingerprint(fs.Arg(0)))
 	switch {
-	case len(entries) == 1 && query == e.Fingerprint:
+	case allHaveFingerprint(entries, query):
 	case len(entries) == 1 && (len(query) == 40 || len(query) == 64):
 		return usagef("keyring remove: %s is the fingerprint of a subkey of key %s: give the key's own fingerprint to remove the key with its subkeys", strings.ToUpper(query), strings.ToUpper(e.Fingerprint))
 	default:
-		return usagef("keyring remove: %q is not the full fingerprint of a key, which removal requires so that a typo cannot remove another key. Find it with \"sealmail keyring show %s\"", fs.Arg(0), fs.Arg(0))
+		return usagef("keyring remove: %q is not the full fingerprint of a key or certificate, which removal requires so that a typo cannot remove another key. Find it with \"sealmail keyring show %s\"", fs.Arg(0), fs.Arg(0))
+	}
+	fpr := strings.ToUpper(e.Fingerprint)
+	what := publicKinds(entries)
+	if hasSecret(entries) && !*secret {
+		return usagef("keyring remove: the keyring contains the %s of %s, which may be its only copy: export it first with \"sealmail keyring export --secret --output FILE %s\", then give --secret to delete it with the %s",
+			secretKind(e), fpr, fpr, what)
 	}
 
 	if !*yes {
-		ok, err := a.confirm(ctx, fmt.Sprintf("Remove %s %s%s? [y/N] ", strings.ToUpper(e.Fingerprint), printableList(e.UserIDs), secretNote(e)))
+		ok, err := a.confirm(ctx, removeQuestion(entries))
 		if err != nil {
 			return err
 		}
@@ -255,23 +348,75 @@ func (a *app) keyringRemove(ctx context.Context, args []string) error {
 			return fmt.Errorf("nothing was removed")
 		}
 	}
-	removedSecret, err := kr.Remove(ctx, e.Fingerprint)
+	removedSecret, err := kr.RemoveKey(ctx, e.Fingerprint, keyring.RemoveOptions{Secret: *secret})
+	if errors.Is(err, keyring.ErrSecretKeyStored) {
+		return fmt.Errorf("keyring remove: another program stored a secret key for %s after the check, so nothing was removed: run the command again to see it", fpr)
+	}
 	if err != nil {
 		return err
 	}
-	what := "the certificate"
 	if removedSecret {
-		what = "the certificate and the secret key"
+		what += " and the " + secretKind(e)
 	}
-	fmt.Fprintf(a.stdout, "removed %s of %s\n", what, strings.ToUpper(e.Fingerprint))
+	fmt.Fprintf(a.stdout, "removed the %s of %s\n", what, fpr)
 	return nil
 }
 
-func secretNote(e keyring.Entry) string {
-	if e.Secret {
-		return " and its SECRET KEY"
+// allHaveFingerprint reports whether every entry has the lowercase
+// fingerprint fpr.
+func allHaveFingerprint(entries []keyring.Entry, fpr string) bool {
+	for _, e := range entries {
+		if e.Fingerprint != fpr {
+			return false
+		}
 	}
-	return ""
+	return true
+}
+
+// hasSecret reports whether any of entries has a stored secret key.
+func hasSecret(entries []keyring.Entry) bool {
+	return len(withSecretKey(entries)) > 0
+}
+
+// removeQuestion returns the confirmation prompt of keyring remove for the
+// entries of one fingerprint. A secret key gets lines of its own, because
+// deleting it cannot be undone unless it was exported.
+func removeQuestion(entries []keyring.Entry) string {
+	e := entries[0]
+	fpr := strings.ToUpper(e.Fingerprint)
+	question := fmt.Sprintf("Remove the %s %s %s", publicKinds(entries), fpr, printableList(e.UserIDs))
+	if !hasSecret(entries) {
+		return question + "? [y/N] "
+	}
+	return question + fmt.Sprintf(" and DELETE its %s?\n"+
+		"The keyring may hold its only copy: \"sealmail keyring export --secret --output FILE %s\" saves one first.\n"+
+		"Delete the %s? [y/N] ", secretKind(e), fpr, secretKind(e))
+}
+
+// publicKinds names what entries of one fingerprint hold besides a secret
+// key: an OpenPGP certificate, an X.509 certificate, a trust anchor, or an
+// X.509 certificate that is a trust anchor too.
+func publicKinds(entries []keyring.Entry) string {
+	var kinds []string
+	for _, e := range entries {
+		switch {
+		case e.Kind == keyring.KindOpenPGP:
+			kinds = append(kinds, "certificate")
+		case e.Status == keyring.StatusAnchor:
+			kinds = append(kinds, "trust anchor")
+		default:
+			kinds = append(kinds, "X.509 certificate")
+		}
+	}
+	return strings.Join(kinds, " and the ")
+}
+
+// secretKind names the secret part of e in messages.
+func secretKind(e keyring.Entry) string {
+	if e.Kind == keyring.KindX509 {
+		return "S/MIME identity (PKCS#12 bundle)"
+	}
+	return "secret key"
 }
 
 // normalizeFingerprint drops the spaces and a 0x prefix people paste.

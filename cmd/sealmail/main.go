@@ -268,7 +268,7 @@ func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
 	err := fs.Parse(args)
 	switch {
 	case err == nil:
-		return nil
+		return checkFlagOrder(fs, args)
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprintf(a.stdout, "Usage: sealmail %s\n", a.synopses[fs])
 		printFlags(a.stdout, fs)
@@ -278,6 +278,26 @@ func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
 	default:
 		return usagef("%s: %v", fs.Name(), strings.Replace(err.Error(), "flag -", "flag --", 1))
 	}
+}
+
+// checkFlagOrder rejects a flag given after an argument: the flag package
+// stops at the first argument, so "list ADDRESS --json" would take --json
+// for a second argument. After "--", every word is an argument.
+func checkFlagOrder(fs *flag.FlagSet, args []string) error {
+	parsed := len(args) - fs.NArg()
+	if fs.NArg() < 2 || parsed > 0 && args[parsed-1] == "--" {
+		return nil
+	}
+	for _, arg := range fs.Args()[1:] {
+		if arg == "--" {
+			return nil
+		}
+		if len(arg) > 1 && strings.HasPrefix(arg, "-") {
+			return usagef("%s: the flag %s comes after the argument %q: flags go before the arguments, as in \"sealmail %s %s %s ...\"",
+				fs.Name(), arg, fs.Arg(0), fs.Name(), arg, fs.Arg(0))
+		}
+	}
+	return nil
 }
 
 // progress prints a line of progress to standard error.

@@ -51,13 +51,14 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"genkey":        cmdGenkey,
-			"fingerprint":   cmdFingerprint,
-			"importorigin":  cmdImportOrigin,
-			"pgprecipients": cmdPGPRecipients,
-			"smimecerts":    cmdSMIMECerts,
-			"datein":        cmdDateIn,
-			"wkd":           cmdWKD,
+			"genkey":          cmdGenkey,
+			"fingerprint":     cmdFingerprint,
+			"importorigin":    cmdImportOrigin,
+			"pgprecipients":   cmdPGPRecipients,
+			"smimecerts":      cmdSMIMECerts,
+			"datein":          cmdDateIn,
+			"wkd":             cmdWKD,
+			"certfingerprint": cmdCertFingerprint,
 		},
 	})
 }
