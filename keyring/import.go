@@ -57,7 +57,8 @@ const (
 //
 // A stored file of the key that cannot be parsed is replaced by the
 // imported key, because there is nothing to merge with. Its bytes are kept
-// beside it, as "<file>.corrupt", and Imported.Warning names that copy.
+// in the folder "corrupt" of the keyring, outside the certificate directory,
+// and Imported.Warning names that copy.
 //
 // The whole input is read and checked before anything is stored, so input
 // that cannot be read completely changes nothing. An input without keys
@@ -254,9 +255,9 @@ func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
 }
 
 // readForMerge takes the result of readCert or readSecret, with the lock
-// held. When the stored file is corrupt, it keeps a copy of the file beside
-// it and returns a nil key, so that the import replaces the file, and a
-// warning that names the copy. An I/O error is returned as it is,
+// held. When the stored file is corrupt, it keeps a copy of the file in the
+// folder "corrupt" and returns a nil key, so that the import replaces the
+// file, and a warning that names the copy. An I/O error is returned as it is,
 // because the file may be fine once the error passes.
 func (k *Keyring) readForMerge(stored *openpgp.Entity, err error) (*openpgp.Entity, string, error) {
 	file := asUnreadable(err)
@@ -264,7 +265,7 @@ func (k *Keyring) readForMerge(stored *openpgp.Entity, err error) (*openpgp.Enti
 		return stored, "", err
 	}
 
-	kept, err := keepUnreadable(file.path)
+	kept, err := k.keepUnreadable(file)
 	if err != nil {
 		return nil, "", err
 	}

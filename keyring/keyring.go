@@ -21,6 +21,9 @@
 //	                       user confirmed it, one "<fingerprint>.json" a key
 //	pgp.index              the lookup index of the certificate directory
 //	                       (see Index below), rebuilt when missing or damaged
+//	corrupt/               mode 0700: copies of corrupt stored files that an
+//	                       import replaced, named "<fingerprint>.certificate.
+//	                       <UTC time>" or "<fingerprint>.secret.<UTC time>"
 //
 // X.509 certificates follow RFC 5280 and are validated for S/MIME as
 // RFC 8550 requires; see RecipientCertificate, SMIMEIdentity and
@@ -90,7 +93,8 @@
 // read. A stored file that cannot be read or parsed is skipped by the
 // lookups and reported by List and Find with StatusUnreadable, so one
 // damaged file does not make the other keys unusable. Import replaces such
-// a file and keeps its bytes beside it as "<file>.corrupt".
+// a file and keeps its bytes in the folder "corrupt", outside the
+// certificate directory, whose every file must be a certificate.
 //
 // ImportWithOptions also reads a received message (RFC 5322) and imports
 // the OpenPGP keys in its Autocrypt header field (Autocrypt Level 1) and its

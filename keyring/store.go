@@ -16,6 +16,9 @@ const (
 	certDirName   = "pgp.cert.d"
 	secretDirName = "secret"
 	writeLockName = "writelock"
+	// corruptDirName holds the copies of corrupt stored files that an
+	// import replaced.
+	corruptDirName = "corrupt"
 )
 
 // Fingerprints are 20 bytes for v4 keys and 32 bytes for v6 keys, written as
@@ -129,12 +132,12 @@ func isTemporaryName(name string) bool {
 
 // removeTemporaryFiles deletes the temporary files that writers killed
 // in the middle of writeFileAtomic left in the certificate directory, the
-// secret folder and the provenance folder. It must be called with the lock
+// secret folder, the provenance folder and the folder of corrupt copies. It must be called with the lock
 // held, because every writer of those folders holds it while its temporary
 // file exists, so any such file found then is stale. Failures are ignored:
 // a leftover file wastes space, and readers skip it.
 func (k *Keyring) removeTemporaryFiles() {
-	dirs := []string{k.secretDir, filepath.Join(k.dir, provenanceDirName)}
+	dirs := []string{k.secretDir, filepath.Join(k.dir, provenanceDirName), filepath.Join(k.dir, corruptDirName)}
 	prefixes, _ := os.ReadDir(k.certDir)
 	for _, prefix := range prefixes {
 		if prefix.IsDir() && len(prefix.Name()) == 2 {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // unreadableFile is a stored certificate or secret key file that could not
@@ -75,20 +77,33 @@ func unreadableNote(paths []string) string {
 		len(paths), strings.Join(quoted, ", "))
 }
 
-// maxKeptCopies bounds the names keepUnreadable tries beside one file.
+// maxKeptCopies bounds the names keepUnreadable tries for one file in one
+// second.
 const maxKeptCopies = 100
 
-// keepUnreadable copies the file at path to a free name beside it, path +
-// ".corrupt" or path + ".corrupt.N", and returns that name. Readers ignore
-// these names because they are not fingerprints. The caller holds the lock.
-func keepUnreadable(path string) (string, error) {
-	data, err := os.ReadFile(path)
+// keepUnreadable copies the corrupt stored file to the folder "corrupt" of
+// the keyring, mode 0700, and returns the path of the copy. The copy is
+// named by the fingerprint, the kind of file and the time in UTC, such as
+// "<fingerprint>.certificate.20260102T150405Z", with ".N" added when that
+// name is taken. It stays outside the certificate directory, where every
+// file must be a certificate. The caller holds the lock.
+func (k *Keyring) keepUnreadable(file *unreadableFile) (string, error) {
+	data, err := os.ReadFile(file.path)
 	if err != nil {
-		return "", fmt.Errorf("failed to read %q to keep a copy: %w", path, err)
+		return "", fmt.Errorf("failed to read %q to keep a copy: %w", file.path, err)
+	}
+	dir := filepath.Join(k.dir, corruptDirName)
+	if err := makeDir(dir); err != nil {
+		return "", err
 	}
 
+	kind := "certificate"
+	if file.secret {
+		kind = "secret"
+	}
+	base := filepath.Join(dir, file.fingerprint+"."+kind+"."+time.Now().UTC().Format("20060102T150405Z"))
 	for n := 1; n <= maxKeptCopies; n++ {
-		name := path + ".corrupt"
+		name := base
 		if n > 1 {
 			name += "." + strconv.Itoa(n)
 		}
@@ -99,15 +114,15 @@ func keepUnreadable(path string) (string, error) {
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("failed to keep a copy of %q: %w", path, err)
+			return "", fmt.Errorf("failed to keep a copy of %q: %w", file.path, err)
 		}
 		f.Close()
 
 		if err := writeFileAtomic(name, data); err != nil {
 			os.Remove(name)
-			return "", fmt.Errorf("failed to keep a copy of %q: %w", path, err)
+			return "", fmt.Errorf("failed to keep a copy of %q: %w", file.path, err)
 		}
 		return name, nil
 	}
-	return "", fmt.Errorf("failed to keep a copy of %q: %d copies exist already; delete the old ones", path, maxKeptCopies)
+	return "", fmt.Errorf("failed to keep a copy of %q: %d copies of this second exist already in %q", file.path, maxKeptCopies, dir)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,24 @@ func TestListReportsUnreadableCert(t *testing.T) {
 	}
 }
 
+// keptCopies returns the paths of the copies of corrupt files that Import
+// kept for the key fpr, of kind "certificate" or "secret", oldest first.
+func keptCopies(t *testing.T, k *Keyring, fpr, kind string) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(k.dir, corruptDirName, fpr+"."+kind+".*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A copy of the same second has ".N" added, so a shorter name is older.
+	sort.Slice(paths, func(i, j int) bool {
+		if len(paths[i]) != len(paths[j]) {
+			return len(paths[i]) < len(paths[j])
+		}
+		return paths[i] < paths[j]
+	})
+	return paths
+}
+
 func TestImportReplacesUnreadableCert(t *testing.T) {
 	k := openTemp(t)
 	bob := generate(t, "Bob", "bob@example.org", GenerateOptions{})
@@ -94,19 +113,34 @@ func TestImportReplacesUnreadableCert(t *testing.T) {
 	if len(imported) != 1 {
 		t.Fatalf("Import = %+v, want one key", imported)
 	}
-	for _, want := range []string{path, path + ".corrupt", "could not be read"} {
+	copies := keptCopies(t, k, fingerprint(bob), "certificate")
+	if len(copies) != 1 {
+		t.Fatalf("kept copies = %q, want one in %q", copies, filepath.Join(k.dir, corruptDirName))
+	}
+	for _, want := range []string{path, copies[0], "could not be read"} {
 		if !strings.Contains(imported[0].Warning, want) {
 			t.Errorf("Warning %q does not contain %q", imported[0].Warning, want)
 		}
 	}
-	kept, err := os.ReadFile(path + ".corrupt")
+	kept, err := os.ReadFile(copies[0])
 	if err != nil {
 		t.Fatalf("the unreadable bytes were not kept: %v", err)
 	}
 	if !bytes.Equal(kept, junk) {
 		t.Error("the kept copy differs from the unreadable file")
 	}
-	checkMode(t, path+".corrupt", 0o600)
+	checkMode(t, copies[0], 0o600)
+	checkMode(t, filepath.Join(k.dir, corruptDirName), 0o700)
+
+	// Every file in the certificate directory must be a certificate, as
+	// other cert-d tools read them all.
+	files, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 {
+		t.Errorf("the prefix folder holds %d files, want only the certificate: %v", len(files), files)
+	}
 
 	if _, err := k.EncryptionKey(context.Background(), "bob@example.org", time.Now()); err != nil {
 		t.Errorf("EncryptionKey after the import: %v", err)
@@ -122,10 +156,11 @@ func TestImportReplacesUnreadableCert(t *testing.T) {
 	// A second corruption keeps its bytes under a new name.
 	corruptFile(t, path)
 	importBytes(t, k, publicBytes(t, bob))
-	if _, err := os.Stat(path + ".corrupt.2"); err != nil {
-		t.Errorf("the second copy is missing: %v", err)
+	copies = keptCopies(t, k, fingerprint(bob), "certificate")
+	if len(copies) != 2 {
+		t.Errorf("kept copies = %q, want two", copies)
 	}
-	if kept2, _ := os.ReadFile(path + ".corrupt"); !bytes.Equal(kept2, junk) {
+	if kept1, _ := os.ReadFile(copies[0]); !bytes.Equal(kept1, junk) {
 		t.Error("the first copy was overwritten")
 	}
 }
@@ -162,9 +197,14 @@ func TestUnreadableSecretKey(t *testing.T) {
 	}
 
 	imported := importBytes(t, k, secret)
-	if !strings.Contains(imported[0].Warning, path+".corrupt") {
-		t.Errorf("Warning %q does not name the kept copy", imported[0].Warning)
+	copies := keptCopies(t, k, fingerprint(own), "secret")
+	if len(copies) != 1 {
+		t.Fatalf("kept copies = %q, want one", copies)
 	}
+	if !strings.Contains(imported[0].Warning, copies[0]) {
+		t.Errorf("Warning %q does not name the kept copy %q", imported[0].Warning, copies[0])
+	}
+	checkMode(t, copies[0], 0o600)
 	if _, err := k.SigningKey(context.Background(), "own@example.org", time.Now()); err != nil {
 		t.Errorf("SigningKey after importing the secret key again: %v", err)
 	}
