@@ -172,7 +172,9 @@ func notFound(op, fpr string) error {
 // (40 or 64 hex digits, written as Find accepts it) in binary form. It is
 // parsed and written again as a certificate, so it never contains secret key
 // material, even if another program stored a secret key in the certificate
-// directory. An unknown fingerprint returns an error that wraps ErrNotFound.
+// directory. The stored packets that the OpenPGP library does not read, such
+// as user attributes (photo IDs), are put back in their places. An unknown
+// fingerprint returns an error that wraps ErrNotFound.
 //
 // A SHA-256 fingerprint of a stored X.509 certificate or trust anchor
 // returns the DER certificate.
@@ -188,7 +190,7 @@ func (k *Keyring) Export(ctx context.Context, fingerprint string) ([]byte, error
 		return nil, notFound("export", fpr)
 	}
 
-	data, err := encodeEntity(cert, false)
+	data, err := k.certificateBytes(fpr, cert)
 	if err != nil {
 		return nil, fmt.Errorf("failed to export key 0x%s: %w", strings.ToUpper(fpr), err)
 	}

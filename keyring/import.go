@@ -78,6 +78,12 @@ func (k *Keyring) importOpenPGP(ctx context.Context, data []byte, opts ImportOpt
 	if err != nil {
 		return nil, err
 	}
+	var raw map[string][][]byte
+	if opts.Address == "" {
+		// With an address, only its user ID is kept, so the packets of the
+		// input are not added back.
+		raw = rawKeys(data)
+	}
 	skipped, err := checkImportOptions(&in, opts)
 	if err != nil {
 		return nil, err
@@ -114,7 +120,7 @@ func (k *Keyring) importOpenPGP(ctx context.Context, data []byte, opts ImportOpt
 	now := time.Now()
 	var imported []Imported
 	for _, e := range in.entities {
-		result, err := k.importEntity(e)
+		result, err := k.importEntity(e, raw[hexFingerprint(e.PrimaryKey.Fingerprint)])
 		if err != nil {
 			return imported, err
 		}
@@ -207,8 +213,10 @@ func joinWarnings(a, b string) string {
 	}
 }
 
-// importEntity merges e into the store, with the lock held.
-func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
+// importEntity merges e into the store, with the lock held. raw holds the
+// binary packets of e in the input, or nil when they must not be added
+// back.
+func (k *Keyring) importEntity(e *openpgp.Entity, raw [][]byte) (Imported, error) {
 	fpr := hexFingerprint(e.PrimaryKey.Fingerprint)
 	cert, replaced, err := k.readForMerge(k.readCert(fpr))
 	if err != nil {
@@ -222,7 +230,7 @@ func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
 		wasRevoked = isRevoked(cert)
 		mergeEntity(cert, e, true)
 	}
-	certChanged, err := k.storeEntity(fpr, cert, false)
+	certChanged, err := k.storeEntity(fpr, cert, false, updated, raw)
 	if err != nil {
 		return Imported{}, err
 	}
@@ -237,12 +245,13 @@ func (k *Keyring) importEntity(e *openpgp.Entity) (Imported, error) {
 	if err != nil {
 		return Imported{}, err
 	}
+	secretStored := secret != nil
 	if secret == nil {
 		secret = e
 	} else {
 		mergeEntity(secret, e, true)
 	}
-	secretChanged, err := k.storeEntity(fpr, secret, true)
+	secretChanged, err := k.storeEntity(fpr, secret, true, secretStored, raw)
 	if err != nil {
 		return Imported{}, err
 	}
@@ -274,26 +283,40 @@ func (k *Keyring) readForMerge(stored *openpgp.Entity, err error) (*openpgp.Enti
 	return nil, warning, nil
 }
 
-// storeEntity serializes e, checks that the result reads back as the same
-// key, and writes it as the certificate or the secret key fpr, unless the
-// stored file has those bytes already. It reports whether it wrote.
-func (k *Keyring) storeEntity(fpr string, e *openpgp.Entity, secret bool) (bool, error) {
-	data, err := encodeEntity(e, secret)
+// storeEntity serializes e, the merged key, adds the packets that the
+// OpenPGP library left out of it, checks that the result reads back as the
+// same key, and writes it as the certificate or the secret key fpr, unless
+// the stored file has those packets already. With merge set, the stored
+// file is merged; without, it is replaced. imported holds the binary
+// packets of the imported copies of the key. It reports whether it wrote.
+func (k *Keyring) storeEntity(fpr string, e *openpgp.Entity, secret, merge bool, imported [][]byte) (bool, error) {
+	encoded, err := encodeEntity(e, secret)
 	if err != nil {
 		return false, fmt.Errorf("failed to serialize key %s: %w", fpr, err)
-	}
-	readBack, err := parseStored(data, fpr)
-	if err != nil {
-		return false, fmt.Errorf("failed to store key %s: it does not read back: %w", fpr, err)
 	}
 
 	path := k.certPath(fpr)
 	if secret {
 		path = k.secretPath(fpr)
 	}
-	if stored, err := os.ReadFile(path); err == nil && bytes.Equal(stored, data) {
+	var stored []byte
+	if merge {
+		if stored, err = os.ReadFile(path); err != nil {
+			return false, fmt.Errorf("failed to read stored key %s: %w", fpr, err)
+		}
+	}
+	data, changed, err := keyUnion(encoded, stored, imported, e.PrimaryKey, secret)
+	if err != nil {
+		return false, fmt.Errorf("failed to merge key %s: %w", fpr, err)
+	}
+	if !changed {
 		return false, nil
 	}
+	readBack, err := parseStored(data, fpr)
+	if err != nil {
+		return false, fmt.Errorf("failed to store key %s: it does not read back: %w", fpr, err)
+	}
+
 	if secret {
 		return true, k.writeSecret(fpr, data)
 	}
@@ -387,7 +410,7 @@ func (k *Keyring) importRevocation(fpr string, sig *packet.Signature) (Imported,
 	}
 	wasRevoked := isRevoked(cert)
 	cert.Revocations = appendMissing(cert.Revocations, []*packet.VerifiableSignature{packet.NewVerifiableSig(sig)})
-	changed, err := k.storeEntity(fpr, cert, false)
+	changed, err := k.storeEntity(fpr, cert, false, true, nil)
 	if err != nil {
 		return Imported{}, err
 	}
