@@ -25,6 +25,11 @@ type Imported struct {
 	// NowRevoked is set when the import revoked a stored key, as a
 	// revocation certificate does.
 	NowRevoked bool
+	// NewProtection is set when the imported secret key material replaced
+	// the stored copy of the same key, which had another protection, as
+	// after a passphrase change in GnuPG. Every new secret key export of
+	// GnuPG sets it, because GnuPG protects each export with a fresh salt.
+	NewProtection bool
 	// Warning is a message for the user, or "". It reports, for example,
 	// a stored secret key that cannot sign (such as a GnuPG stub primary
 	// key without a signing subkey), or an unreadable stored file of the
@@ -54,6 +59,13 @@ const (
 //
 // A key revocation signature without its key, as in a revocation
 // certificate, is added to the stored key it revokes.
+//
+// The stored result is the packet-level union of the stored file and the
+// imported key, so packets that the OpenPGP library does not read, such as
+// user attributes (photo IDs), stay. An imported user attribute is added
+// only with a valid self-signature. Secret key material of the import
+// replaces a stored GnuPG stub, and the stored material of another
+// protection (Imported.NewProtection); a stub never replaces key material.
 //
 // A stored file of the key that cannot be parsed is replaced by the
 // imported key, because there is nothing to merge with. Its bytes are kept
@@ -249,7 +261,7 @@ func (k *Keyring) importEntity(e *openpgp.Entity, raw [][]byte) (Imported, error
 	if secret == nil {
 		secret = e
 	} else {
-		mergeEntity(secret, e, true)
+		result.NewProtection = mergeEntity(secret, e, true)
 	}
 	secretChanged, err := k.storeEntity(fpr, secret, true, secretStored, raw)
 	if err != nil {

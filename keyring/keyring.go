@@ -67,12 +67,20 @@
 //
 // Divergences:
 //   - The draft's trust root, pet names and tags are not written or read.
-//   - Certificates are rewritten from their parsed form, so packets the
-//     OpenPGP library does not keep are dropped: user attributes (photo IDs),
-//     signatures of unsupported versions or algorithms, and signatures whose
-//     type does not belong where they sit. Keys with subkeys of an
-//     unsupported algorithm are rejected instead of stored in part.
-//   - A key without a valid self-signature is rejected on import.
+//   - Lookups see a key as the OpenPGP library parses it, which leaves out
+//     user attributes (photo IDs), signatures of unsupported versions or
+//     algorithms, signatures whose type does not belong where they sit, and
+//     user IDs without a self-signature. Writes keep those packets: a stored
+//     file is the packet-level union of what was stored, the library's merge
+//     and the imported key, so a cert-d tool finds every packet it stored.
+//     From an imported key, only signatures of the components that the merge
+//     keeps and user attributes with a valid self-signature are added that
+//     way. Trust, marker and padding packets are not stored.
+//   - Keys with subkeys of an unsupported algorithm are rejected instead of
+//     stored in part, and a key without a valid self-signature is rejected.
+//   - A full secret key imported with another protection than the stored
+//     copy replaces it, even with an older passphrase, because the two
+//     cannot be compared without the passphrases.
 //   - X.509 lookups read and parse every certificate, because chain
 //     building needs the intermediates among them.
 //

@@ -13,12 +13,17 @@ import (
 // mergeEntity adds to dst every packet of src that dst lacks: key
 // revocations, direct-key signatures, user IDs and their certifications and
 // revocations, subkeys and their bindings and revocations. Packets are
-// compared by content, and nothing of dst is removed or replaced, except that
-// secret key material from src fills in where dst has none or a GnuPG stub. Without
+// compared by content, and nothing of dst is removed or replaced except
+// secret key material. That of src fills in where dst has none or a GnuPG
+// stub. It also replaces that of dst when both are full secrets with
+// different protection, and mergeEntity then reports newProtection. Without
 // addSubkeys, subkeys that dst lacks are left out, so that a secret key does
 // not gain subkeys it holds no secret for.
-func mergeEntity(dst, src *openpgp.Entity, addSubkeys bool) {
-	if replacesSecret(dst.PrivateKey, src.PrivateKey) {
+func mergeEntity(dst, src *openpgp.Entity, addSubkeys bool) (newProtection bool) {
+	if reprotects(dst.PrivateKey, src.PrivateKey) {
+		newProtection = true
+	}
+	if replacesSecret(dst.PrivateKey, src.PrivateKey) || newProtection {
 		dst.PrivateKey = src.PrivateKey
 		dst.PrimaryKey = &src.PrivateKey.PublicKey
 	}
@@ -50,13 +55,35 @@ func mergeEntity(dst, src *openpgp.Entity, addSubkeys bool) {
 			i = len(dst.Subkeys) - 1
 		}
 		dstSubkey := &dst.Subkeys[i]
-		if replacesSecret(dstSubkey.PrivateKey, srcSubkey.PrivateKey) {
+		subkeyReprotected := reprotects(dstSubkey.PrivateKey, srcSubkey.PrivateKey)
+		newProtection = newProtection || subkeyReprotected
+		if replacesSecret(dstSubkey.PrivateKey, srcSubkey.PrivateKey) || subkeyReprotected {
 			dstSubkey.PrivateKey = srcSubkey.PrivateKey
 			dstSubkey.PublicKey = &srcSubkey.PrivateKey.PublicKey
 		}
 		dstSubkey.Bindings = appendMissing(dstSubkey.Bindings, srcSubkey.Bindings)
 		dstSubkey.Revocations = appendMissing(dstSubkey.Revocations, srcSubkey.Revocations)
 	}
+	return newProtection
+}
+
+// reprotects reports whether the secret key src should replace dst, a copy
+// of the same public key, because its protection differs. Both must hold key
+// material (neither is a GnuPG stub), and their packets must differ. The
+// newer import wins, as after "gpg --passwd". A new export from GnuPG under
+// the same passphrase differs too, because GnuPG protects each export with a
+// fresh salt.
+// NOTE: the encrypted secret of src is not checked against its public key,
+// because that needs the passphrase.
+func reprotects(dst, src *packet.PrivateKey) bool {
+	if dst == nil || src == nil || dst.Dummy() || src.Dummy() {
+		return false
+	}
+	var dstPacket, srcPacket bytes.Buffer
+	if dst.Serialize(&dstPacket) != nil || src.Serialize(&srcPacket) != nil {
+		return false
+	}
+	return !bytes.Equal(dstPacket.Bytes(), srcPacket.Bytes())
 }
 
 // subkeyIndex returns the index of the subkey of e with fingerprint fpr, or -1.

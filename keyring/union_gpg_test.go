@@ -196,3 +196,50 @@ func TestImportUnchangedGPGExport(t *testing.T) {
 		t.Error("the import replaced the certificate file")
 	}
 }
+
+func TestImportSecretNewProtection(t *testing.T) {
+	gpg := newGPG(t)
+	fpr := gpgKey(t, gpg, "Pam <pam@example.org>")
+	unprotected := gpg.run(t, nil, "--export-secret-keys", fpr)
+
+	k := openTemp(t)
+	imported := importBytes(t, k, unprotected)
+	if !strings.Contains(imported[0].Warning, "not protected") {
+		t.Fatalf("Warning %q does not report the unprotected key", imported[0].Warning)
+	}
+
+	// The user follows the warning: a passphrase in gpg, then a new export.
+	gpg.run(t, nil, "--passphrase", "new passphrase", "--passwd", fpr)
+	protected := gpg.run(t, nil, "--passphrase", "new passphrase", "--export-secret-keys", fpr)
+	imported = importBytes(t, k, protected)
+	if len(imported) != 1 || imported[0].Unchanged || !imported[0].NewProtection {
+		t.Errorf("Import after gpg --passwd = %+v, want an update with new protection", imported)
+	}
+	if strings.Contains(imported[0].Warning, "not protected") {
+		t.Errorf("Warning %q still reports the key unprotected", imported[0].Warning)
+	}
+
+	secret, err := k.readSecret(fpr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Locked(secret) {
+		t.Fatal("the stored secret key is not protected")
+	}
+	if err := Unlock(secret, []byte("new passphrase")); err != nil {
+		t.Errorf("Unlock with the new passphrase: %v", err)
+	}
+
+	// A stub never replaces key material.
+	importBytes(t, k, gpg.run(t, nil, "--passphrase", "new passphrase", "--export-secret-subkeys", fpr))
+	secret, err = k.readSecret(fpr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secret.PrivateKey.Dummy() {
+		t.Error("the stub replaced the primary secret key")
+	}
+	if err := Unlock(secret, []byte("new passphrase")); err != nil {
+		t.Errorf("Unlock after importing the stub: %v", err)
+	}
+}

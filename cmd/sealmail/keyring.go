@@ -129,11 +129,14 @@ func (a *app) keyringImport(ctx context.Context, args []string) error {
 			case k.Secret:
 				kind = "secret key"
 			}
-			revoked := ""
+			notes := ""
 			if k.NowRevoked {
-				revoked = " (now revoked)"
+				notes = " (now revoked)"
 			}
-			fmt.Fprintf(a.stdout, "%s %s %s %s%s%s\n", verb, kind, strings.ToUpper(k.Fingerprint), printableList(k.UserIDs), revoked, importOrigin(ctx, kr, k))
+			if k.NewProtection {
+				notes += " (new protection)"
+			}
+			fmt.Fprintf(a.stdout, "%s %s %s %s%s%s\n", verb, kind, strings.ToUpper(k.Fingerprint), printableList(k.UserIDs), notes, importOrigin(ctx, kr, k))
 			if k.Warning != "" {
 				a.progress("warning: %s", k.Warning)
 			}
