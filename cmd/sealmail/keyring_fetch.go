@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,11 +61,14 @@ func (a *app) fetchKey(ctx context.Context, kr *keyring.Keyring, client *http.Cl
 		return fmt.Errorf("%w; ask the owner of %s for the key and import it with \"sealmail keyring import FILE\"", err, address)
 	}
 	if err != nil {
-		return err
+		return withLookupHint(err)
 	}
-	imported, err := importFetched(ctx, kr, address, result)
+	imported, others, err := importFetched(ctx, kr, address, result)
 	if err != nil {
 		return err
+	}
+	if note := othersNote(address, result.URL, others); note != "" {
+		a.progress("%s", note)
 	}
 
 	for _, k := range imported {
@@ -76,27 +81,60 @@ func (a *app) fetchKey(ctx context.Context, kr *keyring.Keyring, client *http.Cl
 	return nil
 }
 
-// importFetched stores the keys of a lookup of address: only their user IDs
-// for the address are kept, and a secret key is rejected, because the
-// directory vouches for that address alone and should never serve one.
-func importFetched(ctx context.Context, kr *keyring.Keyring, address string, result wkd.Result) ([]keyring.Imported, error) {
-	imported, err := kr.ImportWithOptions(ctx, bytes.NewReader(result.Key), keyring.ImportOptions{
+// importFetched stores the keys of a lookup of address that have a user
+// ID for it. Only those user IDs are kept, and a secret key is rejected,
+// because the directory vouches for that address alone and should never
+// serve one. It returns the stored keys and the names of the skipped keys
+// without a user ID for the address, and fails when no key has one.
+func importFetched(ctx context.Context, kr *keyring.Keyring, address string, result wkd.Result) (imported []keyring.Imported, others []string, err error) {
+	data := result.Key
+	if keys, ok := splitServedKeys(result.Key, address); ok {
+		if len(keys.matching) == 0 && len(keys.others) > 0 {
+			return nil, nil, fmt.Errorf("failed to store a key from %s: the served keys have no user ID for %s: %s; ask the owner of %s for the key",
+				result.URL, address, strings.Join(keys.others, ", "), address)
+		}
+		data, others = keys.matching, keys.others
+	}
+
+	imported, err = kr.ImportWithOptions(ctx, bytes.NewReader(data), keyring.ImportOptions{
 		Origin:     keyring.OriginWKD,
 		Source:     result.URL,
 		Address:    address,
 		PublicOnly: true,
 	})
 	if err != nil {
-		return imported, fmt.Errorf("failed to store the key from %s: %w", result.URL, err)
+		return imported, nil, fmt.Errorf("failed to store the key from %s: %w", result.URL, err)
 	}
-	return imported, nil
+	return imported, others, nil
+}
+
+// othersNote returns the note on the keys that the directory at served
+// returned beside the keys for address, or "" when there were none.
+func othersNote(address, served string, others []string) string {
+	if len(others) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("note: %s also returned %s, without a user ID for %s, which were not stored",
+		printable(served), strings.Join(others, ", "), address)
+}
+
+// withLookupHint adds to a lookup error the step that fixes it on this
+// computer, where there is one.
+func withLookupHint(err error) error {
+	var unknownAuthority x509.UnknownAuthorityError
+	if errors.As(err, &unknownAuthority) {
+		return fmt.Errorf("%w; sealmail trusts the certificate authorities of the system, and for a test server, SSL_CERT_FILE can name a PEM file with its CA certificate", err)
+	}
+	return err
 }
 
 // keyringRefresh looks up the addresses of the stored OpenPGP keys again and
 // merges what the directories return: new subkeys, revocations and new
-// self-signatures, such as a later expiry. It reports each address as
-// updated, unchanged, not found, skipped or failed, goes on past failures,
-// and fails at the end if any lookup or import failed.
+// self-signatures, such as a later expiry. It looks up refreshWorkers
+// addresses at a time, and imports and reports them one by one in the
+// order of their addresses: updated, unchanged, not found, skipped or
+// failed. It goes on past failures and fails at the end if any lookup or
+// import failed.
 func (a *app) keyringRefresh(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("keyring refresh", "keyring refresh [ADDRESS...]")
 	if err := a.parseFlags(fs, args); err != nil {
@@ -121,11 +159,20 @@ func (a *app) keyringRefresh(ctx context.Context, args []string) error {
 		return nil
 	}
 
-	client := wkd.NewClient()
+	slices.SortFunc(targets, func(x, y refreshTarget) int { return strings.Compare(x.address, y.address) })
+	lookupCtx, stopLookups := context.WithCancel(ctx)
+	defer stopLookups()
+	lookups := startLookups(lookupCtx, wkd.NewClient(), targets)
 	var failed []string
 	for i, target := range targets {
 		a.step("looking up %s (%d of %d)", target.address, i+1, len(targets))
-		status, err := a.refreshAddress(ctx, kr, client, target, now)
+		var lookup lookupResult
+		select {
+		case lookup = <-lookups[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		status, err := a.refreshAddress(ctx, kr, target, lookup, now)
 		if err != nil {
 			if ctx.Err() != nil {
 				return err
@@ -140,6 +187,58 @@ func (a *app) keyringRefresh(ctx context.Context, args []string) error {
 		return fmt.Errorf("%d of %d addresses could not be refreshed: %s", len(failed), len(targets), strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// refreshWorkers is the number of addresses that refresh looks up at the
+// same time, so that a few slow or dead directories do not add up their
+// time limits, while one refresh opens few connections.
+const refreshWorkers = 4
+
+// lookupResult is the outcome of the lookup of a refresh target.
+type lookupResult struct {
+	result wkd.Result
+	err    error
+}
+
+// startLookups looks up the addresses of targets with refreshWorkers
+// goroutines and returns a channel per target that receives its result.
+// Each lookup keeps the time limits of wkd.Lookup. The goroutines end
+// when every lookup is done or ctx is done, and a lookup that never
+// started sends nothing.
+func startLookups(ctx context.Context, client *http.Client, targets []refreshTarget) []chan lookupResult {
+	results := make([]chan lookupResult, len(targets))
+	for i := range results {
+		// Each channel receives at most one value, so with a buffer of
+		// one a worker never waits for the reader.
+		results[i] = make(chan lookupResult, 1)
+	}
+	next := make(chan int)
+	go func() {
+		defer close(next)
+		for i := range targets {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	for range min(refreshWorkers, len(targets)) {
+		go func() {
+			for i := range next {
+				if _, _, err := wkd.URLs(targets[i].address); err != nil {
+					// refreshAddress reports the address as skipped.
+					results[i] <- lookupResult{err: err}
+					continue
+				}
+				result, err := wkd.Lookup(ctx, client, targets[i].address)
+				results[i] <- lookupResult{result: result, err: err}
+			}
+		}()
+	}
+
+	return results
 }
 
 // refreshTarget is an address to look up and the stored OpenPGP keys for
@@ -205,10 +304,10 @@ func groupByAddress(entries []keyring.Entry) []refreshTarget {
 	return targets
 }
 
-// refreshAddress looks up target.address and merges the result, and
+// refreshAddress merges the result of the lookup of target.address, and
 // returns what changed: "updated ...", "unchanged", "not found ..." or
 // "skipped ...". An error means the lookup or the import failed.
-func (a *app) refreshAddress(ctx context.Context, kr *keyring.Keyring, client *http.Client, target refreshTarget, now time.Time) (string, error) {
+func (a *app) refreshAddress(ctx context.Context, kr *keyring.Keyring, target refreshTarget, lookup lookupResult, now time.Time) (string, error) {
 	if _, _, err := wkd.URLs(target.address); err != nil {
 		return fmt.Sprintf("skipped: %v", err), nil
 	}
@@ -221,16 +320,19 @@ func (a *app) refreshAddress(ctx context.Context, kr *keyring.Keyring, client *h
 		before[fpr] = data
 	}
 
-	result, err := wkd.Lookup(ctx, client, target.address)
+	result, err := lookup.result, lookup.err
 	if errors.Is(err, wkd.ErrNotFound) {
 		return "not found: the Web Key Directory of the domain publishes no key for the address", nil
 	}
 	if err != nil {
-		return "", err
+		return "", withLookupHint(err)
 	}
-	imported, err := importFetched(ctx, kr, target.address, result)
+	imported, others, err := importFetched(ctx, kr, target.address, result)
 	if err != nil {
 		return "", err
+	}
+	if note := othersNote(target.address, result.URL, others); note != "" {
+		a.progress("%s", note)
 	}
 
 	var changes []string

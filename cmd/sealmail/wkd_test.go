@@ -5,9 +5,11 @@ import (
 	"crypto"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -23,7 +25,8 @@ import (
 // serves:
 //
 //	wkd serve DOMAIN...              start the directory for the domains
-//	wkd publish [-direct] ADDRESS FILE  serve the key in FILE for ADDRESS
+//	wkd publish [-direct] ADDRESS FILE...  serve the keys in the FILEs for ADDRESS, one response
+//	wkd together N                   hold each key request until N are in flight, or reject it with 503 after 10 s
 //	wkd unpublish [-direct] ADDRESS  serve 404 for ADDRESS again
 //	wkd missing HOST                 make HOST look like a name that does not exist
 //	wkd connects                     print the host:port of the CONNECT requests so far, sorted, once each
@@ -43,7 +46,7 @@ func cmdWKD(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("wkd does not fail")
 	}
 	if len(args) == 0 {
-		ts.Fatalf("usage: wkd serve|publish|unpublish|missing|connects|addsubkey|revoke|subkeys ...")
+		ts.Fatalf("usage: wkd serve|publish|unpublish|together|missing|connects|addsubkey|revoke|extend|subkeys ...")
 	}
 	switch args[0] {
 	case "serve":
@@ -52,7 +55,7 @@ func cmdWKD(ts *testscript.TestScript, neg bool, args []string) {
 		editKey(ts, args[0], args[1:])
 	case "subkeys":
 		countSubkeys(ts, args[1:])
-	case "publish", "unpublish", "missing", "connects":
+	case "publish", "unpublish", "together", "missing", "connects":
 		ts.Fatalf("wkd %s: run \"wkd serve DOMAIN...\" first", args[0])
 	default:
 		ts.Fatalf("wkd: unknown subcommand %q", args[0])
@@ -63,6 +66,44 @@ func cmdWKD(ts *testscript.TestScript, neg bool, args []string) {
 type scriptDirectory struct {
 	server *wkdtest.Server
 	proxy  *wkdtest.Proxy
+
+	mu sync.Mutex
+	// together is the number of key requests that must be in flight at
+	// once before any is served, or 0.
+	together int
+	// inFlight is the number of key requests waiting for the others,
+	// and arrived is closed when it reaches together.
+	inFlight int
+	arrived  chan struct{}
+}
+
+// serveKey returns the handler of a published key, which "wkd together"
+// holds back.
+func (d *scriptDirectory) serveKey(key []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		arrived := d.arrived
+		if d.together > 0 {
+			d.inFlight++
+			if d.inFlight == d.together {
+				close(d.arrived)
+			}
+		}
+		d.mu.Unlock()
+
+		if arrived != nil {
+			select {
+			case <-arrived:
+			case <-time.After(10 * time.Second):
+				http.Error(w, "the requests did not overlap", http.StatusServiceUnavailable)
+				return
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(key)
+	}
 }
 
 func startDirectory(ts *testscript.TestScript, domains []string) {
@@ -115,6 +156,15 @@ func (d *scriptDirectory) command(ts *testscript.TestScript, neg bool, args []st
 			ts.Fatalf("usage: wkd unpublish [-direct] ADDRESS")
 		}
 		ts.Check(d.server.Unpublish(directoryURL(ts, fs.Arg(0), *direct)))
+	case "together":
+		if len(args) != 2 {
+			ts.Fatalf("usage: wkd together N")
+		}
+		n, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		d.mu.Lock()
+		d.together, d.inFlight, d.arrived = n, 0, make(chan struct{})
+		d.mu.Unlock()
 	case "missing":
 		if len(args) != 2 {
 			ts.Fatalf("usage: wkd missing HOST")
@@ -133,23 +183,27 @@ func (d *scriptDirectory) command(ts *testscript.TestScript, neg bool, args []st
 	}
 }
 
-// publish serves the key in a file for an address, in binary form as the
-// draft requires, whether the file is armored or not.
+// publish serves the keys in files for an address, in binary form as the
+// draft requires, whether the files are armored or not.
 func (d *scriptDirectory) publish(ts *testscript.TestScript, args []string) {
 	fs := flag.NewFlagSet("wkd publish", flag.ContinueOnError)
 	direct := fs.Bool("direct", false, "publish at the URL of the direct method")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 2 {
-		ts.Fatalf("usage: wkd publish [-direct] ADDRESS FILE")
+	if err := fs.Parse(args); err != nil || fs.NArg() < 2 {
+		ts.Fatalf("usage: wkd publish [-direct] ADDRESS FILE...")
 	}
-	data, err := os.ReadFile(ts.MkAbs(fs.Arg(1)))
-	ts.Check(err)
-	if block, err := armor.Decode(bytes.NewReader(data)); err == nil {
-		var binary bytes.Buffer
-		_, err := binary.ReadFrom(block.Body)
+	var keys []byte
+	for _, file := range fs.Args()[1:] {
+		data, err := os.ReadFile(ts.MkAbs(file))
 		ts.Check(err)
-		data = binary.Bytes()
+		if block, err := armor.Decode(bytes.NewReader(data)); err == nil {
+			var binary bytes.Buffer
+			_, err := binary.ReadFrom(block.Body)
+			ts.Check(err)
+			data = binary.Bytes()
+		}
+		keys = append(keys, data...)
 	}
-	ts.Check(d.server.Publish(directoryURL(ts, fs.Arg(0), *direct), data))
+	ts.Check(d.server.Route(directoryURL(ts, fs.Arg(0), *direct), d.serveKey(keys)))
 }
 
 // directoryURL returns the URL of address for the advanced or the direct
