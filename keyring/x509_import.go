@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/smallstep/pkcs7"
 	"software.sslmate.com/src/go-pkcs12"
@@ -442,7 +443,10 @@ func (k *Keyring) storeX509Input(ctx context.Context, in x509Input, anchor bool)
 			UserIDs:     certUserIDs(cert),
 			Secret:      !anchor && k.hasIdentity(fpr),
 			Updated:     updated,
-			Kind:        KindX509,
+			// A certificate is named by the hash of its bytes, so a stored
+			// one is always the same.
+			Unchanged: updated,
+			Kind:      KindX509,
 		})
 	}
 	if in.bundle == nil {
@@ -452,12 +456,18 @@ func (k *Keyring) storeX509Input(ctx context.Context, in x509Input, anchor bool)
 	// The bundle is written after its certificate, so an identity is never
 	// stored without the certificate that List and SMIMEIdentity read.
 	fpr := certFingerprint(in.identity)
-	if err := writeFileAtomic(k.identityPath(fpr), in.bundle); err != nil {
-		return imported, err
+	path := k.identityPath(fpr)
+	stored, err := os.ReadFile(path)
+	sameBundle := err == nil && bytes.Equal(stored, in.bundle)
+	if !sameBundle {
+		if err := writeFileAtomic(path, in.bundle); err != nil {
+			return imported, err
+		}
 	}
 	for i := range imported {
 		if imported[i].Fingerprint == fpr {
 			imported[i].Secret = true
+			imported[i].Unchanged = imported[i].Unchanged && sameBundle
 		}
 	}
 	return imported, nil

@@ -168,6 +168,9 @@ func TestImportCertificateChain(t *testing.T) {
 			if !again[0].Updated {
 				t.Error("a second import does not report Updated")
 			}
+			if !again[0].Unchanged {
+				t.Error("a second import of the same certificates does not report Unchanged")
+			}
 		})
 	}
 }
@@ -208,6 +211,27 @@ func TestImportPKCS12(t *testing.T) {
 			}
 			checkMode(t, path, 0o600)
 			checkMode(t, filepath.Join(k.dir, "secret"), 0o700)
+
+			again, err := k.ImportWithOptions(context.Background(), bytes.NewReader(bundle),
+				ImportOptions{Password: func() ([]byte, error) { return []byte("s3cret"), nil }})
+			if err != nil {
+				t.Fatalf("second ImportWithOptions: %v", err)
+			}
+			if !again[0].Unchanged || !again[0].Secret {
+				t.Errorf("second import = %+v, want the leaf unchanged with Secret", again[0])
+			}
+
+			// A bundle of the same key and certificate with other
+			// encryption is stored anew.
+			other := ca.pkcs12(certPath, keyPath, "0ther", legacy)
+			again, err = k.ImportWithOptions(context.Background(), bytes.NewReader(other),
+				ImportOptions{Password: func() ([]byte, error) { return []byte("0ther"), nil }})
+			if err != nil {
+				t.Fatalf("third ImportWithOptions: %v", err)
+			}
+			if again[0].Unchanged || !bytes.Equal(readFile(t, path), other) {
+				t.Errorf("import of a new bundle = %+v, want the leaf updated and the new bundle stored", again[0])
+			}
 		})
 	}
 }
