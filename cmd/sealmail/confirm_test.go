@@ -214,6 +214,29 @@ func cmdDateIn(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], time.Now().AddDate(0, 0, days).UTC().Format(time.DateOnly))
 }
 
+// cmdAddUID adds a self-signed user ID to an unprotected secret key, as
+// anyone who holds a secret key can:
+//
+//	adduid SECRET NAME ADDRESS OUT
+//
+// It writes the armored secret key with the new user ID to OUT.
+func cmdAddUID(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: adduid SECRET NAME ADDRESS OUT")
+	}
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	keys, err := openpgp.ReadArmoredKeyRing(f)
+	f.Close()
+	ts.Check(err)
+	e := keys[0]
+	ts.Check(e.AddUserId(args[1], "", args[2], nil))
+
+	var secret bytes.Buffer
+	ts.Check(writeArmored(&secret, openpgp.PrivateKeyType, secretSerializer(e)))
+	ts.Check(os.WriteFile(ts.MkAbs(args[3]), secret.Bytes(), 0o600))
+}
+
 // confirmSetup makes a home with the sender's secret key and an
 // unconfirmed key for bob@example.org, and returns the home and Bob's
 // fingerprint.

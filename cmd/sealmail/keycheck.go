@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -114,12 +115,55 @@ type keyCheck struct {
 	warned map[string]bool
 }
 
-// unconfirmedKey is an OpenPGP key in use whose fingerprint the user never
-// confirmed.
+// unconfirmedKey is an OpenPGP key in use that the user never confirmed for
+// the address it encrypts to.
 type unconfirmedKey struct {
 	address     string
 	fingerprint string // uppercase hex
 	provenance  keyring.Provenance
+}
+
+// describe returns how the key's user ID for the address arrived, and
+// what the key was confirmed for instead, if anything, for a message.
+func (u unconfirmedKey) describe() string {
+	text := describeOrigin(u.provenance.Address(u.address))
+	switch {
+	case u.provenance.Confirmed != nil:
+		text += "; confirmed only for " + printableList(confirmedFor(u.provenance))
+	case u.provenance.LegacyConfirmed != nil:
+		text += "; confirmed on " + u.provenance.LegacyConfirmed.UTC().Format(time.DateOnly) +
+			" by an earlier version of sealmail, which did not record the addresses a confirmation covers"
+	}
+	return text
+}
+
+// warning returns the warning for the key.
+func (u unconfirmedKey) warning() string {
+	switch {
+	case u.provenance.Confirmed != nil:
+		return fmt.Sprintf("the key 0x%s for %s was confirmed for %s, but never for %s (%s); check its fingerprint with the owner of %s and run \"sealmail keyring confirm %s\"",
+			u.fingerprint, u.address, printableList(confirmedFor(u.provenance)), u.address,
+			describeOrigin(u.provenance.Address(u.address)), u.address, u.fingerprint)
+	case u.provenance.LegacyConfirmed != nil:
+		return fmt.Sprintf("the key 0x%s for %s was confirmed on %s by an earlier version of sealmail, which did not record the addresses a confirmation covers, so it counts as unconfirmed (%s); check its fingerprint with its owner and run \"sealmail keyring confirm %s\" again",
+			u.fingerprint, u.address, u.provenance.LegacyConfirmed.UTC().Format(time.DateOnly),
+			describeOrigin(u.provenance.Address(u.address)), u.fingerprint)
+	default:
+		return fmt.Sprintf("the key 0x%s for %s was never confirmed (%s); check its fingerprint with its owner and run \"sealmail keyring confirm %s\"",
+			u.fingerprint, u.address, describeOrigin(u.provenance.Address(u.address)), u.fingerprint)
+	}
+}
+
+// confirmedFor returns the sorted addresses that p is confirmed for.
+func confirmedFor(p keyring.Provenance) []string {
+	var list []string
+	for address, a := range p.Addresses {
+		if a.Confirmed != nil {
+			list = append(list, address)
+		}
+	}
+	slices.Sort(list)
+	return list
 }
 
 // checkKeysInUse prints a warning for each unconfirmed OpenPGP key that
@@ -163,8 +207,7 @@ func (a *app) checkKeysInUse(ctx context.Context, kr *keyring.Keyring, opts comp
 		a.progress("warning: %s", w)
 	}
 	for _, key := range check.unconfirmed {
-		a.progress("warning: the key 0x%s for %s was never confirmed (%s); check its fingerprint with its owner and run \"sealmail keyring confirm %s\"",
-			key.fingerprint, key.address, describeOrigin(key.provenance), key.fingerprint)
+		a.progress("warning: %s", key.warning())
 	}
 	return nil
 }
@@ -172,28 +215,30 @@ func (a *app) checkKeysInUse(ctx context.Context, kr *keyring.Keyring, opts comp
 // requireConfirmedError returns the error of --require-confirmed, which
 // names every unconfirmed key.
 func (c *keyCheck) requireConfirmedError() error {
-	keys := "1 key was"
+	keys := "1 key was not confirmed for its address"
 	if len(c.unconfirmed) > 1 {
-		keys = fmt.Sprintf("%d keys were", len(c.unconfirmed))
+		keys = fmt.Sprintf("%d keys were not confirmed for their addresses", len(c.unconfirmed))
 	}
 	lines := make([]string, len(c.unconfirmed))
 	for i, key := range c.unconfirmed {
-		lines[i] = fmt.Sprintf("%s: key 0x%s (%s)", key.address, key.fingerprint, describeOrigin(key.provenance))
+		lines[i] = fmt.Sprintf("%s: key 0x%s (%s)", key.address, key.fingerprint, key.describe())
 	}
-	return fmt.Errorf("--require-confirmed: %s never confirmed, so nothing was written or sent:\n  %s\n"+
+	return fmt.Errorf("--require-confirmed: %s, so nothing was written or sent:\n  %s\n"+
 		"check each fingerprint with the key's owner and run \"sealmail keyring confirm FINGERPRINT\", then try again",
 		keys, strings.Join(lines, "\n  "))
 }
 
 // recipientKey checks the OpenPGP key used for an address: whether the
-// user confirmed it, and when it or its encryption subkey expires.
+// user confirmed it for that address, and when it or its encryption subkey
+// expires. A key confirmed for other addresses only counts as unconfirmed,
+// since anyone who holds its secret key can add a user ID for any address.
 func (c *keyCheck) recipientKey(ctx context.Context, kr *keyring.Keyring, used usedKey) error {
 	fpr := fingerprintHex(used.key)
 	provenance, err := kr.Provenance(ctx, fpr)
 	if err != nil {
 		return fmt.Errorf("failed to check whether the key 0x%s for %s was confirmed: %w", fpr, used.address, err)
 	}
-	if provenance.Confirmed == nil {
+	if !provenance.ConfirmedFor(used.address) {
 		c.unconfirmed = append(c.unconfirmed, unconfirmedKey{address: used.address, fingerprint: fpr, provenance: provenance})
 	}
 
@@ -312,9 +357,9 @@ func (c *keyCheck) when(expiry time.Time) string {
 	return fmt.Sprintf("on %s (%s)", expiry.UTC().Format(time.DateOnly), in)
 }
 
-// describeOrigin returns the origin of a key for a message, such as
-// "origin: wkd, https://example.org/...".
-func describeOrigin(p keyring.Provenance) string {
+// describeOrigin returns the origin of a key's user ID for a message, such
+// as "origin: wkd, https://example.org/...".
+func describeOrigin(p keyring.AddressProvenance) string {
 	return "origin: " + originDetail(p.Origin, p.Source)
 }
 

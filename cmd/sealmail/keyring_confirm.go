@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,22 +56,33 @@ func (a *app) keyringConfirm(ctx context.Context, args []string) error {
 	// Every key is looked up before the first is confirmed, so that a typo
 	// in the last fingerprint confirms nothing.
 	entries := make([]keyring.Entry, len(fingerprints))
+	provenances := make([]keyring.Provenance, len(fingerprints))
 	for i, fpr := range fingerprints {
 		if entries[i], err = findPrimaryKey(ctx, kr, fpr); err != nil {
+			return err
+		}
+		if len(entries[i].Addresses) == 0 {
+			return fmt.Errorf("keyring confirm: key %s has no user ID with an email address, so there is nothing to confirm: a confirmation covers the addresses of a key's user IDs", strings.ToUpper(fpr))
+		}
+		if provenances[i], err = kr.Provenance(ctx, fpr); err != nil {
 			return err
 		}
 	}
 
 	replies := bufio.NewReader(a.stdin)
 	var declined []string
-	for _, e := range entries {
+	for i, e := range entries {
 		fpr := strings.ToUpper(e.Fingerprint)
-		if e.Confirmed != nil {
-			fmt.Fprintf(a.stdout, "key %s was already confirmed on %s\n", fpr, e.Confirmed.UTC().Format(time.DateOnly))
+		// A confirmation covers the addresses the key has now, so a key
+		// that gained a user ID since its confirmation is asked about
+		// again.
+		pending := unconfirmedAddresses(provenances[i], e.Addresses)
+		if len(pending) == 0 {
+			fmt.Fprintf(a.stdout, "key %s was already confirmed on %s for %s\n", fpr, provenances[i].Confirmed.UTC().Format(time.DateOnly), printableList(e.Addresses))
 			continue
 		}
 		if !*yes {
-			ok, err := a.askConfirmation(ctx, replies, e)
+			ok, err := a.askConfirmation(ctx, replies, e, pending)
 			if err != nil {
 				return err
 			}
@@ -134,13 +146,21 @@ func findPrimaryKey(ctx context.Context, kr *keyring.Keyring, fpr string) (keyri
 	}
 }
 
-// askConfirmation shows the key e on standard error and reads the reply
+// askConfirmation shows the key e, and the addresses pending that the
+// confirmation would cover, on standard error and reads the reply
 // from replies, the terminal on standard input. Only "y" or "yes" confirms.
-func (a *app) askConfirmation(ctx context.Context, replies *bufio.Reader, e keyring.Entry) (bool, error) {
+func (a *app) askConfirmation(ctx context.Context, replies *bufio.Reader, e keyring.Entry, pending []string) (bool, error) {
 	fmt.Fprintf(a.stderr, "\nfingerprint  %s\n", groupedFingerprint(e.Fingerprint))
 	for _, id := range e.UserIDs {
 		fmt.Fprintf(a.stderr, "user ID      %s\n", printable(id))
 	}
+	confirmed := slices.DeleteFunc(slices.Clone(e.Addresses), func(address string) bool {
+		return slices.Contains(pending, address)
+	})
+	if len(confirmed) > 0 {
+		fmt.Fprintf(a.stderr, "confirmed    for %s before\n", printableList(confirmed))
+	}
+	fmt.Fprintf(a.stderr, "to confirm   for %s\n", printableList(pending))
 	fmt.Fprintf(a.stderr, "origin       %s\n", originDetail(e.Origin, e.Source))
 	if !e.Created.IsZero() {
 		fmt.Fprintf(a.stderr, "created      %s\n", e.Created.UTC().Format(time.DateOnly))
@@ -158,6 +178,18 @@ func (a *app) askConfirmation(ctx context.Context, replies *bufio.Reader, e keyr
 	}
 	reply := strings.ToLower(strings.TrimSpace(line))
 	return reply == "y" || reply == "yes", nil
+}
+
+// unconfirmedAddresses returns those of addresses that p is not confirmed
+// for.
+func unconfirmedAddresses(p keyring.Provenance, addresses []string) []string {
+	var pending []string
+	for _, address := range addresses {
+		if !p.ConfirmedFor(address) {
+			pending = append(pending, address)
+		}
+	}
+	return pending
 }
 
 // groupedFingerprint returns fpr in uppercase groups of 4 hex digits, as

@@ -59,6 +59,7 @@ func TestScripts(t *testing.T) {
 			"datein":          cmdDateIn,
 			"wkd":             cmdWKD,
 			"certfingerprint": cmdCertFingerprint,
+			"adduid":          cmdAddUID,
 		},
 	})
 }
