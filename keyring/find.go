@@ -220,8 +220,9 @@ func (k *Keyring) certToExport(ctx context.Context, fingerprint string) (string,
 // the secret key stored for it, if any, and reports whether there was one.
 // It takes only a full fingerprint (40 or 64 hex digits, written as Find
 // accepts it), so a typo cannot match another key. Files that could not be
-// read are removed too, but copies kept beside them by Import are not. An
-// unknown fingerprint returns an error that wraps ErrNotFound.
+// read are removed too, but the copies that Import kept of them in the
+// folder "corrupt" are not. An unknown fingerprint returns an error that
+// wraps ErrNotFound.
 //
 // The secret key goes first, so that a crash in between leaves a
 // certificate without its secret key, never a secret key without the
