@@ -263,12 +263,36 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 }
 
 // parseFlags parses args, prints the help of the command for -h or --help,
-// and turns a flag error into a usage error.
+// and turns a flag error into a usage error. Flags may also follow the
+// arguments, as in "keyring list ADDRESS --json", because the flag package
+// alone stops at the first argument and would read --json as a second one.
+// After "--", every word is an argument. fs.Args returns the arguments.
 func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := a.parseSome(fs, args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		parsed := len(args) - len(rest)
+		if len(rest) == 0 || parsed > 0 && args[parsed-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	// The leading "--" keeps an argument such as "-x" from being read as a
+	// flag on this last pass.
+	return fs.Parse(append([]string{"--"}, positional...))
+}
+
+// parseSome parses args with fs up to the first argument.
+func (a *app) parseSome(fs *flag.FlagSet, args []string) error {
 	err := fs.Parse(args)
 	switch {
 	case err == nil:
-		return checkFlagOrder(fs, args)
+		return nil
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprintf(a.stdout, "Usage: sealmail %s\n", a.synopses[fs])
 		printFlags(a.stdout, fs)
@@ -278,26 +302,6 @@ func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
 	default:
 		return usagef("%s: %v", fs.Name(), strings.Replace(err.Error(), "flag -", "flag --", 1))
 	}
-}
-
-// checkFlagOrder rejects a flag given after an argument: the flag package
-// stops at the first argument, so "list ADDRESS --json" would take --json
-// for a second argument. After "--", every word is an argument.
-func checkFlagOrder(fs *flag.FlagSet, args []string) error {
-	parsed := len(args) - fs.NArg()
-	if fs.NArg() < 2 || parsed > 0 && args[parsed-1] == "--" {
-		return nil
-	}
-	for _, arg := range fs.Args()[1:] {
-		if arg == "--" {
-			return nil
-		}
-		if len(arg) > 1 && strings.HasPrefix(arg, "-") {
-			return usagef("%s: the flag %s comes after the argument %q: flags go before the arguments, as in \"sealmail %s %s %s ...\"",
-				fs.Name(), arg, fs.Arg(0), fs.Name(), arg, fs.Arg(0))
-		}
-	}
-	return nil
 }
 
 // progress prints a line of progress to standard error.

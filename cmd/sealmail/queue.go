@@ -142,35 +142,14 @@ func (a *app) queueRetry(ctx context.Context, args []string) error {
 	fs := a.newFlagSet("queue retry", "queue retry [transport flags] ID...")
 	var overrides transportOverrides
 	overrides.register(fs)
-	ids, err := a.parseInterspersed(fs, args)
-	if err != nil {
+	if err := a.parseFlags(fs, args); err != nil {
 		return err
 	}
+	ids := fs.Args()
 	if len(ids) == 0 {
 		return usagef("queue retry: missing entry ID: name the entries to send (\"sealmail queue list\" shows them), or run \"sealmail queue flush\" to send every entry that is due")
 	}
 	return a.retryEntries(ctx, ids, overrides.options())
-}
-
-// parseInterspersed parses args with fs and returns the arguments that are
-// not flags, so that flags may follow them too.
-func (a *app) parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var rest []string
-	for {
-		if err := a.parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		i := 0
-		for i < len(args) && !strings.HasPrefix(args[i], "-") {
-			i++
-		}
-		rest = append(rest, args[:i]...)
-		if i == len(args) {
-			return rest, nil
-		}
-		args = args[i:]
-	}
 }
 
 // queueFlush retries every entry that is due and fails unless the queue is
