@@ -56,6 +56,10 @@ type Entry struct {
 	Origin    Origin     `json:"origin"`
 	Source    string     `json:"source"`
 	Confirmed *time.Time `json:"confirmed"`
+	// ConfirmedAddresses are the addresses of Addresses that the
+	// confirmation covers: those the key had when the user confirmed it. A
+	// user ID that arrived later for another address is not confirmed.
+	ConfirmedAddresses []string `json:"confirmed_addresses"`
 
 	// ProvenanceProblem is the reason the provenance of an OpenPGP key
 	// could not be read, or "": the key then counts as never confirmed.
@@ -256,6 +260,7 @@ func (k *Keyring) describeCert(cert *openpgp.Entity, hasSecret bool, now time.Ti
 			Origin:                  provenance.Origin,
 			Source:                  provenance.Source,
 			Confirmed:               provenance.Confirmed,
+			ConfirmedAddresses:      confirmedAmong(provenance, addresses(cert)),
 			ProvenanceProblem:       damage,
 		},
 		primaryAddress: primaryAddress(cert),
@@ -284,4 +289,16 @@ func sortedEntries(keys []storedKey) []Entry {
 		entries[i] = key.entry
 	}
 	return entries
+}
+
+// confirmedAmong returns the addresses of list that p confirms, never nil
+// so that the JSON document has a list.
+func confirmedAmong(p Provenance, list []string) []string {
+	confirmed := []string{}
+	for _, address := range list {
+		if p.ConfirmedFor(address) {
+			confirmed = append(confirmed, address)
+		}
+	}
+	return confirmed
 }

@@ -289,6 +289,7 @@ func TestEntryJSONHasEveryField(t *testing.T) {
 		"expires":                   "null",
 		"encryption_subkey_expires": "null",
 		"source":                    `""`,
+		"confirmed_addresses":       "[]",
 	} {
 		if got, ok := fields[name]; !ok || string(got) != want {
 			t.Errorf("field %q = %s (present: %v), want %s", name, got, ok, want)

@@ -193,10 +193,20 @@ func describeProvenance(e keyring.Entry) string {
 	if e.Origin == keyring.OriginUnknown {
 		origin = "origin unknown"
 	}
-	if e.Confirmed == nil {
-		return origin + ", not confirmed"
+	return origin + ", " + describeConfirmation(e)
+}
+
+// describeConfirmation says whether the user confirmed e, and for which
+// addresses when the confirmation covers only some of them.
+func describeConfirmation(e keyring.Entry) string {
+	switch {
+	case e.Confirmed == nil || len(e.ConfirmedAddresses) == 0 && len(e.Addresses) > 0:
+		return "not confirmed"
+	case len(e.ConfirmedAddresses) < len(e.Addresses):
+		return "confirmed for " + printableList(e.ConfirmedAddresses) + " only"
+	default:
+		return "confirmed"
 	}
-	return origin + ", confirmed"
 }
 
 // warnProvenance prints a warning for each entry whose provenance file is

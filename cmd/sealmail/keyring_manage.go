@@ -94,8 +94,11 @@ func printEntry(w io.Writer, e keyring.Entry) {
 	if e.Kind == keyring.KindOpenPGP && e.Status != keyring.StatusUnreadable {
 		fmt.Fprintf(w, "origin       %s\n", originDetail(e.Origin, e.Source))
 		confirmed := "no"
-		if e.Confirmed != nil {
+		if c := describeConfirmation(e); c != "not confirmed" {
 			confirmed = e.Confirmed.UTC().Format(time.DateOnly)
+			if c != "confirmed" {
+				confirmed += ", " + c
+			}
 		}
 		fmt.Fprintf(w, "confirmed    %s\n", confirmed)
 	}
