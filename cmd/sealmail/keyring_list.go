@@ -196,7 +196,7 @@ func describeProvenance(e keyring.Entry) string {
 	return origin + ", " + describeConfirmation(e)
 }
 
-// describeConfirmation says whether the user confirmed e, and for which
+// describeConfirmation describes whether the user confirmed e, and for which
 // addresses when the confirmation covers only some of them.
 func describeConfirmation(e keyring.Entry) string {
 	switch {
