@@ -275,7 +275,7 @@ func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 		rest := fs.Args()
 		parsed := len(args) - len(rest)
-		if len(rest) == 0 || parsed > 0 && args[parsed-1] == "--" {
+		if len(rest) == 0 || endedByDoubleDash(fs, args[:parsed]) {
 			positional = append(positional, rest...)
 			break
 		}
@@ -285,6 +285,32 @@ func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
 	// The leading "--" keeps an argument such as "-x" from being read as a
 	// flag on this last pass.
 	return fs.Parse(append([]string{"--"}, positional...))
+}
+
+// endedByDoubleDash reports whether the flag package, having read the words
+// consumed, stopped at "--", the end of the flags, rather than at an
+// argument. A
+// "--" that is the value of a flag, as in "--subject --", does not end
+// them.
+func endedByDoubleDash(fs *flag.FlagSet, consumed []string) bool {
+	n := len(consumed)
+	if n == 0 || consumed[n-1] != "--" {
+		return false
+	}
+	if n == 1 {
+		return true
+	}
+	prev := consumed[n-2]
+	if !strings.HasPrefix(prev, "-") || strings.Contains(prev, "=") {
+		return true
+	}
+	f := fs.Lookup(strings.TrimLeft(prev, "-"))
+	if f == nil {
+		return true
+	}
+	// A flag that takes a value took the "--" as its value.
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // parseSome parses args with fs up to the first argument.
