@@ -96,7 +96,7 @@
 // address that already has one may go unseen for up to that second.
 //
 // Every method that writes (Import, ImportWithOptions, AddTrustAnchor,
-// Confirm and Remove) takes the writelock. Readers need no lock, because
+// Confirm, Remove and RemoveKey) takes the writelock. Readers need no lock, because
 // every write is an atomic rename or removal, so a read-only keyring can be
 // read. A stored file that cannot be read or parsed is skipped by the
 // lookups and reported by List and Find with StatusUnreadable, so one

@@ -13,8 +13,8 @@ import (
 
 // lock takes the exclusive flock on the writelock file of the certificate
 // directory, which every writer of the directory holds, and returns the
-// function that releases it. The same lock guards the secret folder and the
-// provenance folder. Once it holds the lock, it removes the temporary files
+// function that releases it. The same lock guards the secret, provenance and
+// corrupt folders. Once it holds the lock, it removes the temporary files
 // of writers that were killed.
 //
 // It polls with LOCK_NB rather than blocking in flock, because a blocked

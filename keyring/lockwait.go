@@ -6,10 +6,10 @@ import "time"
 // another program, before it calls the function set with OnLockWait.
 const LockWaitNotice = time.Second
 
-// OnLockWait sets the function that Import, Confirm, Remove and
-// AddTrustAnchor call, once each, when another program has held the
-// writelock of the certificate directory for LockWaitNotice, with the path
-// of the writelock file. The wait goes on until the lock is free or the
+// OnLockWait sets the function that every writing method (Import,
+// ImportWithOptions, AddTrustAnchor, Confirm, Remove and RemoveKey) calls
+// once, when another program has held the writelock of the certificate
+// directory for LockWaitNotice, with the path of the writelock file. The wait goes on until the lock is free or the
 // context of the call is done. The function runs on the waiting goroutine
 // and should return quickly, as by printing a notice. A nil function, the
 // default, says nothing.

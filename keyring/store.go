@@ -132,12 +132,16 @@ func isTemporaryName(name string) bool {
 
 // removeTemporaryFiles deletes the temporary files that writers killed
 // in the middle of writeFileAtomic left in the certificate directory, the
-// secret folder, the provenance folder and the folder of corrupt copies. It must be called with the lock
-// held, because every writer of those folders holds it while its temporary
+// secret folder, the provenance folder and the folder of corrupt copies.
+// It must be called with the lock held, because every writer of those folders holds it while its temporary
 // file exists, so any such file found then is stale. Failures are ignored:
 // a leftover file wastes space, and readers skip it.
 func (k *Keyring) removeTemporaryFiles() {
-	dirs := []string{k.secretDir, filepath.Join(k.dir, provenanceDirName), filepath.Join(k.dir, corruptDirName)}
+	dirs := []string{
+		k.secretDir,
+		filepath.Join(k.dir, provenanceDirName),
+		filepath.Join(k.dir, corruptDirName),
+	}
 	prefixes, _ := os.ReadDir(k.certDir)
 	for _, prefix := range prefixes {
 		if prefix.IsDir() && len(prefix.Name()) == 2 {
@@ -160,7 +164,8 @@ func (k *Keyring) removeTemporaryFiles() {
 	files, _ := os.ReadDir(k.dir)
 	for _, file := range files {
 		name := file.Name()
-		if file.Type().IsRegular() && isTemporaryName(name) && strings.HasPrefix(name, temporaryPrefix+indexFileName+"-") {
+		indexTemporary := strings.HasPrefix(name, temporaryPrefix+indexFileName+"-")
+		if file.Type().IsRegular() && isTemporaryName(name) && indexTemporary {
 			os.Remove(filepath.Join(k.dir, name))
 		}
 	}
