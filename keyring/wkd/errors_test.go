@@ -29,26 +29,6 @@ func checkMessage(t *testing.T, err error, parts ...string) {
 	}
 }
 
-func TestLookupUntrustedCAMessage(t *testing.T) {
-	trusted, err := wkdtest.NewCA("Trusted CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := wkdtest.NewCA("Other CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := newDirectoryWithCert(t, trusted, other, "openpgpkey.example.org", "example.org")
-
-	_, err = wkd.Lookup(context.Background(), d.client(), testAddress)
-	var unknown x509.UnknownAuthorityError
-	if !errors.As(err, &unknown) {
-		t.Fatalf("error = %v, want x509.UnknownAuthorityError", err)
-	}
-	checkMessage(t, err, "the certificate of openpgpkey.example.org was not issued by a certificate authority that the client trusts",
-		"ask its administrator")
-}
-
 func TestLookupExpiredCertificateMessage(t *testing.T) {
 	d := newDirectory(t)
 	d.publish(t, d.advanced, testKey)

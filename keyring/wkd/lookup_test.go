@@ -198,6 +198,8 @@ func TestLookupUntrustedCA(t *testing.T) {
 	if errors.Is(err, wkd.ErrNotFound) {
 		t.Error("a certificate error wraps ErrNotFound")
 	}
+	checkMessage(t, err, "the certificate of openpgpkey.example.org was not issued by a certificate authority that the client trusts",
+		"ask its administrator")
 	if result.Key != nil {
 		t.Errorf("Key = %q, want none", result.Key)
 	}
