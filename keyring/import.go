@@ -163,7 +163,7 @@ func (k *Keyring) importOpenPGP(ctx context.Context, data []byte, opts ImportOpt
 
 // checkImportOptions applies ImportOptions.Address and PublicOnly to the
 // parsed input, before anything is stored. It drops the user IDs for other
-// addresses and rejects what the options forbid. With skipOtherKeys, a key
+// addresses and rejects what the options forbid. With SkipOtherKeys, a key
 // without a user ID for the address is dropped instead and its fingerprint
 // returned, unless no key is left.
 func checkImportOptions(in *keyInput, opts ImportOptions) (skipped []string, err error) {
@@ -185,7 +185,7 @@ func checkImportOptions(in *keyInput, opts ImportOptions) (skipped []string, err
 		switch {
 		case len(e.Identities) > 0:
 			kept = append(kept, e)
-		case opts.skipOtherKeys:
+		case opts.SkipOtherKeys:
 			skipped = append(skipped, displayFingerprint(e))
 		default:
 			return nil, fmt.Errorf("failed to import key %s for %q: %w", displayFingerprint(e), opts.Address, ErrNoMatchingUserID)

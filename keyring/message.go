@@ -166,7 +166,7 @@ func messageKeyOptions(key mailkeys.Key, from string) ImportOptions {
 		origin = OriginAutocrypt
 	}
 	return ImportOptions{Origin: origin, Source: from, Address: key.Address, PublicOnly: true,
-		skipOtherKeys: key.Kind != mailkeys.KindAutocrypt}
+		SkipOtherKeys: key.Kind != mailkeys.KindAutocrypt}
 }
 
 // noKeyInMessage returns the error for the message data without keys or

@@ -38,15 +38,18 @@ type ImportOptions struct {
 	// bundle with an error that wraps ErrSecretKey, for sources that must
 	// carry certificates only.
 	PublicOnly bool
+	// SkipOtherKeys, with Address set, drops the OpenPGP keys without a
+	// user ID for the address instead of failing. The Warning of the first
+	// Imported names them. It suits sources that may carry other keys
+	// beside the one for the address, such as a key file attached to a
+	// message or a Web Key Directory. When no key is left, the error wraps
+	// ErrNoMatchingUserID.
+	SkipOtherKeys bool
 
 	// precheck, when set, runs with the lock held before anything is
 	// stored, and its error stops the import: GenerateSecretKey checks
 	// there that no other process stored a key for the address meanwhile.
 	precheck func(context.Context) error
-	// skipOtherKeys drops, with Address set, the keys without a user ID
-	// for it instead of failing, because a key file attached to a message
-	// may contain the sender's key beside others.
-	skipOtherKeys bool
 }
 
 // ErrNoMatchingUserID is wrapped by the error of ImportWithOptions when

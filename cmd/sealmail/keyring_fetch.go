@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -61,14 +60,11 @@ func (a *app) fetchKey(ctx context.Context, kr *keyring.Keyring, client *http.Cl
 		return fmt.Errorf("%w; ask the owner of %s for the key and import it with \"sealmail keyring import FILE\"", err, address)
 	}
 	if err != nil {
-		return withLookupHint(err)
-	}
-	imported, others, err := importFetched(ctx, kr, address, result)
-	if err != nil {
 		return err
 	}
-	if note := othersNote(address, result.URL, others); note != "" {
-		a.progress("%s", note)
+	imported, err := importFetched(ctx, kr, address, result)
+	if err != nil {
+		return err
 	}
 
 	for _, k := range imported {
@@ -84,48 +80,25 @@ func (a *app) fetchKey(ctx context.Context, kr *keyring.Keyring, client *http.Cl
 // importFetched stores the keys of a lookup of address that have a user
 // ID for it. Only those user IDs are kept, and a secret key is rejected,
 // because the directory vouches for that address alone and should never
-// serve one. It returns the stored keys and the names of the skipped keys
-// without a user ID for the address, and fails when no key has one.
-func importFetched(ctx context.Context, kr *keyring.Keyring, address string, result wkd.Result) (imported []keyring.Imported, others []string, err error) {
-	data := result.Key
-	if keys, ok := splitServedKeys(result.Key, address); ok {
-		if len(keys.matching) == 0 && len(keys.others) > 0 {
-			return nil, nil, fmt.Errorf("failed to store a key from %s: the served keys have no user ID for %s: %s; ask the owner of %s for the key",
-				result.URL, address, strings.Join(keys.others, ", "), address)
-		}
-		data, others = keys.matching, keys.others
-	}
-
-	imported, err = kr.ImportWithOptions(ctx, bytes.NewReader(data), keyring.ImportOptions{
-		Origin:     keyring.OriginWKD,
-		Source:     result.URL,
-		Address:    address,
-		PublicOnly: true,
+// serve one. The keyring drops the other keys and names them in the
+// Warning of the first key stored. When no key has a user ID for the
+// address, importFetched fails and stores nothing.
+func importFetched(ctx context.Context, kr *keyring.Keyring, address string, result wkd.Result) ([]keyring.Imported, error) {
+	imported, err := kr.ImportWithOptions(ctx, bytes.NewReader(result.Key), keyring.ImportOptions{
+		Origin:        keyring.OriginWKD,
+		Source:        result.URL,
+		Address:       address,
+		PublicOnly:    true,
+		SkipOtherKeys: true,
 	})
+	if errors.Is(err, keyring.ErrNoMatchingUserID) {
+		return imported, fmt.Errorf("failed to store a key from %s: the served keys have no user ID for %s; ask the owner of %s for the key: %w",
+			result.URL, address, address, err)
+	}
 	if err != nil {
-		return imported, nil, fmt.Errorf("failed to store the key from %s: %w", result.URL, err)
+		return imported, fmt.Errorf("failed to store the key from %s: %w", result.URL, err)
 	}
-	return imported, others, nil
-}
-
-// othersNote returns the note on the keys that the directory at served
-// returned beside the keys for address, or "" when there were none.
-func othersNote(address, served string, others []string) string {
-	if len(others) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("note: %s also returned %s, without a user ID for %s, which were not stored",
-		printable(served), strings.Join(others, ", "), address)
-}
-
-// withLookupHint adds to a lookup error the step that fixes it on this
-// computer, where there is one.
-func withLookupHint(err error) error {
-	var unknownAuthority x509.UnknownAuthorityError
-	if errors.As(err, &unknownAuthority) {
-		return fmt.Errorf("%w; sealmail trusts the certificate authorities of the system, and for a test server, SSL_CERT_FILE can name a PEM file with its CA certificate", err)
-	}
-	return err
+	return imported, nil
 }
 
 // keyringRefresh looks up the addresses of the stored OpenPGP keys again and
@@ -227,11 +200,6 @@ func startLookups(ctx context.Context, client *http.Client, targets []refreshTar
 	for range min(refreshWorkers, len(targets)) {
 		go func() {
 			for i := range next {
-				if _, _, err := wkd.URLs(targets[i].address); err != nil {
-					// refreshAddress reports the address as skipped.
-					results[i] <- lookupResult{err: err}
-					continue
-				}
 				result, err := wkd.Lookup(ctx, client, targets[i].address)
 				results[i] <- lookupResult{result: result, err: err}
 			}
@@ -308,8 +276,11 @@ func groupByAddress(entries []keyring.Entry) []refreshTarget {
 // returns what changed: "updated ...", "unchanged", "not found ..." or
 // "skipped ...". An error means the lookup or the import failed.
 func (a *app) refreshAddress(ctx context.Context, kr *keyring.Keyring, target refreshTarget, lookup lookupResult, now time.Time) (string, error) {
-	if _, _, err := wkd.URLs(target.address); err != nil {
-		return fmt.Sprintf("skipped: %v", err), nil
+	// Lookup checks the address before it connects, so a stored address
+	// that cannot be looked up, such as one with an IP literal for its
+	// domain, ends here without a request.
+	if errors.Is(lookup.err, wkd.ErrInvalidAddress) {
+		return fmt.Sprintf("skipped: %v", lookup.err), nil
 	}
 	before := make(map[string][]byte, len(target.keys))
 	for fpr := range target.keys {
@@ -325,14 +296,11 @@ func (a *app) refreshAddress(ctx context.Context, kr *keyring.Keyring, target re
 		return "not found: the Web Key Directory of the domain publishes no key for the address", nil
 	}
 	if err != nil {
-		return "", withLookupHint(err)
-	}
-	imported, others, err := importFetched(ctx, kr, target.address, result)
-	if err != nil {
 		return "", err
 	}
-	if note := othersNote(target.address, result.URL, others); note != "" {
-		a.progress("%s", note)
+	imported, err := importFetched(ctx, kr, target.address, result)
+	if err != nil {
+		return "", err
 	}
 
 	var changes []string
