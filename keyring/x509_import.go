@@ -31,7 +31,8 @@ type ImportOptions struct {
 	Source string
 	// Address, when set, keeps only the user IDs of each OpenPGP key that
 	// are for this address, as a key from a Web Key Directory or an
-	// Autocrypt header must be stored. A key without one is rejected with
+	// Autocrypt header must be stored. The input must then be OpenPGP
+	// keys: a message or X.509 data is rejected. A key without one is rejected with
 	// an error that wraps ErrNoMatchingUserID, and nothing is stored.
 	Address string
 	// PublicOnly rejects input that contains a secret key or a PKCS#12
@@ -102,6 +103,17 @@ func (k *Keyring) ImportWithOptions(ctx context.Context, r io.Reader, opts Impor
 		return nil, err
 	}
 
+	// Input for one address, from a Web Key Directory or an Autocrypt
+	// header, must be OpenPGP keys. A message or X.509 data there would
+	// store keys and certificates under another origin and address than
+	// the caller named.
+	if opts.Address != "" {
+		imported, err := k.importOpenPGP(ctx, data, opts)
+		for i := range imported {
+			imported[i].Kind = KindOpenPGP
+		}
+		return imported, err
+	}
 	// A message is recognised first, because its body may contain PEM or
 	// armor that the other branches would take for the whole input.
 	if isMessage(data) {
