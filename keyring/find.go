@@ -220,9 +220,10 @@ func (k *Keyring) certToExport(ctx context.Context, fingerprint string) (string,
 // the secret key stored for it, if any, and reports whether there was one.
 // It takes only a full fingerprint (40 or 64 hex digits, written as Find
 // accepts it), so a typo cannot match another key. Files that could not be
-// read are removed too, but the copies that Import kept of them in the
-// folder "corrupt" are not. An unknown fingerprint returns an error that
-// wraps ErrNotFound.
+// read are removed too, and so are the copies of the secret key file that
+// Import kept in the folder "corrupt", as they may hold secret key
+// material; the kept copies of the certificate stay. An unknown
+// fingerprint returns an error that wraps ErrNotFound.
 //
 // The secret key goes first, so that a crash in between leaves a
 // certificate without its secret key, never a secret key without the
@@ -250,7 +251,8 @@ type RemoveOptions struct {
 
 // RemoveKey deletes what Remove deletes. Unless opts.Secret is set, a
 // fingerprint with a stored secret key or S/MIME identity deletes nothing
-// and returns an error that wraps ErrSecretKeyStored. That check is made
+// and returns an error that wraps ErrSecretKeyStored, and the kept copies
+// of an unreadable secret key file stay in the folder "corrupt". That check is made
 // with the lock held, so a secret key imported by another process after the
 // caller looked cannot be deleted by mistake.
 func (k *Keyring) RemoveKey(ctx context.Context, fingerprint string, opts RemoveOptions) (removedSecret bool, err error) {
@@ -274,6 +276,11 @@ func (k *Keyring) RemoveKey(ctx context.Context, fingerprint string, opts Remove
 	removedSecret, err = removeFile(k.secretPath(fpr))
 	if err != nil {
 		return false, err
+	}
+	if opts.Secret {
+		if err := k.removeKeptSecrets(fpr); err != nil {
+			return removedSecret, err
+		}
 	}
 	if err := k.refreshIndex(ctx); err != nil {
 		return false, err
@@ -299,6 +306,22 @@ func (k *Keyring) RemoveKey(ctx context.Context, fingerprint string, opts Remove
 		return false, notFound("remove", fpr)
 	}
 	return removedSecret, nil
+}
+
+// removeKeptSecrets deletes the copies of unreadable secret key files of
+// fpr that Import kept in the folder "corrupt", with the lock held.
+func (k *Keyring) removeKeptSecrets(fpr string) error {
+	// fpr is hex, so the pattern has no metacharacters but the star.
+	paths, err := filepath.Glob(filepath.Join(k.dir, corruptDirName, fpr+".secret.*"))
+	if err != nil {
+		return fmt.Errorf("failed to find the kept copies of the secret key 0x%s: %w", strings.ToUpper(fpr), err)
+	}
+	for _, path := range paths {
+		if _, err := removeFile(path); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // removeFile deletes the file at path and syncs its folder, and reports

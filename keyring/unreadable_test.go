@@ -263,3 +263,39 @@ func TestReadersIgnoreJunkNames(t *testing.T) {
 	}
 	importBytes(t, k, publicBytes(t, e))
 }
+
+// Removing a key with its secret key also deletes the copies of its
+// unreadable secret key file that Import kept, as they may hold secret key
+// material; the kept copies of the certificate stay.
+func TestRemoveDeletesKeptSecretCopies(t *testing.T) {
+	ctx := context.Background()
+	k := openTemp(t)
+	own := generate(t, "Own", "own@example.org", GenerateOptions{})
+	secret := secretBytes(t, own)
+	importBytes(t, k, secret)
+	fpr := fingerprint(own)
+	corruptFile(t, k.secretPath(fpr))
+	importBytes(t, k, secret)
+	corruptFile(t, k.certPath(fpr))
+	importBytes(t, k, secret)
+	if len(keptCopies(t, k, fpr, "secret")) != 1 || len(keptCopies(t, k, fpr, "certificate")) != 1 {
+		t.Fatalf("kept copies: secret %q, certificate %q, want one of each",
+			keptCopies(t, k, fpr, "secret"), keptCopies(t, k, fpr, "certificate"))
+	}
+
+	if _, err := k.RemoveKey(ctx, fpr, RemoveOptions{}); !errors.Is(err, ErrSecretKeyStored) {
+		t.Fatalf("RemoveKey without Secret: %v, want ErrSecretKeyStored", err)
+	}
+	if copies := keptCopies(t, k, fpr, "secret"); len(copies) != 1 {
+		t.Errorf("RemoveKey without Secret deleted the kept copies of the secret key: %q left", copies)
+	}
+	if _, err := k.RemoveKey(ctx, fpr, RemoveOptions{Secret: true}); err != nil {
+		t.Fatalf("RemoveKey: %v", err)
+	}
+	if copies := keptCopies(t, k, fpr, "secret"); len(copies) != 0 {
+		t.Errorf("kept copies of the secret key after RemoveKey: %q", copies)
+	}
+	if copies := keptCopies(t, k, fpr, "certificate"); len(copies) != 1 {
+		t.Errorf("kept copies of the certificate after RemoveKey = %q, want one", copies)
+	}
+}
