@@ -155,7 +155,7 @@ func TestUnknownFingerprintNotFound(t *testing.T) {
 		{"show", func() error { _, err := k.Find(ctx, unknown, time.Now()); return err }},
 		{"export", func() error { _, err := k.Export(ctx, unknown); return err }},
 		{"remove", func() error { _, err := k.Remove(ctx, unknown); return err }},
-		{"confirm", func() error { _, err := k.Confirm(ctx, unknown, time.Now()); return err }},
+		{"confirm", func() error { _, err := k.Confirm(ctx, unknown, []string{"bob@example.org"}, time.Now()); return err }},
 		{"provenance", func() error { _, err := k.Provenance(ctx, unknown); return err }},
 	}
 	for _, op := range operations {

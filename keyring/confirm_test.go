@@ -22,10 +22,10 @@ func withUserID(t *testing.T, e *openpgp.Entity, name, address string) []byte {
 	return publicBytes(t, e)
 }
 
-// confirm confirms e in k, failing the test on an error.
+// confirm confirms e in k for the addresses e has, failing the test on an error.
 func confirm(t *testing.T, k *Keyring, e *openpgp.Entity) {
 	t.Helper()
-	if _, err := k.Confirm(context.Background(), fingerprint(e), time.Now()); err != nil {
+	if _, err := k.Confirm(context.Background(), fingerprint(e), addresses(e), time.Now()); err != nil {
 		t.Fatalf("Confirm(%s): %v", fingerprint(e), err)
 	}
 }
@@ -283,5 +283,92 @@ func TestForgedUserIDDoesNotReplaceUnusableConfirmedKey(t *testing.T) {
 	lookup := lookupError(t, err)
 	if lookup.HeldBack == nil || lookup.HeldBack.Fingerprint != fingerprint(mallory) || lookup.HeldBack.Origin != OriginAttached {
 		t.Fatalf("EncryptionKey(bob) = %v, want a refusal that names Mallory's key from the attached key", err)
+	}
+}
+
+// Confirm covers only the addresses the user was shown: a user ID that an
+// import added while the user read the prompt stays unconfirmed.
+func TestConfirmCoversOnlyTheAddressesGiven(t *testing.T) {
+	ctx := context.Background()
+	k := openTemp(t)
+	e := generate(t, "Carol", "carol@example.org", GenerateOptions{})
+	importBytes(t, k, withUserID(t, e, "Carol", "carol@work.example"))
+
+	p, err := k.Confirm(ctx, fingerprint(e), []string{"Carol@Example.org", "nobody@example.org"}, time.Now())
+	if err != nil {
+		t.Fatalf("Confirm: %v", err)
+	}
+	if !p.ConfirmedFor("carol@example.org") {
+		t.Error("the address given is not confirmed")
+	}
+	for _, address := range []string{"carol@work.example", "nobody@example.org"} {
+		if p.ConfirmedFor(address) || provenance(t, k, e).ConfirmedFor(address) {
+			t.Errorf("%s is confirmed, but it was not given or the key has no user ID for it", address)
+		}
+	}
+	if got := p.ConfirmedAddresses(); len(got) != 1 || got[0] != "carol@example.org" {
+		t.Errorf("ConfirmedAddresses = %q, want [carol@example.org]", got)
+	}
+
+	if _, err := k.Confirm(ctx, fingerprint(e), nil, time.Now()); err == nil {
+		t.Error("Confirm with no address succeeded")
+	}
+}
+
+// A user ID without a record of its own in a record that has addresses was
+// added by another cert-d tool, or its arrival was not recorded: it is of
+// unknown origin, not of the key's, so it cannot replace an unusable
+// confirmed key as if the user had imported it.
+func TestUnrecordedUserIDHasUnknownOrigin(t *testing.T) {
+	ctx := context.Background()
+	k := openTemp(t)
+	bob, _ := makeUnusable(t, "revoked", "bob@example.org")
+	importBytes(t, k, publicBytes(t, bob))
+	confirm(t, k, bob)
+	mallory := generate(t, "Mallory", "mallory@example.org", GenerateOptions{})
+	importBytes(t, k, publicBytes(t, mallory))
+	if a := provenance(t, k, mallory).Address("mallory@example.org"); a.Origin != OriginFile {
+		t.Fatalf("Address(mallory) = %+v, want origin file", a)
+	}
+
+	// Another OpenPGP tool replaces the certificate, as cert-d tools do,
+	// with one that has a user ID for bob@.
+	forged := withUserID(t, mallory, "Bob", "bob@example.org")
+	temp := k.certPath(fingerprint(mallory)) + ".tmp"
+	if err := os.WriteFile(temp, forged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(temp, k.certPath(fingerprint(mallory))); err != nil {
+		t.Fatal(err)
+	}
+	// A lookup trusts the index for fullCheckInterval; skip the wait.
+	if err := k.refreshIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a := provenance(t, k, mallory).Address("bob@example.org"); a.Origin != OriginUnknown || a.Confirmed != nil {
+		t.Errorf("Address(bob) = %+v, want unknown origin and unconfirmed", a)
+	}
+	_, err := k.EncryptionKey(ctx, "bob@example.org", time.Now())
+	lookup := lookupError(t, err)
+	if lookup.Fingerprint != fingerprint(bob) || lookup.HeldBack == nil || lookup.HeldBack.Fingerprint != fingerprint(mallory) {
+		t.Errorf("EncryptionKey(bob) = %v, want a refusal that names the revoked confirmed key and holds back Mallory's", err)
+	}
+}
+
+// When no key is usable, the failure reported is that of the key the user
+// confirmed, even when an unusable unconfirmed key is newer.
+func TestUnusableConfirmedKeyFailureIsReported(t *testing.T) {
+	ctx := context.Background()
+	k := openTemp(t)
+	confirmed, status := makeUnusable(t, "expired", "bob@example.org")
+	importBytes(t, k, publicBytes(t, confirmed))
+	confirm(t, k, confirmed)
+	newer, _ := makeUnusable(t, "revoked", "bob@example.org")
+	importBytes(t, k, publicBytes(t, newer))
+
+	_, err := k.EncryptionKey(ctx, "bob@example.org", time.Now())
+	lookup := lookupError(t, err)
+	if lookup.Fingerprint != fingerprint(confirmed) || lookup.Status != status {
+		t.Errorf("LookupError = %s %s, want the confirmed key's %s %s", lookup.Status, lookup.Fingerprint, status, fingerprint(confirmed))
 	}
 }

@@ -387,7 +387,8 @@ type keyTrust struct {
 
 // pickKey returns the newest key among keys that has a user ID for address
 // and whose status at now is valid, or a *LookupError with the reason why the
-// newest key with the address is unusable.
+// newest key with the address confirmed for it, or else the newest key with
+// the address, is unusable.
 //
 // When trustOf is not nil, a key confirmed for the address is preferred to
 // any other, so a key that arrives later, as from a Web Key Directory,
@@ -466,6 +467,11 @@ func pickKey(keys []*openpgp.Entity, address string, now time.Time, secret bool,
 		return byUser, nil
 	case other != nil:
 		return other, nil
+	case confirmedFailure != nil:
+		// The key the user checked is the one the user expects, so its
+		// failure is the one to report, not that of a newer unconfirmed
+		// key.
+		return nil, confirmedFailure
 	case failure != nil:
 		return nil, failure
 	default:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -291,14 +292,13 @@ func sortedEntries(keys []storedKey) []Entry {
 	return entries
 }
 
-// confirmedAmong returns the addresses of list that p confirms, never nil
-// so that the JSON document has a list.
+// confirmedAmong returns the addresses of list that p confirms, sorted and
+// never nil so that the JSON document has a list. An address whose user ID
+// the key no longer has is left out.
 func confirmedAmong(p Provenance, list []string) []string {
-	confirmed := []string{}
-	for _, address := range list {
-		if p.ConfirmedFor(address) {
-			confirmed = append(confirmed, address)
-		}
-	}
-	return confirmed
+	return slices.DeleteFunc(p.ConfirmedAddresses(), func(confirmed string) bool {
+		return !slices.ContainsFunc(list, func(address string) bool {
+			return normalizeAddress(address) == confirmed
+		})
+	})
 }

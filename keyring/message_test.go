@@ -213,7 +213,7 @@ func TestImportMessageKeepsConfirmedKey(t *testing.T) {
 	newer := generate(t, "Bob", "bob@example.org", GenerateOptions{})
 	k := openTemp(t)
 	importBytes(t, k, publicBytes(t, confirmed))
-	if _, err := k.Confirm(ctx, fingerprint(confirmed), time.Now()); err != nil {
+	if _, err := k.Confirm(ctx, fingerprint(confirmed), []string{"bob@example.org"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 

@@ -81,13 +81,45 @@ func (p Provenance) ConfirmedFor(address string) bool {
 }
 
 // Address returns the provenance of the user IDs for address. An address
-// without an entry has the origin and source of the key and is not
-// confirmed: its record predates addresses, or another cert-d tool added it.
+// without an entry is not confirmed. In a record from before addresses were
+// recorded, it has the origin and source of the key. Otherwise its origin
+// is OriginUnknown: another cert-d tool added its user ID, or sealmail
+// stored the key but failed to record the arrival, so it cannot count as
+// coming from the user's hand.
 func (p Provenance) Address(address string) AddressProvenance {
 	if a, ok := p.Addresses[normalizeAddress(address)]; ok {
 		return a
 	}
-	return AddressProvenance{Origin: p.Origin, Source: p.Source}
+	if p.legacy {
+		return AddressProvenance{Origin: p.Origin, Source: p.Source}
+	}
+	return AddressProvenance{Origin: OriginUnknown}
+}
+
+// ConfirmedAddresses returns the sorted addresses the user confirmed the
+// key for, never nil.
+func (p Provenance) ConfirmedAddresses() []string {
+	list := []string{}
+	for address, a := range p.Addresses {
+		if a.Confirmed != nil {
+			list = append(list, address)
+		}
+	}
+	sort.Strings(list)
+	return list
+}
+
+// LegacyNote returns, for a key the user confirmed with a version of
+// sealmail that did not record the addresses a confirmation covers, a note
+// that says so, such as "confirmed on 2025-01-03 by an earlier version of
+// sealmail, which did not record the addresses a confirmation covers";
+// otherwise "".
+func (p Provenance) LegacyNote() string {
+	if p.LegacyConfirmed == nil {
+		return ""
+	}
+	return "confirmed on " + p.LegacyConfirmed.UTC().Format(time.DateOnly) +
+		" by an earlier version of sealmail, which did not record the addresses a confirmation covers"
 }
 
 // byHand reports whether a key or user ID from origin came from the user's
@@ -232,18 +264,28 @@ func (k *Keyring) recordArrival(fpr string, origin Origin, source string, secret
 
 // Confirm records that the user checked the fingerprint of the stored
 // OpenPGP key with the given primary key fingerprint (40 or 64 hex digits,
-// written as Find accepts it) with its owner. The confirmation covers the
-// addresses of the key's user IDs now, and not a user ID for another
-// address that a later import adds. A key confirmed for an address is
-// preferred by EncryptionKey over unconfirmed keys for it. An unknown
-// fingerprint returns an error that wraps ErrNotFound.
-func (k *Keyring) Confirm(ctx context.Context, fingerprint string, now time.Time) (Provenance, error) {
+// written as Find accepts it) with its owner, for the addresses toConfirm:
+// the ones the user was shown. It confirms only those of them that the key's
+// user IDs still have, so a user ID that an import added while the user
+// looked, or adds later, stays unconfirmed. An address of the list that the
+// key does not have is skipped. A key confirmed for an address is preferred
+// by EncryptionKey over unconfirmed keys for it. An empty list is an error,
+// and an unknown fingerprint returns an error that wraps ErrNotFound.
+func (k *Keyring) Confirm(ctx context.Context, fingerprint string, toConfirm []string, now time.Time) (Provenance, error) {
 	fpr, err := parseFingerprint("confirm", fingerprint)
 	if err != nil {
 		return Provenance{}, err
 	}
+	if len(toConfirm) == 0 {
+		return Provenance{}, fmt.Errorf("failed to confirm key 0x%s: no address given: name the addresses of its user IDs that the user checked the fingerprint for",
+			strings.ToUpper(fpr))
+	}
 	if err := ctx.Err(); err != nil {
 		return Provenance{}, err
+	}
+	wanted := make(map[string]bool, len(toConfirm))
+	for _, address := range toConfirm {
+		wanted[normalizeAddress(address)] = true
 	}
 
 	unlock, err := k.lock(ctx)
@@ -273,7 +315,12 @@ func (k *Keyring) Confirm(ctx context.Context, fingerprint string, now time.Time
 	}
 	confirmed := now.UTC().Truncate(time.Second)
 	changed := p.legacy
+	// The user IDs are read again under the lock: the list names what the
+	// user saw, the certificate what the key has now.
 	for _, address := range addresses(cert) {
+		if !wanted[normalizeAddress(address)] {
+			continue
+		}
 		a := p.Address(address)
 		if a.Confirmed == nil {
 			a.Confirmed = &confirmed
@@ -337,10 +384,10 @@ func (k *Keyring) heldBack(ctx context.Context, e *openpgp.Entity, now time.Time
 	if len(unconfirmed) > 0 && p.Confirmed != nil {
 		list := strings.Join(unconfirmed, ", ")
 		warnings = append(warnings, fmt.Sprintf("the key %s was confirmed for %s but not for %s, so mail to %s counts as unconfirmed; check the fingerprint with the owner of %s and run \"sealmail keyring confirm %s\"",
-			displayFingerprint(e), strings.Join(confirmedAddresses(p), ", "), list, list, list, strings.ToUpper(fpr)))
+			displayFingerprint(e), strings.Join(p.ConfirmedAddresses(), ", "), list, list, list, strings.ToUpper(fpr)))
 	}
 	if len(unconfirmed) > 0 && p.LegacyConfirmed != nil {
-		warnings = append(warnings, legacyWarning(displayFingerprint(e), *p.LegacyConfirmed))
+		warnings = append(warnings, legacyWarning(displayFingerprint(e), p))
 	}
 	return strings.Join(warnings, "; "), nil
 }
@@ -387,23 +434,12 @@ func (k *Keyring) heldBackFor(ctx context.Context, e *openpgp.Entity, p Provenan
 		failure.reason(), address, displayFingerprint(e), describeArrival(origin), strings.ToUpper(fpr)), nil
 }
 
-// confirmedAddresses returns the sorted addresses p is confirmed for.
-func confirmedAddresses(p Provenance) []string {
-	var list []string
-	for address, a := range p.Addresses {
-		if a.Confirmed != nil {
-			list = append(list, address)
-		}
-	}
-	sort.Strings(list)
-	return list
-}
-
-// legacyWarning returns the warning that key, confirmed on the date of
-// confirmed by a sealmail that did not record addresses, is unconfirmed.
-func legacyWarning(key string, confirmed time.Time) string {
-	return fmt.Sprintf("the key %s was confirmed on %s by an earlier version of sealmail, which did not record the addresses a confirmation covers, so it counts as unconfirmed; check its fingerprint with its owner and run \"sealmail keyring confirm %s\" again",
-		key, confirmed.UTC().Format(time.DateOnly), strings.TrimPrefix(key, "0x"))
+// legacyWarning returns the warning that key, with provenance p whose
+// confirmation is from a sealmail that did not record addresses, is
+// unconfirmed.
+func legacyWarning(key string, p Provenance) string {
+	return fmt.Sprintf("the key %s was %s, so it counts as unconfirmed; check its fingerprint with its owner and run \"sealmail keyring confirm %s\" again",
+		key, p.LegacyNote(), strings.TrimPrefix(key, "0x"))
 }
 
 // describeArrival names how a user ID arrived, such as "the Autocrypt

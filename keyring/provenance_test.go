@@ -13,7 +13,7 @@ func TestProvenanceDamagedIsReported(t *testing.T) {
 	ctx := context.Background()
 	e := generate(t, "Ned", "ned@example.org", GenerateOptions{})
 	importBytes(t, k, publicBytes(t, e))
-	if _, err := k.Confirm(ctx, fingerprint(e), time.Now()); err != nil {
+	if _, err := k.Confirm(ctx, fingerprint(e), []string{"ned@example.org"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(k.provenancePath(fingerprint(e)), []byte("garbage{"), 0o600); err != nil {
@@ -35,7 +35,7 @@ func TestProvenanceDamagedIsReported(t *testing.T) {
 	}
 
 	// Confirming again repairs it.
-	if _, err := k.Confirm(ctx, fingerprint(e), time.Now()); err != nil {
+	if _, err := k.Confirm(ctx, fingerprint(e), []string{"ned@example.org"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	entries, err = k.List(ctx, time.Now())

@@ -365,3 +365,104 @@ func confirmedAt(t *testing.T, home, fpr string) *time.Time {
 	}
 	return p.Confirmed
 }
+
+// importingReply imports a key when the prompt is first read, as an
+// Autocrypt import by another process might while the user reads it, and
+// then answers "y".
+type importingReply struct {
+	t       *testing.T
+	keyring string
+	key     []byte
+	reply   io.Reader
+}
+
+func (r *importingReply) Read(p []byte) (int, error) {
+	if r.reply == nil {
+		kr, err := keyring.Open(r.keyring)
+		if err == nil {
+			_, err = kr.ImportWithOptions(context.Background(), bytes.NewReader(r.key),
+				keyring.ImportOptions{Origin: keyring.OriginAutocrypt, Source: "bob@work.example", Address: "bob@work.example"})
+		}
+		if err != nil {
+			r.t.Errorf("import during the prompt: %v", err)
+		}
+		r.reply = strings.NewReader("y\n")
+	}
+	return r.reply.Read(p)
+}
+
+// A user ID that an import adds while the prompt is shown is not confirmed
+// by the answer, which covers only the addresses the prompt showed.
+func TestConfirmPromptCoversOnlyShownAddresses(t *testing.T) {
+	home, files := t.TempDir(), t.TempDir()
+	bob, err := keyring.Generate("Bob", "bob@example.org", keyring.GenerateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var public bytes.Buffer
+	if err := writeArmored(&public, openpgp.PublicKeyType, bob.Serialize); err != nil {
+		t.Fatal(err)
+	}
+	bobFile := filepath.Join(files, "bob.asc")
+	if err := os.WriteFile(bobFile, public.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, stderr := runCLI(t, home, "", "keyring", "import", bobFile); status != 0 {
+		t.Fatalf("keyring import: exit status %d: %s", status, stderr)
+	}
+	if err := bob.AddUserId("Bob", "", "bob@work.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	var grown bytes.Buffer
+	if err := bob.Serialize(&grown); err != nil {
+		t.Fatal(err)
+	}
+	fpr := fmt.Sprintf("%X", bob.PrimaryKey.Fingerprint)
+	withTerminal(t)
+
+	var stdout, stderr bytes.Buffer
+	stdin := &importingReply{t: t, keyring: filepath.Join(home, "keyring"), key: grown.Bytes()}
+	if status := run([]string{"--home", home, "keyring", "confirm", fpr}, stdin, &stdout, &stderr); status != 0 {
+		t.Fatalf("keyring confirm: exit status %d: %s", status, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "bob@work.example") {
+		t.Fatalf("the prompt shows bob@work.example, which was imported only after it was shown:\n%s", stderr.String())
+	}
+	kr, err := keyring.Open(filepath.Join(home, "keyring"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := kr.Provenance(context.Background(), fpr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.ConfirmedFor("bob@example.org") {
+		t.Error("bob@example.org, which the prompt showed, is not confirmed")
+	}
+	if p.ConfirmedFor("bob@work.example") {
+		t.Error("bob@work.example, added while the prompt was shown, is confirmed")
+	}
+	if a := p.Address("bob@work.example"); a.Origin != keyring.OriginAutocrypt {
+		t.Errorf("bob@work.example has the provenance %+v, want it from the Autocrypt import", a)
+	}
+}
+
+// A secret key file that the lookup does not show, such as one that cannot
+// be read, still stops keyring remove without --secret, and the message
+// names both reasons it may be there.
+func TestRemoveStopsAtHiddenSecretKeyFile(t *testing.T) {
+	home, fpr := confirmSetup(t)
+	secretDir := filepath.Join(home, "keyring", "secret")
+	if err := os.MkdirAll(filepath.Join(secretDir, strings.ToLower(fpr)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	status, _, stderr := runCLI(t, home, "", "keyring", "remove", "--yes", fpr)
+	if status != 1 {
+		t.Fatalf("exit status = %d, want 1; stderr:\n%s", status, stderr)
+	}
+	for _, want := range []string{"another program stored after the check", "cannot be read", "nothing was removed"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not contain %q:\n%s", want, stderr)
+		}
+	}
+}

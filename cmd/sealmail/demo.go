@@ -182,7 +182,7 @@ func (a *app) demoKeys(ctx context.Context, h *home, people []*demoPerson, files
 		// need no check with their owners. The sender's key is confirmed
 		// by the import of its secret key.
 		if i > 0 {
-			if _, err := kr.Confirm(ctx, fmt.Sprintf("%x", e.PrimaryKey.Fingerprint), time.Now()); err != nil {
+			if _, err := kr.Confirm(ctx, fmt.Sprintf("%x", e.PrimaryKey.Fingerprint), []string{p.address}, time.Now()); err != nil {
 				return err
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -129,10 +128,9 @@ func (u unconfirmedKey) describe() string {
 	text := describeOrigin(u.provenance.Address(u.address))
 	switch {
 	case u.provenance.Confirmed != nil:
-		text += "; confirmed only for " + printableList(confirmedFor(u.provenance))
+		text += "; confirmed only for " + printableList(u.provenance.ConfirmedAddresses())
 	case u.provenance.LegacyConfirmed != nil:
-		text += "; confirmed on " + u.provenance.LegacyConfirmed.UTC().Format(time.DateOnly) +
-			" by an earlier version of sealmail, which did not record the addresses a confirmation covers"
+		text += "; " + u.provenance.LegacyNote()
 	}
 	return text
 }
@@ -142,28 +140,16 @@ func (u unconfirmedKey) warning() string {
 	switch {
 	case u.provenance.Confirmed != nil:
 		return fmt.Sprintf("the key 0x%s for %s was confirmed for %s, but never for %s (%s); check its fingerprint with the owner of %s and run \"sealmail keyring confirm %s\"",
-			u.fingerprint, u.address, printableList(confirmedFor(u.provenance)), u.address,
+			u.fingerprint, u.address, printableList(u.provenance.ConfirmedAddresses()), u.address,
 			describeOrigin(u.provenance.Address(u.address)), u.address, u.fingerprint)
 	case u.provenance.LegacyConfirmed != nil:
-		return fmt.Sprintf("the key 0x%s for %s was confirmed on %s by an earlier version of sealmail, which did not record the addresses a confirmation covers, so it counts as unconfirmed (%s); check its fingerprint with its owner and run \"sealmail keyring confirm %s\" again",
-			u.fingerprint, u.address, u.provenance.LegacyConfirmed.UTC().Format(time.DateOnly),
+		return fmt.Sprintf("the key 0x%s for %s was %s, so it counts as unconfirmed (%s); check its fingerprint with its owner and run \"sealmail keyring confirm %s\" again",
+			u.fingerprint, u.address, u.provenance.LegacyNote(),
 			describeOrigin(u.provenance.Address(u.address)), u.fingerprint)
 	default:
 		return fmt.Sprintf("the key 0x%s for %s was never confirmed (%s); check its fingerprint with its owner and run \"sealmail keyring confirm %s\"",
 			u.fingerprint, u.address, describeOrigin(u.provenance.Address(u.address)), u.fingerprint)
 	}
-}
-
-// confirmedFor returns the sorted addresses that p is confirmed for.
-func confirmedFor(p keyring.Provenance) []string {
-	var list []string
-	for address, a := range p.Addresses {
-		if a.Confirmed != nil {
-			list = append(list, address)
-		}
-	}
-	slices.Sort(list)
-	return list
 }
 
 // checkKeysInUse prints a warning for each unconfirmed OpenPGP key that

@@ -91,7 +91,9 @@ func (a *app) keyringConfirm(ctx context.Context, args []string) error {
 				continue
 			}
 		}
-		if _, err := kr.Confirm(ctx, e.Fingerprint, time.Now()); err != nil {
+		// Only the addresses shown are confirmed: an import while the
+		// user read the prompt may have added a user ID since.
+		if _, err := kr.Confirm(ctx, e.Fingerprint, pending, time.Now()); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "confirmed key %s %s\n", fpr, printableList(e.UserIDs))

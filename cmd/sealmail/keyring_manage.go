@@ -353,7 +353,9 @@ func (a *app) keyringRemove(ctx context.Context, args []string) error {
 	}
 	removedSecret, err := kr.RemoveKey(ctx, e.Fingerprint, keyring.RemoveOptions{Secret: *secret})
 	if errors.Is(err, keyring.ErrSecretKeyStored) {
-		return fmt.Errorf("keyring remove: another program stored a secret key for %s after the check, so nothing was removed: run the command again to see it", fpr)
+		// RemoveKey also finds a secret key file that cannot be read, which
+		// the lookup above may not have shown.
+		return fmt.Errorf("keyring remove: the keyring holds a secret key file for %s, which another program stored after the check or which cannot be read, so nothing was removed: run the command again to see it", fpr)
 	}
 	if err != nil {
 		return err
