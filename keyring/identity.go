@@ -81,11 +81,14 @@ func addresses(e *openpgp.Entity) []string {
 	return list
 }
 
-// userIDs returns every user ID of e, sorted.
+// userIDs returns the user IDs of e that a valid self-signature binds,
+// sorted. Others, such as one that only a third party certified or one that
+// was revoked, are not shown as the owner's, as lookups ignore them too.
 func userIDs(e *openpgp.Entity) []string {
-	names := make([]string, 0, len(e.Identities))
-	for name := range e.Identities {
-		names = append(names, name)
+	bound := boundIdentities(e)
+	names := make([]string, 0, len(bound))
+	for _, identity := range bound {
+		names = append(names, identity.Name)
 	}
 	sort.Strings(names)
 	return names
