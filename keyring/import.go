@@ -270,6 +270,10 @@ func (k *Keyring) importEntity(e *openpgp.Entity, raw [][]byte) (Imported, error
 	result.Unchanged = result.Unchanged && !secretChanged
 	result.Secret = true
 	result.Warning = joinWarnings(result.Warning, unprotectedWarning(secret))
+	if secretStored && unprotectedWarning(e) != "" && unprotectedWarning(secret) == "" {
+		result.Warning = joinWarnings(result.Warning, fmt.Sprintf("the stored secret key %s is protected by a passphrase, so the unprotected copy in the input was not stored; to store it, remove the key with \"sealmail keyring remove --secret\" and import it again",
+			displayFingerprint(e)))
+	}
 	result.Warning = joinWarnings(result.Warning, replaced)
 	result.Warning = joinWarnings(result.Warning, signingWarning(secret, time.Now()))
 	return result, nil

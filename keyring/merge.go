@@ -69,7 +69,8 @@ func mergeEntity(dst, src *openpgp.Entity, addSubkeys bool) (newProtection bool)
 
 // reprotects reports whether the secret key src should replace dst, a copy
 // of the same public key, because its protection differs. Both must hold key
-// material (neither is a GnuPG stub), and their packets must differ. The
+// material (neither is a GnuPG stub), src must be protected when dst is,
+// and their packets must differ. The
 // newer import wins, as after "gpg --passwd". A new export from GnuPG under
 // the same passphrase differs too, because GnuPG protects each export with a
 // fresh salt.
@@ -77,6 +78,11 @@ func mergeEntity(dst, src *openpgp.Entity, addSubkeys bool) (newProtection bool)
 // because that needs the passphrase.
 func reprotects(dst, src *packet.PrivateKey) bool {
 	if dst == nil || src == nil || dst.Dummy() || src.Dummy() {
+		return false
+	}
+	// An unprotected copy, such as an old backup, never removes the
+	// passphrase of the stored key.
+	if dst.Encrypted && !src.Encrypted {
 		return false
 	}
 	var dstPacket, srcPacket bytes.Buffer
