@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -43,5 +44,55 @@ func TestParseFlagsInterspersed(t *testing.T) {
 				t.Errorf("Args = %q, want %q", fs.Args(), tt.wantArgs)
 			}
 		})
+	}
+}
+
+func TestParseFlagsRejectsFlagAsValue(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr bool
+	}{
+		{"flag as value", []string{"--subject", "--json", "a"}, true},
+		{"single dash flag as value", []string{"-subject", "-json"}, true},
+		{"flag with value as value", []string{"--subject", "--subject=x"}, true},
+		{"explicit value", []string{"--subject=--json", "a"}, false},
+		{"dash value", []string{"--subject", "-", "a"}, false},
+		{"double dash value", []string{"--subject", "--", "a"}, false},
+		{"unknown flag name as value", []string{"--subject", "--hello"}, false},
+		{"after double dash", []string{"--", "--subject", "--json"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &app{stdout: io.Discard, stderr: io.Discard}
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			fs.String("subject", "", "")
+			fs.Bool("json", false, "")
+			err := a.parseFlags(fs, tt.args)
+			if (err != nil) != tt.wantErr {
+				t.Errorf("parseFlags(%q) = %v, want an error: %v", tt.args, err, tt.wantErr)
+			}
+			if err != nil && !isUsageError(err) {
+				t.Errorf("parseFlags(%q) = %v, not a usage error", tt.args, err)
+			}
+		})
+	}
+}
+
+func TestFlagErrorsUseDoubleDash(t *testing.T) {
+	for _, args := range [][]string{{"--status"}, {"-x"}, {"--rate", "fast"}} {
+		a := &app{stdout: io.Discard, stderr: io.Discard}
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.String("status", "", "")
+		fs.Int("rate", 0, "")
+		err := a.parseFlags(fs, args)
+		if err == nil {
+			t.Fatalf("parseFlags(%q) = nil, want an error", args)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "--") || strings.Contains(msg, " -"+strings.TrimLeft(args[0], "-")) {
+			t.Errorf("parseFlags(%q) = %q, want the flag written with two dashes", args, msg)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -268,6 +269,9 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 // alone stops at the first argument and would read --json as a second one.
 // After "--", every word is an argument. fs.Args returns the arguments.
 func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := checkFlagValues(fs, args); err != nil {
+		return err
+	}
 	var positional []string
 	for {
 		if err := a.parseSome(fs, args); err != nil {
@@ -285,6 +289,40 @@ func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
 	// The leading "--" keeps an argument such as "-x" from being read as a
 	// flag on this last pass.
 	return fs.Parse(append([]string{"--"}, positional...))
+}
+
+// checkFlagValues rejects a flag whose value is the name of another flag,
+// as in "--subject --require-confirmed": the flag package would take the
+// second flag for the subject and drop a safety flag without a word. The
+// form "--subject=--require-confirmed" sets such a value on purpose.
+func checkFlagValues(fs *flag.FlagSet, args []string) error {
+	for i := 0; i+1 < len(args); i++ {
+		word := args[i]
+		if word == "--" {
+			return nil
+		}
+		if !strings.HasPrefix(word, "-") || strings.Contains(word, "=") {
+			continue
+		}
+		f := fs.Lookup(strings.TrimLeft(word, "-"))
+		if f == nil || isBoolFlag(f) {
+			continue
+		}
+		next := args[i+1]
+		name, _, _ := strings.Cut(strings.TrimLeft(next, "-"), "=")
+		if strings.HasPrefix(next, "-") && name != "" && fs.Lookup(name) != nil {
+			return usagef("%s: --%s takes a value, but the next word is the flag %s; give --%s its value, or write --%s=%s if you mean that text",
+				fs.Name(), f.Name, next, f.Name, f.Name, next)
+		}
+		i++
+	}
+	return nil
+}
+
+// isBoolFlag reports whether f is a flag without a value, such as --json.
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // endedByDoubleDash reports whether the flag package, having read the words
@@ -309,9 +347,12 @@ func endedByDoubleDash(fs *flag.FlagSet, consumed []string) bool {
 		return true
 	}
 	// A flag that takes a value took the "--" as its value.
-	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return ok && b.IsBoolFlag()
+	return isBoolFlag(f)
 }
+
+// singleDashFlag matches the flag names in the flag package's errors, which
+// it writes with one dash, as in "flag needs an argument: -status".
+var singleDashFlag = regexp.MustCompile(`(^| )-([A-Za-z][A-Za-z0-9-]*)`)
 
 // parseSome parses args with fs up to the first argument.
 func (a *app) parseSome(fs *flag.FlagSet, args []string) error {
@@ -326,7 +367,7 @@ func (a *app) parseSome(fs *flag.FlagSet, args []string) error {
 	case strings.Contains(err.Error(), "not defined: -home"):
 		return usagef("%s: --home goes before the command: sealmail --home DIR %s ...", fs.Name(), fs.Name())
 	default:
-		return usagef("%s: %v", fs.Name(), strings.Replace(err.Error(), "flag -", "flag --", 1))
+		return usagef("%s: %s", fs.Name(), singleDashFlag.ReplaceAllString(err.Error(), "$1--$2"))
 	}
 }
 
