@@ -141,10 +141,14 @@ func (a *app) keyringExport(ctx context.Context, args []string) error {
 	minimal := fs.Bool("minimal", false, "write only the primary key, one user ID and the encryption subkey, with their newest self-signatures (OpenPGP only)")
 	secret := fs.Bool("secret", false, "write your own secret key as it is stored, still protected by its passphrase, for a backup or for gpg (an S/MIME identity is written as its PKCS#12 bundle)")
 	var output onceFlag
-	fs.Var(&output, "output", "write to the new `FILE` instead of standard output; a secret key file gets mode 0600")
+	fs.Var(&output, "output", "write to the new `FILE` instead of standard output (\"-\" is standard output); a secret key file gets mode 0600")
 	fs.Var(&output, "o", "short for --output")
 	if err := a.parseFlags(fs, args); err != nil {
 		return err
+	}
+	// "-" names standard output, as it names standard input for import.
+	if output.value == "-" {
+		output.value = ""
 	}
 	if *secret && *minimal {
 		return usagef("keyring export: --minimal is for sharing a certificate and --secret is for a backup of a secret key: give one of them")
