@@ -242,23 +242,31 @@ func cmdAddUID(ts *testscript.TestScript, neg bool, args []string) {
 // fingerprint.
 func confirmSetup(t *testing.T) (home, fpr string) {
 	t.Helper()
-	home, files := t.TempDir(), t.TempDir()
-	bob, err := keyring.Generate("Bob", "bob@example.org", keyring.GenerateOptions{})
+	home = t.TempDir()
+	bob := importNewKey(t, home, "Bob", "bob@example.org")
+	return home, fmt.Sprintf("%X", bob.PrimaryKey.Fingerprint)
+}
+
+// importNewKey generates a key for name and address, imports its public
+// key into the keyring of home with "keyring import", and returns it.
+func importNewKey(t *testing.T, home, name, address string) *openpgp.Entity {
+	t.Helper()
+	e, err := keyring.Generate(name, address, keyring.GenerateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var public bytes.Buffer
-	if err := writeArmored(&public, openpgp.PublicKeyType, bob.Serialize); err != nil {
+	if err := writeArmored(&public, openpgp.PublicKeyType, e.Serialize); err != nil {
 		t.Fatal(err)
 	}
-	bobFile := filepath.Join(files, "bob.asc")
-	if err := os.WriteFile(bobFile, public.Bytes(), 0o600); err != nil {
+	file := filepath.Join(t.TempDir(), "key.asc")
+	if err := os.WriteFile(file, public.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if status, _, stderr := runCLI(t, home, "", "keyring", "import", bobFile); status != 0 {
+	if status, _, stderr := runCLI(t, home, "", "keyring", "import", file); status != 0 {
 		t.Fatalf("keyring import: exit status %d: %s", status, stderr)
 	}
-	return home, fmt.Sprintf("%X", bob.PrimaryKey.Fingerprint)
+	return e
 }
 
 // withTerminal makes keyring confirm treat standard input as a terminal
@@ -394,22 +402,8 @@ func (r *importingReply) Read(p []byte) (int, error) {
 // A user ID that an import adds while the prompt is shown is not confirmed
 // by the answer, which covers only the addresses the prompt showed.
 func TestConfirmPromptCoversOnlyShownAddresses(t *testing.T) {
-	home, files := t.TempDir(), t.TempDir()
-	bob, err := keyring.Generate("Bob", "bob@example.org", keyring.GenerateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var public bytes.Buffer
-	if err := writeArmored(&public, openpgp.PublicKeyType, bob.Serialize); err != nil {
-		t.Fatal(err)
-	}
-	bobFile := filepath.Join(files, "bob.asc")
-	if err := os.WriteFile(bobFile, public.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if status, _, stderr := runCLI(t, home, "", "keyring", "import", bobFile); status != 0 {
-		t.Fatalf("keyring import: exit status %d: %s", status, stderr)
-	}
+	home := t.TempDir()
+	bob := importNewKey(t, home, "Bob", "bob@example.org")
 	if err := bob.AddUserId("Bob", "", "bob@work.example", nil); err != nil {
 		t.Fatal(err)
 	}
