@@ -53,7 +53,7 @@ func TestCertDirReadBySequoia(t *testing.T) {
 
 	certs, _ := certDirReader(t, k.certDir)
 	if len(certs) != 3 {
-		t.Fatalf("the directory holds %d certificates, want 3", len(certs))
+		t.Fatalf("the directory contains %d certificates, want 3", len(certs))
 	}
 	for name := range certs {
 		report := sqInspect(t, sq, filepath.Join(k.certDir, name[:2], name[2:]))

@@ -263,8 +263,9 @@ func TestUnusableConfirmedKeyFileImportIsUsed(t *testing.T) {
 	}
 }
 
-// The two findings together: a user ID that a message added to a key
-// imported by hand is not the user's consent either.
+// A user ID that a message added to a key imported by hand is not the
+// user's consent either, so that key does not replace an unusable
+// confirmed key for the address of the added user ID.
 func TestForgedUserIDDoesNotReplaceUnusableConfirmedKey(t *testing.T) {
 	ctx := context.Background()
 	k := openTemp(t)
@@ -315,9 +316,9 @@ func TestConfirmCoversOnlyTheAddressesGiven(t *testing.T) {
 	}
 }
 
-// A user ID without a record of its own in a record that has addresses was
-// added by another cert-d tool, or its arrival was not recorded: it is of
-// unknown origin, not of the key's, so it cannot replace an unusable
+// A user ID that has no entry in a provenance record with addresses was
+// added by another cert-d tool, or its arrival was not recorded. Its origin
+// is unknown rather than that of the key, so it cannot replace an unusable
 // confirmed key as if the user had imported it.
 func TestUnrecordedUserIDHasUnknownOrigin(t *testing.T) {
 	ctx := context.Background()

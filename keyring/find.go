@@ -221,8 +221,8 @@ func (k *Keyring) certToExport(ctx context.Context, fingerprint string) (string,
 // It takes only a full fingerprint (40 or 64 hex digits, written as Find
 // accepts it), so a typo cannot match another key. Files that could not be
 // read are removed too, and so are the copies of the secret key file that
-// Import kept in the folder "corrupt", as they may hold secret key
-// material; the kept copies of the certificate stay. An unknown
+// Import kept in the folder "corrupt", because they may contain secret key
+// material. The kept copies of the certificate stay. An unknown
 // fingerprint returns an error that wraps ErrNotFound.
 //
 // The secret key goes first, so that a crash in between leaves a

@@ -225,7 +225,7 @@ func joinWarnings(a, b string) string {
 	}
 }
 
-// importEntity merges e into the store, with the lock held. raw holds the
+// importEntity merges e into the store, with the lock held. raw contains the
 // binary packets of e in the input, or nil when they must not be added
 // back.
 func (k *Keyring) importEntity(e *openpgp.Entity, raw [][]byte) (Imported, error) {
@@ -299,12 +299,13 @@ func (k *Keyring) readForMerge(stored *openpgp.Entity, err error) (*openpgp.Enti
 	return nil, warning, nil
 }
 
-// storeEntity serializes e, the merged key, adds the packets that the
-// OpenPGP library left out of it, checks that the result reads back as the
-// same key, and writes it as the certificate or the secret key fpr, unless
-// the stored file has those packets already. With merge set, the stored
-// file is merged; without, it is replaced. imported holds the binary
-// packets of the imported copies of the key. It reports whether it wrote.
+// storeEntity serializes e, the merged key, and adds the packets that the
+// OpenPGP library left out of it. It checks that the result reads back as
+// the same key and writes it as the certificate or the secret key fpr,
+// unless the stored file has those packets already. With merge set, the
+// stored file is merged, and otherwise it is replaced. imported contains
+// the binary packets of the imported copies of the key. It reports whether
+// it wrote the file.
 func (k *Keyring) storeEntity(fpr string, e *openpgp.Entity, secret, merge bool, imported [][]byte) (bool, error) {
 	encoded, err := encodeEntity(e, secret)
 	if err != nil {

@@ -110,8 +110,9 @@ func newCertIndex() *certIndex {
 // stale. That is when this process has not checked it within
 // fullCheckInterval, or another sealmail process saved it since (every
 // import and removal does). It is also checked when key has no
-// certificate, so that a miss is never reported from a stale index. Otherwise the check is skipped, since
-// checking the folder times costs most of a lookup. An import holding the
+// certificate, so that a miss is never reported from a stale index.
+// Otherwise the check is skipped, because checking the folder times costs
+// most of a lookup. An import holding the
 // lock passes checkNever, because no other writer can change the
 // directory while it holds the lock and noteWritten records its own writes.
 func (k *Keyring) indexLookup(ctx context.Context, key string, mode lookupMode) ([]string, []*unreadableFile, error) {
@@ -636,9 +637,10 @@ func (idx *certIndex) unreadable(k *Keyring) []*unreadableFile {
 
 // trustedTime returns t in nanoseconds, or zero when t is within
 // racyWindow of now and so may be shared by a later write. A time further
-// in the future, as set by hand or by a clock that was wrong, is trusted:
-// a write stamps the present, which differs from it, and treating it as
-// racy would make every lookup scan the folder and save the index again.
+// in the future, as set by hand or by a wrong clock, is trusted. A write
+// stamps the present, which differs from it, so the write is still seen.
+// Treating such a time as racy would make every lookup scan the folder and
+// save the index again.
 func trustedTime(t, now time.Time) int64 {
 	if age := now.Sub(t); age < racyWindow && age > -racyWindow {
 		return 0

@@ -37,7 +37,7 @@ func holdWriteLock(t *testing.T, k *Keyring) (release func()) {
 	return release
 }
 
-func TestImportWaitingForLockTellsAndStops(t *testing.T) {
+func TestImportLockWaitNotifiesAndCancels(t *testing.T) {
 	k := openTemp(t)
 	waiting := make(chan string, 2)
 	k.OnLockWait(func(path string) { waiting <- path })

@@ -8,11 +8,11 @@ const LockWaitNotice = time.Second
 
 // OnLockWait sets the function that every writing method (Import,
 // ImportWithOptions, AddTrustAnchor, Confirm, Remove and RemoveKey) calls
-// once, when another program has held the writelock of the certificate
-// directory for LockWaitNotice, with the path of the writelock file. The wait goes on until the lock is free or the
-// context of the call is done. The function runs on the waiting goroutine
-// and should return quickly, as by printing a notice. A nil function, the
-// default, says nothing.
+// once, with the path of the writelock file, when another program has held
+// the writelock of the certificate directory for LockWaitNotice. The wait
+// goes on until the lock is free or the context of the call is done. The
+// function runs on the waiting goroutine and should return quickly, such as
+// after printing a notice. A nil function, the default, disables the notice.
 func (k *Keyring) OnLockWait(notify func(path string)) {
 	k.lockWaitMu.Lock()
 	defer k.lockWaitMu.Unlock()

@@ -18,7 +18,7 @@ import (
 // stub. It also replaces that of dst when both are full secrets with
 // different protection, and mergeEntity then reports newProtection. Without
 // addSubkeys, subkeys that dst lacks are left out, so that a secret key does
-// not gain subkeys it holds no secret for.
+// not gain subkeys it has no secret for.
 func mergeEntity(dst, src *openpgp.Entity, addSubkeys bool) (newProtection bool) {
 	if reprotects(dst.PrivateKey, src.PrivateKey) {
 		newProtection = true
@@ -68,12 +68,11 @@ func mergeEntity(dst, src *openpgp.Entity, addSubkeys bool) (newProtection bool)
 }
 
 // reprotects reports whether the secret key src should replace dst, a copy
-// of the same public key, because its protection differs. Both must hold key
-// material (neither is a GnuPG stub), src must be protected when dst is,
-// and their packets must differ. The
-// newer import wins, as after "gpg --passwd". A new export from GnuPG under
-// the same passphrase differs too, because GnuPG protects each export with a
-// fresh salt.
+// of the same public key, because its protection differs. Both must contain
+// key material (neither is a GnuPG stub), src must be protected when dst
+// is, and their packets must differ. The newer import wins, as after
+// "gpg --passwd". A new export from GnuPG under the same passphrase differs
+// too, because GnuPG protects each export with a fresh salt.
 // NOTE: the encrypted secret of src is not checked against its public key,
 // because that needs the passphrase.
 func reprotects(dst, src *packet.PrivateKey) bool {

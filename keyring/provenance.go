@@ -56,7 +56,7 @@ type Provenance struct {
 	// LegacyConfirmed is when the user confirmed the key with a version of
 	// sealmail that did not record the addresses a confirmation covers.
 	// Such a confirmation covers no address, because a user ID added after
-	// it cannot be told from those the user checked.
+	// it cannot be distinguished from those the user checked.
 	LegacyConfirmed *time.Time `json:"legacy_confirmed,omitempty"`
 
 	// legacy is set when the stored record had no Addresses.
@@ -83,9 +83,9 @@ func (p Provenance) ConfirmedFor(address string) bool {
 // Address returns the provenance of the user IDs for address. An address
 // without an entry is not confirmed. In a record from before addresses were
 // recorded, it has the origin and source of the key. Otherwise its origin
-// is OriginUnknown: another cert-d tool added its user ID, or sealmail
-// stored the key but failed to record the arrival, so it cannot count as
-// coming from the user's hand.
+// is OriginUnknown, because another cert-d tool added its user ID or
+// sealmail stored the key but failed to record the arrival. Such a user ID
+// does not count as coming from the user's hand.
 func (p Provenance) Address(address string) AddressProvenance {
 	if a, ok := p.Addresses[normalizeAddress(address)]; ok {
 		return a
@@ -109,11 +109,11 @@ func (p Provenance) ConfirmedAddresses() []string {
 	return list
 }
 
-// LegacyNote returns, for a key the user confirmed with a version of
-// sealmail that did not record the addresses a confirmation covers, a note
-// that says so, such as "confirmed on 2025-01-03 by an earlier version of
-// sealmail, which did not record the addresses a confirmation covers";
-// otherwise "".
+// LegacyNote returns a note for a key that the user confirmed with a version
+// of sealmail that did not record the addresses a confirmation covers, such
+// as "confirmed on 2025-01-03 by an earlier version of sealmail, which did
+// not record the addresses a confirmation covers". It returns "" for any
+// other key.
 func (p Provenance) LegacyNote() string {
 	if p.LegacyConfirmed == nil {
 		return ""
@@ -182,7 +182,7 @@ func (k *Keyring) checkProvenance(fpr string) (p Provenance, damage string, err 
 	if p.Addresses == nil {
 		// A record from before confirmations named their addresses. Its
 		// confirmation covers no address, because the user IDs the user
-		// checked cannot be told from those added later.
+		// checked cannot be distinguished from those added later.
 		p.legacy = true
 		p.Addresses = map[string]AddressProvenance{}
 		if p.Confirmed != nil {
@@ -283,9 +283,9 @@ func (k *Keyring) Confirm(ctx context.Context, fingerprint string, toConfirm []s
 	if err := ctx.Err(); err != nil {
 		return Provenance{}, err
 	}
-	wanted := make(map[string]bool, len(toConfirm))
+	requested := make(map[string]bool, len(toConfirm))
 	for _, address := range toConfirm {
-		wanted[normalizeAddress(address)] = true
+		requested[normalizeAddress(address)] = true
 	}
 
 	unlock, err := k.lock(ctx)
@@ -318,7 +318,7 @@ func (k *Keyring) Confirm(ctx context.Context, fingerprint string, toConfirm []s
 	// The user IDs are read again under the lock: the list names what the
 	// user saw, the certificate what the key has now.
 	for _, address := range addresses(cert) {
-		if !wanted[normalizeAddress(address)] {
+		if !requested[normalizeAddress(address)] {
 			continue
 		}
 		a := p.Address(address)

@@ -16,8 +16,8 @@ const (
 	certDirName   = "pgp.cert.d"
 	secretDirName = "secret"
 	writeLockName = "writelock"
-	// corruptDirName holds the copies of corrupt stored files that an
-	// import replaced.
+	// corruptDirName is the folder that contains the copies of corrupt
+	// stored files that an import replaced.
 	corruptDirName = "corrupt"
 )
 
@@ -133,9 +133,10 @@ func isTemporaryName(name string) bool {
 // removeTemporaryFiles deletes the temporary files that writers killed
 // in the middle of writeFileAtomic left in the certificate directory, the
 // secret folder, the provenance folder and the folder of corrupt copies.
-// It must be called with the lock held, because every writer of those folders holds it while its temporary
-// file exists, so any such file found then is stale. Failures are ignored:
-// a leftover file wastes space, and readers skip it.
+// It must be called with the lock held, because every writer of those
+// folders holds the lock while its temporary file exists, so any such file
+// found then is stale. Failures are ignored, because a leftover file only
+// wastes space and readers skip it.
 func (k *Keyring) removeTemporaryFiles() {
 	dirs := []string{
 		k.secretDir,

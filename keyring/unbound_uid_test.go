@@ -10,9 +10,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
-// withForeignUserID returns the public key of mallory with a user ID for
-// bob@example.org inserted after the primary key, carrying a copy of
-// mallory's own self-signature, which does not bind it.
+// withForeignUserID returns public, Mallory's public key, with a user ID for
+// bob@example.org inserted after the primary key. The user ID carries a copy
+// of Mallory's own self-signature, which does not bind it.
 func withForeignUserID(t *testing.T, public []byte) []byte {
 	t.Helper()
 	var packets []*packet.OpaquePacket
@@ -24,11 +24,13 @@ func withForeignUserID(t *testing.T, public []byte) []byte {
 		}
 		packets = append(packets, p)
 	}
+
 	// The packets are the primary key, its user ID and the self-signature,
 	// then the subkey and its binding signature.
 	if len(packets) < 3 || packets[1].Tag != 13 || packets[2].Tag != 2 {
 		t.Fatalf("unexpected key layout: %d packets", len(packets))
 	}
+
 	var out bytes.Buffer
 	serialize := func(p *packet.OpaquePacket) {
 		if err := p.Serialize(&out); err != nil {

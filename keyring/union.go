@@ -138,12 +138,12 @@ type packetSource struct {
 }
 
 // unionPackets returns base, the key that the OpenPGP library wrote, with
-// every packet of the sources that base lacks, in its place: a signature
-// after the component it follows in the source, a user ID or user attribute
-// with its signatures after the last user ID or attribute, and a subkey
-// with its signatures at the end. With secret unset, secret key packets are
-// never added. primary is the primary key, which checks the self-signatures
-// of imported user attributes.
+// every packet of the sources that base lacks, each in its place. A
+// signature goes after the component it follows in the source. A user ID or
+// user attribute goes with its signatures after the last user ID or
+// attribute, and a subkey with its signatures goes at the end. With secret
+// unset, secret key packets are never added. primary is the primary key,
+// which checks the self-signatures of imported user attributes.
 func unionPackets(base []component, primary *packet.PublicKey, secret bool, sources ...packetSource) []component {
 	for _, source := range sources {
 		if len(source.components) == 0 || source.components[0].id != base[0].id {
@@ -279,7 +279,7 @@ func joinComponents(components []component) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// samePackets reports whether a and b hold the same set of packets, in
+// samePackets reports whether a and b contain the same set of packets, in
 // whatever order.
 func samePackets(a, b []component) bool {
 	set := func(components []component) map[string]bool {
@@ -303,11 +303,12 @@ func samePackets(a, b []component) bool {
 	return true
 }
 
-// keyUnion returns the bytes to store for a key: encoded, the key as the
-// OpenPGP library wrote it after merging, with the packets of stored (nil
-// when there is nothing to merge) and of the imported copies of the key that
-// it lacks, and whether they differ from stored. primary checks imported
-// user attributes; secret is set for the secret folder.
+// keyUnion returns the bytes to store for a key and whether they differ
+// from stored. The bytes are encoded, the key as the OpenPGP library wrote
+// it after merging, with the packets that it lacks from stored (nil when
+// there is nothing to merge) and from the imported copies of the key.
+// primary checks imported user attributes, and secret is set for the secret
+// folder.
 func keyUnion(encoded, stored []byte, imported [][]byte, primary *packet.PublicKey, secret bool) (data []byte, changed bool, err error) {
 	base, err := splitComponents(encoded)
 	if err != nil {

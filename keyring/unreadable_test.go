@@ -265,8 +265,8 @@ func TestReadersIgnoreJunkNames(t *testing.T) {
 }
 
 // Removing a key with its secret key also deletes the copies of its
-// unreadable secret key file that Import kept, as they may hold secret key
-// material; the kept copies of the certificate stay.
+// unreadable secret key file that Import kept, because they may contain
+// secret key material. The kept copies of the certificate stay.
 func TestRemoveDeletesKeptSecretCopies(t *testing.T) {
 	ctx := context.Background()
 	k := openTemp(t)

@@ -13,7 +13,7 @@ import (
 )
 
 // explainError wraps err, an error of a request to host, in a message that
-// says its cause in plain words and what to do, for the certificate, TLS
+// states its cause in plain words and what to do next, for the certificate, TLS
 // and timeout errors whose text from Go names only the cause. elapsed is
 // the time since the request started. deadline reports whether the
 // requestTimeout of the request has passed. Other errors are returned as
