@@ -215,7 +215,7 @@ func cmdDateIn(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdAddUID adds a self-signed user ID to an unprotected secret key, as
-// anyone who holds a secret key can:
+// anyone who has the secret key can:
 //
 //	adduid SECRET NAME ADDRESS OUT
 //

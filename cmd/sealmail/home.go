@@ -41,9 +41,9 @@ func (a *app) openHome() (*home, error) {
 	return &home{dir: dir, lockWait: a.lockWaitNotice()}, nil
 }
 
-// lockWaitNotice returns the function that tells, once per command, that a
+// lockWaitNotice returns the function that prints, once per command, that a
 // keyring write waits for another program to release the writelock, so a
-// user who sees nothing happen knows why. The wait itself ends with the
+// user who sees no progress learns the reason. The wait itself ends with the
 // lock or on SIGINT or SIGTERM, which cancel the command's context.
 func (a *app) lockWaitNotice() func(path string) {
 	var once sync.Once

@@ -178,8 +178,8 @@ func (a *app) importFile(ctx context.Context, kr *keyring.Keyring, name, passphr
 	}
 	imported, err := kr.ImportWithOptions(ctx, r, opts)
 	if asked && errors.Is(err, keyring.ErrWrongPassphrase) {
-		// The password is asked once here, unlike at signing, so the hint
-		// of wrongSecretHint for a typed password does not fit.
+		// The password is prompted for once here, unlike at signing, so the
+		// hint of wrongSecretHint for a typed password does not fit.
 		hint := "the password was typed at the terminal; import the file again and type the password that the bundle was exported with"
 		if !prompted {
 			hint = a.wrongSecretHint("password", passphraseFile, "")

@@ -32,8 +32,8 @@ func (a *app) keyringGenerate(ctx context.Context, args []string) error {
 		return usagef("keyring generate: give one ADDRESS, such as alice@example.org")
 	}
 	address := fs.Arg(0)
-	// The keyring checks the address too, but a bad one is a usage error,
-	// found before the passphrase is asked for.
+	// The keyring checks the address too, but an invalid one is a usage
+	// error, found before the passphrase prompt.
 	if parsed, err := mail.ParseAddress(address); err != nil || parsed.Address != address || parsed.Name != "" {
 		return usagef("keyring generate: invalid address %q: give the bare form, such as alice@example.org, and the name with --name", address)
 	}

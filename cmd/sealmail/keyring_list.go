@@ -94,7 +94,7 @@ func (f listFilter) mayHaveAddress(e keyring.Entry, readable map[string]bool) bo
 }
 
 // missingAddresses returns the addresses of the filter that no readable
-// entry has, in the order given. It returns none when entries holds an
+// entry has, in the order given. It returns none when entries contains an
 // unreadable file that is not the secret key file of a readable entry,
 // because the key in that file may have any of them.
 func (f listFilter) missingAddresses(entries []keyring.Entry) []string {

@@ -359,7 +359,7 @@ func (a *app) keyringRemove(ctx context.Context, args []string) error {
 	if errors.Is(err, keyring.ErrSecretKeyStored) {
 		// RemoveKey also finds a secret key file that cannot be read, which
 		// the lookup above may not have shown.
-		return fmt.Errorf("keyring remove: the keyring holds a secret key file for %s, which another program stored after the check or which cannot be read, so nothing was removed: run the command again to see it", fpr)
+		return fmt.Errorf("keyring remove: the keyring contains a secret key file for %s, which another program stored after the check or which cannot be read, so nothing was removed: run the command again to see it", fpr)
 	}
 	if err != nil {
 		return err
@@ -402,8 +402,8 @@ func removeQuestion(entries []keyring.Entry) string {
 		"Delete the %s? [y/N] ", secretKind(e), fpr, secretKind(e))
 }
 
-// publicKinds names what entries of one fingerprint hold besides a secret
-// key: an OpenPGP certificate, an X.509 certificate, a trust anchor, or an
+// publicKinds describes what entries of one fingerprint contain besides a
+// secret key: an OpenPGP certificate, an X.509 certificate, a trust anchor, or an
 // X.509 certificate that is a trust anchor too.
 func publicKinds(entries []keyring.Entry) string {
 	var kinds []string

@@ -29,7 +29,7 @@ func cmdCertFingerprint(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	block, _ := pem.Decode(data)
 	if block == nil {
-		ts.Fatalf("%s holds no PEM block", args[1])
+		ts.Fatalf("%s contains no PEM block", args[1])
 	}
 	ts.Setenv(args[0], fmt.Sprintf("%X", sha256.Sum256(block.Bytes)))
 }

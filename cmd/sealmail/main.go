@@ -293,7 +293,7 @@ func (a *app) parseFlags(fs *flag.FlagSet, args []string) error {
 
 // checkFlagValues rejects a flag whose value is the name of another flag,
 // as in "--subject --require-confirmed": the flag package would take the
-// second flag for the subject and drop a safety flag without a word. The
+// second flag for the subject and silently drop a safety flag. The
 // form "--subject=--require-confirmed" sets such a value on purpose.
 func checkFlagValues(fs *flag.FlagSet, args []string) error {
 	for i := 0; i+1 < len(args); i++ {

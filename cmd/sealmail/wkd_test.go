@@ -26,10 +26,12 @@ import (
 //
 //	wkd serve DOMAIN...              start the directory for the domains
 //	wkd publish [-direct] ADDRESS FILE...  serve the keys in the FILEs for ADDRESS, one response
-//	wkd together N                   hold each key request until N are in flight, or reject it with 503 after 10 s
+//	wkd together N                   hold each key request until N are in flight,
+//	                                 or reject it with 503 after 10 s
 //	wkd unpublish [-direct] ADDRESS  serve 404 for ADDRESS again
 //	wkd missing HOST                 make HOST look like a name that does not exist
-//	wkd connects                     print the host:port of the CONNECT requests so far, sorted, once each
+//	wkd connects                     print the host:port of the CONNECT requests so far,
+//	                                 sorted, once each
 //	wkd addsubkey SECRET PUBLIC      add an encryption subkey to the key in SECRET
 //	wkd revoke SECRET PUBLIC         revoke the key in SECRET
 //	wkd extend SECRET PUBLIC DAYS    make the key in SECRET expire DAYS days from now
