@@ -155,6 +155,17 @@ func TestOwnKeyConfirmedForItsAddresses(t *testing.T) {
 	}
 }
 
+// storeConfirmedUnusable stores and confirms in k a key for address that is
+// unusable for encryption for the reason named, and returns it with its
+// status.
+func storeConfirmedUnusable(t *testing.T, k *Keyring, reason, address string) (*openpgp.Entity, Status) {
+	t.Helper()
+	e, status := makeUnusable(t, reason, address)
+	importBytes(t, k, publicBytes(t, e))
+	confirm(t, k, e)
+	return e, status
+}
+
 // makeUnusable returns the certificate of a key for address that is
 // unusable for encryption for the reason named.
 func makeUnusable(t *testing.T, reason, address string) (*openpgp.Entity, Status) {
@@ -184,9 +195,7 @@ func TestUnusableConfirmedKeyFailsClosed(t *testing.T) {
 			t.Run(reason+"/"+string(origin), func(t *testing.T) {
 				ctx := context.Background()
 				k := openTemp(t)
-				confirmed, status := makeUnusable(t, reason, "bob@example.org")
-				importBytes(t, k, publicBytes(t, confirmed))
-				confirm(t, k, confirmed)
+				confirmed, status := storeConfirmedUnusable(t, k, reason, "bob@example.org")
 
 				candidate := generate(t, "Bob", "bob@example.org", GenerateOptions{})
 				imported, err := k.ImportWithOptions(ctx, strings.NewReader(string(publicBytes(t, candidate))),
@@ -240,9 +249,7 @@ func TestUnusableConfirmedKeyFailsClosed(t *testing.T) {
 func TestUnusableConfirmedKeyFileImportIsUsed(t *testing.T) {
 	ctx := context.Background()
 	k := openTemp(t)
-	confirmed, _ := makeUnusable(t, "revoked", "bob@example.org")
-	importBytes(t, k, publicBytes(t, confirmed))
-	confirm(t, k, confirmed)
+	storeConfirmedUnusable(t, k, "revoked", "bob@example.org")
 
 	byAutocrypt := generate(t, "Bob", "bob@example.org", GenerateOptions{})
 	if _, err := importMessage(t, k, autocryptMessage("bob@example.org", "bob@example.org", publicBytes(t, byAutocrypt))); err != nil {
@@ -269,9 +276,7 @@ func TestUnusableConfirmedKeyFileImportIsUsed(t *testing.T) {
 func TestForgedUserIDDoesNotReplaceUnusableConfirmedKey(t *testing.T) {
 	ctx := context.Background()
 	k := openTemp(t)
-	bob, _ := makeUnusable(t, "revoked", "bob@example.org")
-	importBytes(t, k, publicBytes(t, bob))
-	confirm(t, k, bob)
+	storeConfirmedUnusable(t, k, "revoked", "bob@example.org")
 	mallory := generate(t, "Mallory", "mallory@example.org", GenerateOptions{})
 	importBytes(t, k, publicBytes(t, mallory))
 	confirm(t, k, mallory)
@@ -323,9 +328,7 @@ func TestConfirmCoversOnlyTheAddressesGiven(t *testing.T) {
 func TestUnrecordedUserIDHasUnknownOrigin(t *testing.T) {
 	ctx := context.Background()
 	k := openTemp(t)
-	bob, _ := makeUnusable(t, "revoked", "bob@example.org")
-	importBytes(t, k, publicBytes(t, bob))
-	confirm(t, k, bob)
+	bob, _ := storeConfirmedUnusable(t, k, "revoked", "bob@example.org")
 	mallory := generate(t, "Mallory", "mallory@example.org", GenerateOptions{})
 	importBytes(t, k, publicBytes(t, mallory))
 	if a := provenance(t, k, mallory).Address("mallory@example.org"); a.Origin != OriginFile {
@@ -361,9 +364,7 @@ func TestUnrecordedUserIDHasUnknownOrigin(t *testing.T) {
 func TestUnusableConfirmedKeyFailureIsReported(t *testing.T) {
 	ctx := context.Background()
 	k := openTemp(t)
-	confirmed, status := makeUnusable(t, "expired", "bob@example.org")
-	importBytes(t, k, publicBytes(t, confirmed))
-	confirm(t, k, confirmed)
+	confirmed, status := storeConfirmedUnusable(t, k, "expired", "bob@example.org")
 	newer, _ := makeUnusable(t, "revoked", "bob@example.org")
 	importBytes(t, k, publicBytes(t, newer))
 

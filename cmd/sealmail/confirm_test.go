@@ -363,6 +363,12 @@ func TestDemoPrintsNoWarnings(t *testing.T) {
 // confirmedAt returns when the key fpr in home was confirmed, or nil.
 func confirmedAt(t *testing.T, home, fpr string) *time.Time {
 	t.Helper()
+	return provenanceOf(t, home, fpr).Confirmed
+}
+
+// provenanceOf returns the provenance of the key fpr in the keyring of home.
+func provenanceOf(t *testing.T, home, fpr string) keyring.Provenance {
+	t.Helper()
 	kr, err := keyring.Open(filepath.Join(home, "keyring"))
 	if err != nil {
 		t.Fatal(err)
@@ -371,7 +377,7 @@ func confirmedAt(t *testing.T, home, fpr string) *time.Time {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.Confirmed
+	return p
 }
 
 // importingReply imports a key when the prompt is first read, as an
@@ -422,14 +428,7 @@ func TestConfirmPromptCoversOnlyShownAddresses(t *testing.T) {
 	if strings.Contains(stderr.String(), "bob@work.example") {
 		t.Fatalf("the prompt shows bob@work.example, which was imported only after it was shown:\n%s", stderr.String())
 	}
-	kr, err := keyring.Open(filepath.Join(home, "keyring"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := kr.Provenance(context.Background(), fpr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := provenanceOf(t, home, fpr)
 	if !p.ConfirmedFor("bob@example.org") {
 		t.Error("bob@example.org, which the prompt showed, is not confirmed")
 	}

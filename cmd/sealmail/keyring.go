@@ -167,17 +167,17 @@ func (a *app) importFile(ctx context.Context, kr *keyring.Keyring, name, passphr
 	} else if abs, err := filepath.Abs(name); err == nil {
 		source = abs
 	}
-	var asked, prompted bool
+	var passwordRequested, prompted bool
 	opts := keyring.ImportOptions{
 		Password: func() ([]byte, error) {
 			password, typed, err := a.passphrase(ctx, name, passphraseFile)
-			asked, prompted = true, typed
+			passwordRequested, prompted = true, typed
 			return password, err
 		},
 		Source: source,
 	}
 	imported, err := kr.ImportWithOptions(ctx, r, opts)
-	if asked && errors.Is(err, keyring.ErrWrongPassphrase) {
+	if passwordRequested && errors.Is(err, keyring.ErrWrongPassphrase) {
 		// The password is prompted for once here, unlike at signing, so the
 		// hint of wrongSecretHint for a typed password does not fit.
 		hint := "the password was typed at the terminal; import the file again and type the password that the bundle was exported with"

@@ -340,10 +340,10 @@ func (a *app) keyringRemove(ctx context.Context, args []string) error {
 		return usagef("keyring remove: %q is not the full fingerprint of a key or certificate, which removal requires so that a typo cannot remove another key. Find it with \"sealmail keyring show %s\"", fs.Arg(0), fs.Arg(0))
 	}
 	fpr := strings.ToUpper(e.Fingerprint)
-	what := publicKinds(entries)
+	removed := publicKinds(entries)
 	if hasSecret(entries) && !*secret {
 		return usagef("keyring remove: the keyring contains the %s of %s, which may be its only copy: export it first with \"sealmail keyring export --secret --output FILE %s\", then give --secret to delete it with the %s",
-			secretKind(e), fpr, fpr, what)
+			secretKind(e), fpr, fpr, removed)
 	}
 
 	if !*yes {
@@ -365,9 +365,9 @@ func (a *app) keyringRemove(ctx context.Context, args []string) error {
 		return err
 	}
 	if removedSecret {
-		what += " and the " + secretKind(e)
+		removed += " and the " + secretKind(e)
 	}
-	fmt.Fprintf(a.stdout, "removed the %s of %s\n", what, fpr)
+	fmt.Fprintf(a.stdout, "removed the %s of %s\n", removed, fpr)
 	return nil
 }
 
