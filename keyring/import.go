@@ -43,6 +43,10 @@ type Imported struct {
 	// from bob@example.org`. It is empty for other input, and for OpenPGP
 	// keys, whose Provenance records their origin.
 	Location string
+
+	// addresses are the addresses of the stored key after the merge, for
+	// recordArrival.
+	addresses []string
 }
 
 // The kinds of key that Imported and Entry describe.
@@ -137,7 +141,7 @@ func (k *Keyring) importOpenPGP(ctx context.Context, data []byte, opts ImportOpt
 			return imported, err
 		}
 		fpr := result.Fingerprint
-		if err := k.recordArrival(fpr, origin, opts.Source, e.PrivateKey != nil, now); err != nil {
+		if err := k.recordArrival(fpr, result.addresses, origin, opts.Source, e.PrivateKey != nil, now); err != nil {
 			return imported, err
 		}
 		if held, err := k.heldBack(ctx, e, now); err != nil {
@@ -248,7 +252,7 @@ func (k *Keyring) importEntity(e *openpgp.Entity, raw [][]byte) (Imported, error
 	}
 
 	result := Imported{Fingerprint: fpr, UserIDs: userIDs(cert), Updated: updated, Unchanged: updated && !certChanged,
-		NowRevoked: updated && !wasRevoked && isRevoked(cert), Warning: replaced}
+		NowRevoked: updated && !wasRevoked && isRevoked(cert), Warning: replaced, addresses: addresses(cert)}
 	if e.PrivateKey == nil {
 		return result, nil
 	}

@@ -207,22 +207,14 @@ func (k *Keyring) writeProvenance(fpr string, p Provenance) error {
 
 // recordArrival records, with the lock held, that the key fpr arrived from
 // origin and source: a new key gets a provenance, a stored one keeps its
-// own, and each address that its stored certificate now has for the first
-// time gets origin and source. The user's own secret key is confirmed by
-// its arrival for the addresses of its user IDs at that time.
-func (k *Keyring) recordArrival(fpr string, origin Origin, source string, secret bool, now time.Time) error {
+// own, and each of stored, the addresses of the key after the merge, that
+// is new to the record gets origin and source. The user's own secret key
+// is confirmed by its arrival for the addresses of its user IDs at that
+// time.
+func (k *Keyring) recordArrival(fpr string, stored []string, origin Origin, source string, secret bool, now time.Time) error {
 	p, err := k.readProvenance(fpr)
 	if err != nil {
 		return err
-	}
-	// The certificate is read after the merge, so the addresses that are
-	// new to the record are those this import brought.
-	cert, err := k.readCert(fpr)
-	if err != nil {
-		return err
-	}
-	if cert == nil {
-		return fmt.Errorf("failed to record the origin of key 0x%s: %w", strings.ToUpper(fpr), ErrNotFound)
 	}
 
 	now = now.UTC().Truncate(time.Second)
@@ -236,7 +228,7 @@ func (k *Keyring) recordArrival(fpr string, origin Origin, source string, secret
 		// import is the first to write them.
 		changed = true
 	}
-	for _, address := range addresses(cert) {
+	for _, address := range stored {
 		address = normalizeAddress(address)
 		a, ok := p.Addresses[address]
 		if !ok {
