@@ -207,9 +207,9 @@ func (k *Keyring) writeProvenance(fpr string, p Provenance) error {
 
 // recordArrival records, with the lock held, that the key fpr arrived from
 // origin and source: a new key gets a provenance, a stored one keeps its
-// own, and each of stored, the addresses of the key after the merge, that
-// is new to the record gets origin and source. The user's own secret key
-// is confirmed by its arrival for the addresses of its user IDs at that
+// own, and each address in stored (the key's addresses after the merge)
+// that is new to the record gets origin and source. The user's own secret
+// key is confirmed by its arrival for the addresses of its user IDs at that
 // time.
 func (k *Keyring) recordArrival(fpr string, stored []string, origin Origin, source string, secret bool, now time.Time) error {
 	p, err := k.readProvenance(fpr)
